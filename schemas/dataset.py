@@ -1,0 +1,170 @@
+"""Opening and validating a dataset directory: its manifest, its shards and their schema.
+
+``validate_dataset`` lists every way a directory departs from the contract, each problem naming the shard,
+the column and (for row checks) the row. ``open_dataset`` is what readers call: it refuses a directory with a
+schema problem and then streams record batches, never loading a whole dataset.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.kinds import DatasetKind, get_kind
+from schemas.manifest import Manifest, read_manifest
+from schemas.row_checks import ROW_CHECKS
+from schemas.storage import join, resolve
+
+SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
+
+
+class DatasetError(ValueError):
+    """A dataset directory that does not match its declared kind; ``problems`` lists every mismatch."""
+
+    def __init__(self, directory: str, problems: list[str]):
+        self.directory = directory
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{directory} is not a valid polyspan dataset:\n{listing}")
+
+
+def _type_name(type_: pa.DataType) -> str:
+    return str(type_)
+
+
+def schema_problems(expected: pa.Schema, actual: pa.Schema, where: str) -> list[str]:
+    """Every column that is missing, unexpected, of another type or of another nullability."""
+    problems = []
+    for field in expected:
+        index = actual.get_field_index(field.name)
+        if index < 0:
+            problems.append(f"{where}: missing column {field.name!r} ({_type_name(field.type)})")
+            continue
+        found = actual.field(index)
+        if not found.type.equals(field.type):
+            problems.append(f"{where}: column {field.name!r} is {_type_name(found.type)}, "
+                            f"expected {_type_name(field.type)}")
+        elif found.nullable != field.nullable and not field.nullable:
+            problems.append(f"{where}: column {field.name!r} is nullable, expected non-nullable")
+    for name in actual.names:
+        if expected.get_field_index(name) < 0:
+            problems.append(f"{where}: unexpected column {name!r}")
+    return problems
+
+
+@dataclass
+class Dataset:
+    """A validated dataset directory: manifest, kind and shard paths inside ``filesystem``."""
+
+    directory: str
+    manifest: Manifest
+    kind: DatasetKind
+    filesystem: object
+    shard_paths: list[str]
+
+    @property
+    def num_rows(self) -> int:
+        return self.manifest.row_count
+
+    def iter_batches(self, columns: list[str] | None = None, batch_size: int = 1024,
+                     shards: list[int] | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream record batches, shard after shard (optionally only the shards with the given indices)."""
+        for index in (range(len(self.shard_paths)) if shards is None else shards):
+            with self.filesystem.open_input_file(self.shard_paths[index]) as handle:
+                yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
+
+    def iter_rows(self, columns: list[str] | None = None) -> Iterator[dict]:
+        for batch in self.iter_batches(columns=columns):
+            yield from batch.to_pylist()
+
+
+def _locate(directory: str | os.PathLike) -> tuple[object, str, Manifest, DatasetKind | None, list[str]]:
+    fs, base = resolve(directory)
+    manifest = read_manifest(directory)
+    problems = []
+    try:
+        kind = get_kind(manifest.kind)
+    except ValueError as err:
+        return fs, base, manifest, None, [f"manifest.json: {err}"]
+    if manifest.schema_version != kind.version:
+        problems.append(f"manifest.json: schema_version {manifest.schema_version}, this code reads "
+                        f"{kind.name} version {kind.version}")
+    return fs, base, manifest, kind, problems
+
+
+def _shard_problems(fs, base: str, manifest: Manifest) -> list[str]:
+    problems = []
+    listed = [shard.file for shard in manifest.shards]
+    present = {info.base_name for info in fs.get_file_info(pa.fs.FileSelector(base))
+               if info.base_name.endswith(".parquet")}
+    for name in listed:
+        if name not in present:
+            problems.append(f"{name}: listed in manifest.json but missing")
+    for name in sorted(present - set(listed)):
+        problems.append(f"{name}: present but not listed in manifest.json")
+    totals = {m.group(2) for m in map(SHARD_NAME.match, listed) if m}
+    if any(SHARD_NAME.match(name) is None for name in listed):
+        problems.append("manifest.json: shard names must look like part-00000-of-00012.parquet")
+    elif len(totals) > 1 or (totals and len(listed) != int(totals.pop())):
+        problems.append(f"manifest.json: {len(listed)} shards listed, their names promise another count")
+    return problems
+
+
+def open_dataset(directory: str | os.PathLike, kind: str | None = None) -> Dataset:
+    """Open a dataset directory for reading, checking manifest, shard files and every shard's schema
+    (row contents are checked by ``validate_dataset``). Raises ``DatasetError`` listing every problem."""
+    fs, base, manifest, dataset_kind, problems = _locate(directory)
+    if kind is not None and manifest.kind != kind:
+        problems.append(f"manifest.json: kind {manifest.kind!r}, expected {kind!r}")
+    problems += _shard_problems(fs, base, manifest)
+    if dataset_kind is None or problems:
+        raise DatasetError(str(directory), problems)
+    paths = [join(base, shard.file) for shard in manifest.shards]
+    for shard, path in zip(manifest.shards, paths):
+        with fs.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            problems += schema_problems(dataset_kind.schema, parquet.schema_arrow, shard.file)
+            if parquet.metadata.num_rows != shard.rows:
+                problems.append(f"{shard.file}: {parquet.metadata.num_rows} rows, manifest.json says {shard.rows}")
+    if problems:
+        raise DatasetError(str(directory), problems)
+    return Dataset(str(directory), manifest, dataset_kind, fs, paths)
+
+
+def validate_dataset(directory: str | os.PathLike, check_rows: bool = True, max_problems: int = 100) -> list[str]:
+    """Every problem of a dataset directory, up to ``max_problems``; an empty list means valid.
+
+    With ``check_rows`` each row is also checked: nulls in non-nullable columns, offsets inside their text
+    and equal to the span text, tags per token, one answer per [QUE]; problems name shard and row."""
+    try:
+        dataset = open_dataset(directory)
+    except DatasetError as err:
+        return err.problems[:max_problems]
+    except (FileNotFoundError, ValueError) as err:
+        return [str(err)]
+    if not check_rows:
+        return []
+    problems: list[str] = []
+    check = ROW_CHECKS[dataset.kind.name]
+    required = [f.name for f in dataset.kind.schema if not f.nullable]
+    for shard, path in zip(dataset.manifest.shards, dataset.shard_paths):
+        row_number = 0
+        with dataset.filesystem.open_input_file(path) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=2048):
+                null_columns = [name for name in required if batch.column(name).null_count]
+                problems += [f"{shard.file}: column {name!r} has nulls in rows {row_number}.."
+                             f"{row_number + batch.num_rows - 1}" for name in null_columns]
+                if not null_columns:  # the row checks assume every required value is there
+                    for offset, row in enumerate(batch.to_pylist()):
+                        problems += [f"{shard.file} row {row_number + offset} (id {row['id']!r}): {p}"
+                                     for p in check(row, dataset.manifest.config)]
+                        if len(problems) >= max_problems:
+                            return problems[:max_problems]
+                row_number += batch.num_rows
+                if len(problems) >= max_problems:
+                    return problems[:max_problems]
+    return problems

@@ -1,0 +1,138 @@
+"""``manifest.json``: what produced a dataset directory, and what it holds.
+
+The manifest answers the questions a user asks of a dataset months later: which command and config made it,
+from which code and which input files, how many rows each shard has, and how many input records were dropped
+for which reason (DESIGN.md: nothing silently lost).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from schemas.storage import join, resolve
+
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class ShardInfo:
+    """One shard file of a dataset (name relative to the dataset directory) and its row count."""
+
+    file: str
+    rows: int
+
+
+@dataclass
+class Manifest:
+    kind: str
+    schema_version: int
+    command: list[str]
+    config: dict[str, Any]
+    code_version: str
+    input_files: list[str]
+    shards: list[ShardInfo]
+    # Input records that did not become rows, by reason ("pages_skipped_disambiguation": 12, ...).
+    dropped: dict[str, int] = field(default_factory=dict)
+    # Every other counter the producer kept (pages read, links resolved, examples per kind, ...).
+    counters: dict[str, int] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def row_count(self) -> int:
+        return sum(shard.rows for shard in self.shards)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["row_count"] = self.row_count
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str = MANIFEST_NAME) -> "Manifest":
+        """Parse a manifest; a clear ``ValueError`` naming ``where`` when it is not one."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected a JSON object, found {type(data).__name__}")
+        required = ["kind", "schema_version", "command", "config", "code_version", "input_files", "shards"]
+        missing = [key for key in required if key not in data]
+        if missing:
+            raise ValueError(f"{where}: missing keys {', '.join(missing)}")
+        try:
+            shards = [ShardInfo(file=str(s["file"]), rows=int(s["rows"])) for s in data["shards"]]
+        except (TypeError, KeyError, ValueError) as err:
+            raise ValueError(f"{where}: 'shards' must be a list of {{'file', 'rows'}} objects ({err})") from None
+        return cls(
+            kind=str(data["kind"]),
+            schema_version=int(data["schema_version"]),
+            command=list(data["command"]),
+            config=dict(data["config"]),
+            code_version=str(data["code_version"]),
+            input_files=list(data["input_files"]),
+            shards=shards,
+            dropped={str(k): int(v) for k, v in data.get("dropped", {}).items()},
+            counters={str(k): int(v) for k, v in data.get("counters", {}).items()},
+            created_at=str(data.get("created_at", "")),
+        )
+
+
+def write_manifest(directory: str | os.PathLike, manifest: Manifest) -> str:
+    """Write ``manifest.json`` into ``directory`` (local or remote); returns its path.
+
+    Written to a temporary name first and moved into place, so a reader never sees half a manifest.
+    """
+    fs, base = resolve(directory)
+    fs.create_dir(base, recursive=True)
+    final, partial = join(base, MANIFEST_NAME), join(base, MANIFEST_NAME + ".partial")
+    with fs.open_output_stream(partial) as out:
+        out.write(manifest.to_json().encode("utf-8"))
+    fs.move(partial, final)
+    return final
+
+
+def read_manifest(directory: str | os.PathLike) -> Manifest:
+    fs, base = resolve(directory)
+    path = join(base, MANIFEST_NAME)
+    try:
+        with fs.open_input_stream(path) as stream:
+            text = stream.read().decode("utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no manifest; is {directory} a polyspan dataset directory?") from None
+    return Manifest.from_json(text, where=path)
+
+
+def code_version() -> str:
+    """The installed polyspan version, plus the git commit (and '.dirty') when run from a checkout."""
+    try:
+        version = metadata.version("polyspan")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / ".git").exists():
+        try:
+            sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+            version += f"+g{sha}" + (".dirty" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass  # no git on this machine: the package version alone still says a lot
+    return version
+
+
+def current_command() -> list[str]:
+    """The command line that is running, as a user would retype it (``python -m module args``)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        module = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        return ["python", "-m", module, *sys.argv[1:]]
+    return ["python", *sys.argv]

@@ -1,0 +1,77 @@
+"""polyspan: cross-lingual span-extraction training data (Apache Beam) and the trainer that uses it (PyTorch).
+
+One distribution, four top-level packages. The extras keep the two halves apart: a Beam worker installs
+`[pipelines]` (no torch), a GPU trainer image installs `[trainer]` (no Beam, spaCy or aligner). This same file is
+what `--setup_file ./setup.py` ships to Dataflow workers, so it must stay importable with setuptools alone.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+# Apache Beam 2.77 is built against pyarrow < 26; the schemas need pyarrow's list/struct types (>= 14).
+CORE = [
+    "pyarrow>=14,<26",
+    "numpy>=1.26,<3",
+]
+
+# Word tokenisation for the 24 mPMR languages (paper 001, Appendix A.1): spaCy where it supports the language,
+# PyThaiNLP for Thai, Sacremoses for the rest, plus the segmenters spaCy delegates to for ja / zh / vi / ko.
+SEGMENTERS = [
+    "spacy>=3.8,<3.9",
+    "pythainlp>=5.1,<6",
+    "python-crfsuite>=0.9.11",  # PyThaiNLP's sentence splitter
+    "sacremoses>=0.1.1,<0.3",
+    "sudachipy>=0.6.8,<0.8",  # ja
+    "sudachidict-core>=20240409",
+    "jieba>=0.42.1,<0.43",  # zh (pkuseg would need a model download)
+    "pyvi>=0.1.1,<0.2",  # vi word segmentation
+    "python-mecab-ko>=1.3,<1.4",  # ko
+    "python-mecab-ko-dic>=2.1,<2.2",
+]
+
+PIPELINES = [
+    # Pinned: a custom SDK container (docker/pipelines.Dockerfile) must carry the same Beam version.
+    "apache-beam==2.77.0",
+    "mwparserfromhell>=0.6.6,<0.8",
+    "eflomal>=2.0,<3",  # GPL-3.0: see README, "Licences"
+] + SEGMENTERS
+
+TRAINER = [
+    # The CPU build 2.13.0+cpu satisfies this pin, so a CPU machine never pulls CUDA packages; a GPU user
+    # installs the CUDA build of the same version first (README, "Installing").
+    "torch==2.13.0",
+    "transformers>=5.0,<6",
+    "tokenizers>=0.22,<0.24",
+    "safetensors>=0.4.3,<0.9",
+]
+
+README = Path(__file__).with_name("README.md")
+
+DEV = [
+    "pytest>=8,<10",
+]
+
+setup(
+    name="polyspan",
+    version="0.1.0",
+    description="Cross-lingual span-extraction training data with Apache Beam, and a PyTorch trainer for it",
+    long_description=README.read_text(encoding="utf-8") if README.is_file() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["schemas", "schemas.*", "alignment", "alignment.*",
+                                    "pipelines", "pipelines.*", "trainer", "trainer.*"]),
+    # Sample inputs and shipped configs travel with the packages (Dataflow workers need them too).
+    package_data={"pipelines": ["samples/*"], "trainer": ["configs/*.yaml"]},
+    include_package_data=True,
+    install_requires=CORE,
+    extras_require={
+        "pipelines": PIPELINES,
+        "trainer": TRAINER,
+        "dev": DEV,
+        "all": PIPELINES + TRAINER + DEV,
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

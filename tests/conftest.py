@@ -1,0 +1,35 @@
+"""Shared pytest fixtures: where the real data lives, and how Beam pipelines run in tests."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _data_root() -> Path:
+    # POLYSPAN_DATA points at the shared real datasets; relative paths are taken from the repository root
+    # so the suite behaves the same whatever directory pytest is started from.
+    root = Path(os.environ.get("POLYSPAN_DATA", "../shared/data"))
+    return root if root.is_absolute() else (REPO_ROOT / root).resolve()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real shared datasets. Missing data fails under CI=true and skips (loudly) elsewhere."""
+    root = _data_root()
+    if not (root / "README.md").is_file():
+        message = (f"real test data not found at {root}: set POLYSPAN_DATA to the folder holding "
+                   "wiki/, parallel/, ner/, qa/ and align_gold/")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture
+def beam_options():
+    """Pipeline options for tests: a runner that needs no download (the default DirectRunner may try to
+    fetch the Prism binary first, which fails offline)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    return PipelineOptions(["--runner=FnApiRunner"])
