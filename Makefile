@@ -1,0 +1,33 @@
+# The two commands a newcomer runs (README, "Quick start"):
+#   make demo   install into .venv, then run the main job end to end on the embedded sample
+#   make test   install into .venv, then run the test suite
+# Everything installs with constraints.txt so the CPU build of torch 2.13.0 is kept (no CUDA download).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DEMO_OUT ?= out/demo
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e '.[all]'
+	touch $@
+
+demo: install
+	rm -rf $(DEMO_OUT)
+	$(PY) -m pipelines.import_conll --input pipelines/samples/en-de-sample.en.conll --lang en \
+		--output $(DEMO_OUT)/tagged-en --num-shards 2 --runner DirectRunner
+	$(PY) -m schemas validate $(DEMO_OUT)/tagged-en
+
+test: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

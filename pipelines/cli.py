@@ -1,0 +1,37 @@
+"""What every pipeline's command line shares: polyspan's own flags next to Beam's, and a run that ends with
+a one-line message instead of a runner traceback when the input is at fault."""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from typing import Callable
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+# The last "SomethingError: message" line of a (possibly runner-wrapped) exception: what the user must read.
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*Error): (.+)$", re.MULTILINE)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, PipelineOptions]:
+    """Split the command line into polyspan's flags and Beam's (``--runner``, ``--project``, ...)."""
+    args, beam_args = parser.parse_known_args(argv)
+    return args, PipelineOptions(beam_args)
+
+
+def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
+    """Run a pipeline's ``run(argv)``; an error reaches the user as one line naming file and position."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # runners wrap DoFn errors; dig out the line that explains them
+        lines = _ERROR_LINE.findall(str(err)) or [(type(err).__name__, str(err))]
+        kind, message = lines[-1]
+        print(f"error: {message} ({kind})", file=sys.stderr)
+        logging.getLogger(__name__).debug("full error", exc_info=True)
+        return 1
+    return 0
