@@ -10,6 +10,8 @@ from typing import Callable
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from schemas import Manifest
+
 # The last "SomethingError: message" line of a (possibly runner-wrapped) exception: what the user must read.
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*Error): (.+)$", re.MULTILINE)
 
@@ -21,10 +23,11 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple
 
 
 def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
-    """Run a pipeline's ``run(argv)``; an error reaches the user as one line naming file and position."""
+    """Run a pipeline's ``run(argv)`` and print what it wrote (when it returns the dataset's manifest); an error
+    reaches the user as one line naming file and position, not as a runner's traceback."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run(argv)
+        result = run(argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -34,4 +37,9 @@ def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | No
         print(f"error: {message} ({kind})", file=sys.stderr)
         logging.getLogger(__name__).debug("full error", exc_info=True)
         return 1
+    manifest = result if isinstance(result, Manifest) else None
+    if manifest is not None:
+        dropped = ", ".join(f"{reason} {n}" for reason, n in manifest.dropped.items()) or "none"
+        print(f"wrote {manifest.row_count} {manifest.kind} rows in {len(manifest.shards)} shard(s); "
+              f"dropped: {dropped}")
     return 0
