@@ -1,0 +1,729 @@
+"""Wikitext → plain text with anchors, using mwparserfromhell's C tokenizer and our own tree walk.
+
+``strip_code()`` is not used: it keeps ``<ref>`` contents and file captions. Instead :class:`_Walker` visits the
+node tree and decides per node type:
+
+============================  =====================================================================================
+node                          output
+============================  =====================================================================================
+Text, HTML entities           kept; whitespace collapsed (see below); stray markup the parser left as text
+                              (unbalanced ``{{ }} [[ ]] {| |} ''`` and HTML-like tags) removed and counted
+``[[article]]``               its displayed text; an :class:`Anchor` ``[start, end)`` over it, link trail included
+``[[Category:]]`` ``[[File:]]``  nothing (files with their captions); ``[[:Category:X]]`` shows its text, no anchor
+``[[fr:X]]``                  nothing (language link); ``[[:fr:X|y]]``, ``[[wikt:x|y]]`` show ``y``, no anchor
+``[[Help:X|y]]``              ``y`` (other namespace), no anchor
+templates, ``{{{args}}}``     nothing, except a few inline-text templates (``lang``, ``nowrap``, ``convert`` ...)
+``<ref>``, tables, galleries,
+math, code blocks, comments   nothing
+``'''b'''``, ``''i''``, <b> … text kept (bold spans feed :attr:`WikiText.bold_aliases`)
+headings                      **left out**, replaced by a paragraph break: MRC contexts are windows of running
+                              words, and a heading ("Early life", "See also") inside one is noise that reads as
+                              part of a sentence; headings almost never hold links
+lists (``*``, ``#``, ``;``)   the item text, one item per line
+external links                ``[http://x label]`` → ``label``; bare or unlabeled URLs dropped
+============================  =====================================================================================
+
+Whitespace: a run of whitespace becomes ``" "``, ``"\\n"`` if it held one newline, ``"\\n\\n"`` (paragraph break)
+if it held two or more or a block (heading, table, paragraph tag) was removed there; no leading/trailing
+whitespace. Offsets are computed while the text is written, so ``text[a.start:a.end]`` is exactly the anchor's
+displayed text and never starts or ends with whitespace.
+
+Link trails: letters directly after ``]]`` belong to the link as MediaWiki renders it (``[[dog]]s`` → "dogs").
+Which letters count is per language (MediaWiki's ``$linkTrail``), see :data:`LINK_TRAILS`.
+
+Guard against pathological input
+--------------------------------
+mwparserfromhell's tokenizer is super-linear on some inputs (e.g. 64 KB of ``{{a|`` takes about a minute) and a
+Beam worker must not hang on one page. ``signal.alarm`` only works in the main thread and cannot interrupt C
+code anyway, and a thread cannot be killed. So :class:`WikiTextParser` does two things:
+
+1. a size bound (``max_chars``, checked before parsing, reason ``too_large``);
+2. with ``timeout_s`` set, parsing runs in a long-lived child process (one per parser object, i.e. per DoFn
+   instance, started in ``setup`` and reused for every page). The parent sends the wikitext over a pipe and
+   waits with ``select`` up to ``timeout_s``; if the child does not answer in time it is killed (reason
+   ``timeout``) and a fresh one is started for the next page; a child that dies (e.g. a crash in C code) gives
+   reason ``worker_crashed``. The child does the whole conversion, so the parent only pays for pickling the
+   wikitext and the (smaller) result, a few percent of the parse time. The child is started with
+   ``subprocess`` (not ``multiprocessing``): no ``fork`` of a multi-threaded Beam worker, no re-import of the
+   worker's ``__main__``. Linux/macOS only (``select`` on a pipe).
+
+Without ``timeout_s`` the conversion runs inline (size bound only): fastest, for trusted input and tests.
+"""
+from __future__ import annotations
+
+import bisect
+import html
+import os
+import pickle
+import re
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import mwparserfromhell
+from mwparserfromhell.nodes import (Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text,
+                                    Wikilink)
+
+from pipelines.wiki_titles import NamespaceTable, classify_link, pipe_trick, template_name
+
+__all__ = ["Anchor", "WikiText", "WikiTextParser", "parse_wikitext", "LINK_TRAILS", "uses_c_tokenizer"]
+
+
+def uses_c_tokenizer() -> bool:
+    """True when mwparserfromhell's C tokenizer is active (the pure-Python one is ~10× slower)."""
+    from mwparserfromhell import parser as _p
+    return bool(getattr(_p, "use_c", False)) and _p.Parser()._tokenizer.__class__.__name__ == "CTokenizer"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """An internal link to a main-namespace page: ``text[start:end]`` is what the reader sees (trail
+    included), ``target`` the normalised title (not yet redirect-resolved)."""
+    start: int
+    end: int
+    target: str
+
+
+@dataclass(slots=True)
+class WikiText:
+    """Plain text of one page with its anchors. ``skipped`` is the reason when the page could not be
+    converted (``too_large``, ``timeout``, ``parser_error``, ``worker_crashed``); then ``text`` is empty.
+
+    ``bold_aliases``: bold text of the lead paragraph (``'''Mercury''' is ...`` → ``("Mercury",)``), in order.
+    ``templates``: normalised names of the templates used (for disambiguation detection), first-seen order.
+    ``magic_words``: behaviour switches like ``__DISAMBIG__``. ``counters``: what was dropped and why."""
+    text: str = ""
+    anchors: List[Anchor] = field(default_factory=list)
+    bold_aliases: Tuple[str, ...] = ()
+    templates: Tuple[str, ...] = ()
+    magic_words: Tuple[str, ...] = ()
+    counters: Dict[str, int] = field(default_factory=dict)
+    skipped: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.skipped is None
+
+    def anchor_text(self, anchor: Anchor) -> str:
+        return self.text[anchor.start:anchor.end]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------------------------
+
+# MediaWiki's $linkTrail character classes (lowercase letters only, as MediaWiki does: "[[dog]]S" has no trail).
+# "" = no link trail (languages written without spaces). Entries marked "# ?" are from memory, less certain.
+LINK_TRAILS: Dict[str, str] = {
+    "en": "a-z", "id": "a-z", "sw": "a-z", "ko": "a-z", "th": "a-z",
+    "hi": "a-z", "bn": "a-z", "te": "a-z",  # ? MediaWiki may also accept the script's own letters here
+    "de": "a-zäöüß", "fr": "a-zàâçéèêîôûäëïöüùœæ", "es": "a-záéíóúñü", "it": "a-zàéèíîìóòúù",
+    "pt": "a-záâãàéêẽçíòóôõúüűũ", "nl": "a-zäöüïëéèà", "pl": "a-zęóąśłżźćń", "sv": "a-zåäöé", "fi": "a-zäö",
+    "tr": "a-zçğıöşüâîû", "ru": "a-zа-яё", "el": "a-zα-ωάέήίόύώϊϋΐΰς", "ar": "a-z\u0621-\u064a",
+    "vi": "a-zàáâãèéêìíòóôõùúýăđĩũơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ",  # ?
+    "ja": "", "zh": "",
+}
+
+_DROP_TAGS = frozenset("""
+ref references gallery imagemap timeline math chem ce score graph mapframe maplink templatedata templatestyles
+syntaxhighlight source pre hiero inputbox categorytree section includeonly style script table caption tr td th
+tbody thead tfoot indicator charinsert phonos rss dynamicpagelist inputbox noexport
+""".split())
+_BLOCK_TAGS = frozenset("p div blockquote center poem h1 h2 h3 h4 h5 h6 ul ol dl hr".split())
+_BOLD_TAGS = frozenset(("b", "strong"))
+
+# Templates that render (part of) their arguments inline: name (case-folded) -> positional args kept.
+# -1 = the last positional argument. Everything else is dropped.
+_TEXT_TEMPLATES: Dict[str, Tuple[int, ...]] = {
+    "lang": (-1,), "nowrap": (1,), "nobr": (1,), "small": (1,), "smaller": (1,), "big": (1,),
+    "nobold": (1,), "noitalic": (1,), "transl": (-1,), "convert": (1, 2), "cvt": (1, 2), "nihongo": (1,),
+    "sortname": (1, 2), "ill": (1,), "interlanguage link": (1,), "vr": (1,), "script": (-1,),
+}
+
+# Whitespace that needs collapsing inside a piece of text: runs of 2+, or a single non-space (\n, \t, nbsp ...).
+_WS_INNER = re.compile(r"\s{2,}|[^\S ]")
+
+
+def _level(ws: str) -> int:
+    nl = ws.count("\n")
+    return _PARA if nl >= 2 else _LINE if nl == 1 else _SPACE
+
+
+def _collapse(m: "re.Match[str]") -> str:
+    nl = m.group(0).count("\n")
+    return "\n\n" if nl >= 2 else "\n" if nl == 1 else " "
+# Markup that mwparserfromhell left as text because it was unbalanced/malformed.
+_STRAY_RE = re.compile(
+    r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|^[ \t]*\|[-+]|'{2,}|</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]{0,500})?/?>|<!--.*?(?:-->|$)",
+    re.M | re.S)
+_STRAY_HINT = re.compile(r"[{}\[\]<|]|''")
+_MAGIC_RE = re.compile(r"__([^\W_]+(?:_[^\W_]+)*)__")
+
+_PARA, _LINE, _SPACE = 3, 2, 1
+
+# Tidy-up of parentheses emptied by dropped templates; (pattern, replacement) applied in order.
+_TIDY = (
+    (re.compile(r"\((?:[ \t]*[;,:][ \t]*)+"), lambda m: "("),          # "(; , Akhilleus" -> "(Akhilleus"
+    (re.compile(r"(?:[ \t]*[;,:])+[ \t]*\)"), lambda m: ")"),            # "Akhilleus, )" -> "Akhilleus)"
+    (re.compile(r"[ \t]*\([ \t]*\)"), lambda m: ""),                     # "Achilles ()" -> "Achilles"
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output buffer with exact offsets
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Out:
+    """Collects text, collapsing whitespace lazily: whitespace is remembered as a level and written (as one
+    separator) only before the next visible character, so it never ends up at the start/end of the text or
+    inside an anchor's edges. Open captures get their start at the first visible character written."""
+    __slots__ = ("parts", "length", "pending", "captures")
+
+    def __init__(self):
+        self.parts: List[str] = []
+        self.length = 0
+        self.pending = 0
+        self.captures: List[List[Optional[int]]] = []
+
+    def ws(self, level: int) -> None:
+        if level > self.pending:
+            self.pending = level
+
+    def write(self, s: str) -> None:
+        if not s:
+            return
+        core = s.strip()
+        if not core:
+            self.ws(_level(s))
+            return
+        if s[0].isspace():
+            self.ws(_level(s[: len(s) - len(s.lstrip())]))
+        if _WS_INNER.search(core):
+            core = _WS_INNER.sub(_collapse, core)
+        self._visible(core)
+        if s[-1].isspace():
+            self.ws(_level(s[len(s.rstrip()):]))
+
+    def _visible(self, piece: str) -> None:
+        if self.pending:
+            if self.length:
+                sep = " " if self.pending == _SPACE else "\n" if self.pending == _LINE else "\n\n"
+                self.parts.append(sep)
+                self.length += len(sep)
+            self.pending = 0
+        for cap in self.captures:
+            if cap[0] is None:
+                cap[0] = self.length
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def open(self) -> List[Optional[int]]:
+        cap: List[Optional[int]] = [None]
+        self.captures.append(cap)
+        return cap
+
+    def close(self, cap: List[Optional[int]]) -> Optional[Tuple[int, int]]:
+        self.captures.remove(cap)
+        return None if cap[0] is None else (cap[0], self.length)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The walk
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Walker:
+    def __init__(self, table: NamespaceTable, lang: str):
+        self.table = table
+        self.lang = lang
+        trail = LINK_TRAILS.get(lang.split("-")[0], "a-z")
+        self.trail_re = re.compile(f"[{trail}]+") if trail else None
+        self.out = _Out()
+        self.counters: Counter = Counter()
+        self.anchors: List[Anchor] = []
+        self.bold_spans: List[Tuple[int, int]] = []
+        self.templates: Dict[str, None] = {}
+        self.magic: Dict[str, None] = {}
+
+    # Text --------------------------------------------------------------------------------------------------
+    def text(self, s: str) -> None:
+        if "__" in s:
+            s = _MAGIC_RE.sub(self._magic, s)
+        if _STRAY_HINT.search(s):
+            s, n = _STRAY_RE.subn(" ", s)
+            if n:
+                self.counters["stray_markup"] += n
+        self.out.write(s)
+
+    def _magic(self, m: "re.Match[str]") -> str:
+        word = m.group(1)
+        if word.upper() != word:  # "__init__" is text, not a behaviour switch
+            return m.group(0)
+        self.magic["__%s__" % word] = None
+        return ""
+
+    # Dispatch ----------------------------------------------------------------------------------------------
+    def walk(self, nodes, in_link: bool = False) -> None:
+        skip = 0
+        n = len(nodes)
+        for i in range(n):
+            node = nodes[i]
+            kind = type(node)
+            if kind is Text:
+                value = node.value
+                if skip:
+                    value = value[skip:]
+                    skip = 0
+                self.text(value)
+            elif kind is Wikilink:
+                nxt = nodes[i + 1] if i + 1 < n else None
+                skip = self.link(node, nxt if type(nxt) is Text else None, in_link)
+            elif kind is Tag:
+                self.tag(node, in_link)
+            elif kind is Template:
+                self.template(node, in_link)
+            elif kind is HTMLEntity:
+                try:
+                    self.out.write(node.normalize())
+                except (ValueError, KeyError):
+                    pass
+            elif kind is Heading:
+                self.counters["headings"] += 1
+                self.out.ws(_PARA)
+            elif kind is ExternalLink:
+                self.counters["external_links"] += 1
+                if node.brackets and node.title is not None:
+                    self.walk(node.title.nodes, True)
+            elif kind is Comment:
+                self.counters["comments"] += 1
+            elif kind is Argument:
+                self.counters["arguments"] += 1
+            else:  # future node types: keep their text representation out, but say so
+                self.counters["unknown_nodes"] += 1
+
+    # Links -------------------------------------------------------------------------------------------------
+    def link(self, node: Wikilink, nxt: Optional[Text], in_link: bool) -> int:
+        """Emit a wikilink; return how many characters of the next Text node were consumed as link trail."""
+        c = self.counters
+        c["links"] += 1
+        raw = str(node.title)
+        if "<!--" in raw:
+            raw = re.sub(r"<!--.*?-->", "", raw, flags=re.S)
+        target = classify_link(raw, self.table)
+        kind = target.kind
+        if kind in ("category", "file", "language") and not target.leading_colon:
+            c["link_" + kind] += 1  # inclusions: categories, images with captions, sidebar language links
+            return 0
+        trail = ""
+        if nxt is not None and self.trail_re is not None:
+            m = self.trail_re.match(nxt.value)
+            if m:
+                trail = m.group(0)
+        is_anchor = kind == "article" and not in_link
+        if kind != "article":
+            c["link_" + kind] += 1
+        elif in_link:
+            c["link_nested"] += 1
+        cap = self.out.open() if is_anchor else None
+        if node.text is None:
+            self._unpiped(node, raw)
+        elif not node.text.nodes or not str(node.text).strip():
+            self.out.write(pipe_trick(raw))  # [[Mercury (planet)|]] -> "Mercury"
+        else:
+            self.walk(node.text.nodes, True)
+        if trail:
+            self.out.write(trail)
+        if cap is not None:
+            span = self.out.close(cap)
+            if span is None:
+                c["link_empty_text"] += 1
+            else:
+                c["anchors"] += 1
+                self.anchors.append(Anchor(span[0], span[1], target.title))
+        return len(trail)
+
+    def _unpiped(self, node: Wikilink, raw: str) -> None:
+        if "{" in raw or "<" in raw:
+            self.walk(node.title.nodes, True)
+            return
+        shown = html.unescape(raw).strip()
+        if shown.startswith(":"):
+            shown = shown[1:]
+        self.out.write(shown.replace("_", " "))
+
+    # Tags --------------------------------------------------------------------------------------------------
+    def tag(self, node: Tag, in_link: bool) -> None:
+        markup = node.wiki_markup
+        name = node.tag.strip_code().strip().lower() if markup is None else None
+        if markup is not None:
+            if markup == "{|":
+                self.counters["tables"] += 1
+                self.out.ws(_PARA)
+                return
+            if markup in ("'''", "''"):
+                if node.contents is not None:
+                    self._formatted(node, markup == "'''", in_link)
+                return
+            if markup == "----":
+                self.out.ws(_PARA)
+                return
+            # list markers (* # ; :) carry no text of their own; the line's text follows as siblings
+            if node.contents is not None:
+                self.walk(node.contents.nodes, in_link)
+            return
+        if name == "ref":
+            self.counters["refs"] += 1
+            return
+        if name in _DROP_TAGS:
+            self.counters["dropped_tags"] += 1
+            if name in ("table", "gallery", "pre", "syntaxhighlight", "source", "timeline", "imagemap"):
+                self.out.ws(_PARA)
+            return
+        if name == "br":
+            self.out.ws(_LINE)
+            return
+        if node.contents is None:
+            if name in _BLOCK_TAGS:
+                self.out.ws(_PARA)
+            return
+        if name in _BOLD_TAGS:
+            self._formatted(node, True, in_link)
+            return
+        block = name in _BLOCK_TAGS
+        if block:
+            self.out.ws(_PARA)
+        self.walk(node.contents.nodes, in_link)  # harmless formatting, nowiki, span, ... : keep the text
+        if block:
+            self.out.ws(_PARA)
+
+    def _formatted(self, node: Tag, bold: bool, in_link: bool) -> None:
+        if not bold or in_link:
+            self.walk(node.contents.nodes, in_link)
+            return
+        cap = self.out.open()
+        self.walk(node.contents.nodes, in_link)
+        span = self.out.close(cap)
+        if span is not None:
+            self.bold_spans.append(span)
+
+    # Templates ---------------------------------------------------------------------------------------------
+    def template(self, node: Template, in_link: bool) -> None:
+        c = self.counters
+        raw_name = str(node.name)
+        if raw_name.lstrip().startswith("#"):
+            c["parser_functions"] += 1
+            return
+        name = template_name(raw_name, self.table)
+        if not name:
+            return
+        self.templates[name] = None
+        folded = name.casefold()
+        keep = _TEXT_TEMPLATES.get(folded)
+        if keep is None and folded.startswith("lang-"):
+            keep = (-1,)  # {{lang-grc|Ἀχιλλεύς}}: the foreign-language text
+        if keep is None:
+            c["templates"] += 1
+            return
+        positional = [p for p in node.params if not p.showkey]
+        emitted = False
+        for index in keep:
+            if index == -1:
+                param = positional[-1] if positional else None
+            else:
+                param = positional[index - 1] if len(positional) >= index else None
+            if param is not None:
+                if emitted:
+                    self.out.ws(_SPACE)
+                self.walk(param.value.nodes, in_link)
+                emitted = True
+        c["templates_rendered"] += 1
+
+    # Result ------------------------------------------------------------------------------------------------
+    def result(self) -> WikiText:
+        text = self.out.text()
+        if "(" in text:
+            text = self._tidy(text)
+        return WikiText(text=text, anchors=self.anchors, bold_aliases=self._aliases(text),
+                        templates=tuple(self.templates), magic_words=tuple(self.magic),
+                        counters=dict(self.counters))
+
+    def _tidy(self, text: str) -> str:
+        """Remove what dropped templates leave behind in parentheses: ``Achilles ({{IPA}}; {{lang-grc|…}})``
+        reads "Achilles (; )". Edits that would touch an anchor are not made; offsets are shifted."""
+        for pattern, replacement in _TIDY:
+            edits = [(m.start(), m.end(), replacement(m)) for m in pattern.finditer(text)]
+            if edits:
+                text = self._apply(text, edits)
+        return text
+
+    def _apply(self, text: str, edits: List[Tuple[int, int, str]]) -> str:
+        # Anchors never overlap each other (links inside link text are not anchors), so sorted by start they
+        # are sorted by end too: only the last anchor starting before an edit's end can reach into it.
+        spans = sorted((a.start, a.end) for a in self.anchors)
+        starts = [s for s, _ in spans]
+        keep: List[Tuple[int, int, str]] = []
+        for start, end, repl in edits:
+            i = bisect.bisect_left(starts, end)
+            if i and spans[i - 1][1] > start:
+                continue  # would cut into an anchor: leave it
+            keep.append((start, end, repl))
+        if not keep:
+            return text
+        pieces, cursor = [], 0
+        bounds, shifts, total = [], [], 0
+        for start, end, repl in keep:
+            pieces.append(text[cursor:start])
+            pieces.append(repl)
+            cursor = end
+            total += (end - start) - len(repl)
+            bounds.append(end)
+            shifts.append(total)
+
+        def shift(pos: int) -> int:
+            i = bisect.bisect_right(bounds, pos)
+            return pos - (shifts[i - 1] if i else 0)
+
+        pieces.append(text[cursor:])
+        self.anchors = [Anchor(shift(a.start), shift(a.end), a.target) for a in self.anchors]
+        self.bold_spans = [(shift(s), shift(e)) for s, e in self.bold_spans]
+        return "".join(pieces)
+
+    def _aliases(self, text: str) -> Tuple[str, ...]:
+        """Bold text of the lead: the first paragraph that has bold text, if it starts in the first 2,000
+        characters (infoboxes, hatnotes and images are already gone, so this is normally paragraph one)."""
+        if not self.bold_spans:
+            return ()
+        first = self.bold_spans[0][0]
+        if first > 2000:
+            return ()
+        para_start = text.rfind("\n", 0, first) + 1
+        para_end = text.find("\n", first)
+        if para_end < 0:
+            para_end = len(text)
+        seen: Dict[str, None] = {}
+        for start, end in self.bold_spans:
+            if para_start <= start < para_end:
+                alias = " ".join(text[start:end].split()).strip(" ,;:")
+                if alias and len(alias) <= 200:
+                    seen[alias] = None
+        return tuple(seen)[:10]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------------------------
+
+DEFAULT_MAX_CHARS = 2_000_000  # a few enwiki lists are ~1.5M chars; anything bigger is an outlier
+
+
+def _skipped(reason: str) -> WikiText:
+    return WikiText(skipped=reason, counters={"skipped_" + reason: 1})
+
+
+def parse_wikitext(wikitext: str, lang: str = "en", namespaces: Optional[NamespaceTable] = None, *,
+                   max_chars: int = DEFAULT_MAX_CHARS) -> WikiText:
+    """Convert one page inline (size bound only, no time bound; see :class:`WikiTextParser`)."""
+    if len(wikitext) > max_chars:
+        return _skipped("too_large")
+    table = namespaces if namespaces is not None else NamespaceTable.default(lang)
+    try:
+        code = mwparserfromhell.parse(wikitext)
+        walker = _Walker(table, lang)
+        walker.walk(code.nodes)
+        return walker.result()
+    except RecursionError:
+        return _skipped("parser_error")
+    except Exception:  # mwparserfromhell raises ParserError and, on odd input, assorted internal errors
+        return _skipped("parser_error")
+
+
+class WikiTextParser:
+    """Reusable converter for one wiki; the object to create in a DoFn's ``setup`` and ``close`` in
+    ``teardown``. Picklable (the child process is not pickled; a copy starts its own when first used).
+
+    ``timeout_s=None``: inline conversion. ``timeout_s=t``: conversion in a child process, killed after ``t``
+    seconds per page (see the module docstring)."""
+
+    def __init__(self, lang: str = "en", namespaces: Optional[NamespaceTable] = None, *,
+                 max_chars: int = DEFAULT_MAX_CHARS, timeout_s: Optional[float] = None,
+                 startup_timeout_s: float = 120.0):
+        self.lang = lang
+        self.namespaces = namespaces if namespaces is not None else NamespaceTable.default(lang)
+        self.max_chars = max_chars
+        self.timeout_s = timeout_s
+        self.startup_timeout_s = startup_timeout_s
+        self._worker: Optional[_Worker] = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_worker"] = None
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def parse(self, wikitext: str) -> WikiText:
+        if len(wikitext) > self.max_chars:
+            return _skipped("too_large")
+        if self.timeout_s is None:
+            return parse_wikitext(wikitext, self.lang, self.namespaces, max_chars=self.max_chars)
+        with self._lock:
+            if self._worker is None:
+                self._worker = _Worker((self.lang, self.namespaces, self.max_chars), self.startup_timeout_s)
+            result = self._worker.call(wikitext, self.timeout_s)
+            if result.skipped in ("timeout", "worker_crashed"):
+                self._worker.kill()
+                self._worker = None  # a fresh child for the next page
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
+
+    def __enter__(self) -> "WikiTextParser":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Child process
+# ---------------------------------------------------------------------------------------------------------------
+
+_HEADER = struct.Struct(">Q")
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    def __init__(self, config, startup_timeout_s: float):
+        env = dict(os.environ)
+        # The child must import this very package, wherever it is installed or checked out.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from pipelines.wikitext import _serve; _serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env, close_fds=True)
+        self._finalizer = weakref.finalize(self, _kill, self.proc)
+        self._send(config)
+        ready = self._receive(startup_timeout_s)
+        if ready != "ready":
+            self.kill()
+            raise RuntimeError(f"wikitext worker failed to start: {ready!r}")
+
+    def _send(self, obj) -> None:
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()
+        chunks, got = [], 0
+        while got < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            data = os.read(fd, min(n - got, 1 << 20))
+            if not data:
+                raise _WorkerDied
+            chunks.append(data)
+            got += len(data)
+        return b"".join(chunks)
+
+    def _receive(self, timeout_s: float):
+        deadline = time.monotonic() + timeout_s
+        (size,) = _HEADER.unpack(self._read_exact(_HEADER.size, deadline))
+        return pickle.loads(self._read_exact(size, deadline))
+
+    def call(self, wikitext: str, timeout_s: float) -> WikiText:
+        try:
+            self._send(wikitext)
+            return self._receive(timeout_s)
+        except TimeoutError:
+            return _skipped("timeout")
+        except (_WorkerDied, BrokenPipeError, OSError, EOFError, pickle.UnpicklingError):
+            return _skipped("worker_crashed")
+
+    def kill(self) -> None:
+        self._finalizer()
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()  # the child exits on EOF
+            self.proc.wait(timeout=5)
+        except Exception:
+            pass
+        self._finalizer()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except Exception:
+        pass
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            stream.close()
+        except Exception:
+            pass
+
+
+def _serve() -> None:
+    """Child main loop: first frame (lang, namespaces, max_chars), then one wikitext per frame, answered with
+    one pickled WikiText. Exits on EOF. stdout is the protocol channel, so anything printed goes to stderr."""
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    inp = os.fdopen(os.dup(0), "rb", buffering=0)
+
+    def read_exact(n: int) -> Optional[bytes]:
+        chunks, got = [], 0
+        while got < n:
+            data = inp.read(n - got)
+            if not data:
+                return None
+            chunks.append(data)
+            got += len(data)
+        return b"".join(chunks)
+
+    def send(obj) -> None:
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_HEADER.pack(len(payload)) + payload)
+
+    header = read_exact(_HEADER.size)
+    if header is None:
+        return
+    lang, namespaces, max_chars = pickle.loads(read_exact(_HEADER.unpack(header)[0]))
+    send("ready")
+    while True:
+        header = read_exact(_HEADER.size)
+        if header is None:
+            return
+        payload = read_exact(_HEADER.unpack(header)[0])
+        if payload is None:
+            return
+        send(parse_wikitext(pickle.loads(payload), lang, namespaces, max_chars=max_chars))
