@@ -27,6 +27,7 @@ SEGMENTERS = [
     "pyvi>=0.1.1,<0.2",  # vi word segmentation
     "python-mecab-ko>=1.3,<1.4",  # ko
     "python-mecab-ko-dic>=2.1,<2.2",
+    "natto-py>=1.0,<1.1",  # spaCy's Korean tokenizer binds MeCab through natto
 ]
 
 PIPELINES = [
