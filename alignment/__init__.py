@@ -1,0 +1,56 @@
+"""polyspan's word-alignment layer: aligners, symmetrisation, span mapping, Pharaoh I/O and AER.
+
+Plain Python (+ eflomal, which brings numpy); no Beam, torch or spaCy, so Beam workers import it cheaply.
+
+    from alignment import make_aligner, map_span
+    links = make_aligner("eflomal").align([(["a", "cat"], ["un", "chat"])])[0]   # [(0, 0), (1, 1)]
+    map_span(links, 1, 2)                                                       # (1, 2)
+
+Conventions: links are 0-based ``(source, target)`` tuples; spans are word ``[start, end)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Aligner, clean_tokens
+from .corpus import read_joint, read_parallel, sentence_lengths
+from .eflomal_aligner import EflomalAligner, estimate_priors, priors_from_links
+from .errors import AlignerFailedError, AlignmentError, BinaryNotFoundError, InputError
+from .evaluate import AlignmentScores, score_alignments
+from .fast_align import FastAlignAligner
+from .giza import GizaAligner, parse_a3
+from .pharaoh import (GoldAlignment, Link, format_links, parse_gold, parse_links, read_gold, read_links,
+                      write_links)
+from .precomputed import PrecomputedAligner
+from .span_mapping import map_span, map_words
+from .symmetrize import HEURISTICS, canonical_heuristic, symmetrize, symmetrize_all
+
+ALIGNERS = {
+    "eflomal": EflomalAligner,
+    "fast_align": FastAlignAligner,
+    "giza": GizaAligner,
+    "mgiza": lambda **kw: GizaAligner(variant="mgiza", **kw),
+    "precomputed": PrecomputedAligner,
+}
+DEFAULT_ALIGNER = "eflomal"
+DEFAULT_HEURISTIC = "grow-diag-final-and"
+
+
+def make_aligner(name: str = DEFAULT_ALIGNER, **options: Any) -> Aligner:
+    """An aligner by name (``eflomal``, ``fast_align``, ``giza``, ``mgiza``, ``precomputed``) with its
+    constructor options."""
+    try:
+        factory = ALIGNERS[name.replace("-", "_") if name == "fast-align" else name]
+    except KeyError:
+        raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}") from None
+    return factory(**options)
+
+
+__all__ = [
+    "ALIGNERS", "Aligner", "AlignerFailedError", "AlignmentError", "AlignmentScores", "BinaryNotFoundError",
+    "DEFAULT_ALIGNER", "DEFAULT_HEURISTIC", "EflomalAligner", "FastAlignAligner", "GizaAligner",
+    "GoldAlignment", "HEURISTICS", "InputError", "Link", "PrecomputedAligner", "canonical_heuristic",
+    "clean_tokens", "estimate_priors", "format_links", "make_aligner", "map_span", "map_words", "parse_a3",
+    "parse_gold", "parse_links", "priors_from_links", "read_gold", "read_joint", "read_links",
+    "read_parallel", "score_alignments", "sentence_lengths", "symmetrize", "symmetrize_all", "write_links",
+]
