@@ -35,6 +35,9 @@ PIPELINES = [
     "apache-beam==2.77.0",
     "mwparserfromhell>=0.6.6,<0.8",
     "eflomal>=2.0,<3",  # GPL-3.0: see README, "Licences"
+    # `python -m pipelines.report`: plots and the uniformity test of answer positions.
+    "matplotlib>=3.8,<4",
+    "scipy>=1.11,<2",
 ] + SEGMENTERS
 
 TRAINER = [

@@ -1,0 +1,528 @@
+"""The Beam graph: MediaWiki dumps → mPMR MRC rows (paper 001, §2.2 and Appendix A.1).
+
+    units ─ Reshuffle ─ ReadUnits ─┬─ faults ─────────────────────────────────────────────── dump_faults.txt
+                                   └─ pages ─ (Reshuffle) ─ ParsePages ─┬─ redirects ─ ResolveRedirects ─┐
+                                                                        ├─ mentions ─ SampleMentions ────┤ by link target
+                                                                        │        re-keyed by entity ─ MergeSamples
+                                                                        ├─ definitions ──────────────────┤ by entity
+                                                                        │                          Entities (≥ floor)
+                                                                        └─ bodies ────── by bucket ──────┤ requests by bucket
+                                                                                                    BuildExamples ─ WriteShards
+
+Scale by key: the only shuffles are keyed joins and combiners. A popular entity's millions of mentions are
+never grouped: a combiner keeps, per link target, the count and the ``k`` mentions with the smallest hash
+ranks, and merging such samples gives the same ``k`` whatever the order (a uniform, deterministic sample).
+Contexts are built where the article text is: every kept article goes to one *bucket* (a hash of its title,
+``--bucket-articles`` articles per bucket on average); each answerable example is a request sent to the
+bucket of its mention article, each unanswerable one to a random bucket, whose articles are the candidates
+for an unrelated context. Every random choice is a hash of (seed, stable key): the same rows on every runner.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from pipelines.shards import WriteShards, count, count_drop
+from pipelines.tokenize import words
+from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
+from pipelines.wiki_mrc import examples as ex
+from pipelines.wiki_mrc.records import (AnswerRequest, Body, Definition, Entity, Mention, Sample, Skipped,
+                                        UnanswerableRequest)
+from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
+from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
+from pipelines.wikitext import DEFAULT_MAX_CHARS, WikiTextParser
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class MrcConfig:
+    """Every number of the construction, with the paper's value as default (see ``examples.py``)."""
+    lang: str
+    tokenizer_lang: str
+    seed: int = 0
+    query_words: int = ex.QUERY_WORDS
+    context_words: int = ex.CONTEXT_WORDS
+    max_answerable: int = ex.MAX_ANSWERABLE
+    max_unanswerable: int = ex.MAX_UNANSWERABLE
+    min_mentions: int = 0  # 0: the paper's floor for the language (10 English, 5 others)
+    min_article_words: int = ex.MIN_ARTICLE_WORDS
+    mask_token: str = ex.MASK_TOKEN
+    max_redirect_hops: int = DEFAULT_MAX_HOPS
+    bucket_articles: int = 16
+    parse_timeout_s: float = 30.0  # 0: parse inline, no time bound
+    max_page_chars: int = DEFAULT_MAX_CHARS
+
+    def __post_init__(self):
+        if self.min_mentions <= 0:
+            self.min_mentions = ex.min_mentions_default(self.lang)
+        for name in ("query_words", "context_words", "bucket_articles", "max_redirect_hops"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("max_answerable", "max_unanswerable", "min_article_words"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------------
+
+class ReadUnits(beam.DoFn):
+    """A dump unit → ``(path, Page)`` for every page; a fault → the ``fault`` output (its description, naming
+    file and position). The pages read before a fault are kept."""
+
+    FAULT = "fault"
+
+    def process(self, unit: DumpUnit):
+        pages = 0
+        for record in iter_unit(unit):
+            if isinstance(record, DumpFault):
+                count("dump_faults")
+                message = record.describe()
+                _log.warning("dump fault: %s", message)
+                yield pvalue.TaggedOutput(self.FAULT, message)
+                continue
+            pages += 1
+            yield unit.path, record
+        count("dump_units_read")
+        count("pages_read", pages)
+        _log.info("read %d pages from %s", pages, unit.key)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------------------------
+
+class ParsePages(beam.DoFn):
+    """A page → redirect edges, the article's definition (with its query), its mentions (one per anchor) and
+    its body (text + anchors), or a counted reason why it is none of these."""
+
+    REDIRECT, DEFINITION, MENTION, BODY = "redirect", "definition", "mention", "body"
+
+    def __init__(self, config: MrcConfig, tables: Dict[str, NamespaceTable]):
+        self.config = config
+        self.tables = tables  # per dump file: namespaces from its <siteinfo> (or the language's defaults)
+
+    def setup(self):
+        # One parser (and, with a timeout, one child process) per distinct table, not per file: the files of
+        # one wiki share their namespaces.
+        unique: List[NamespaceTable] = []
+        tables = {}
+        for path, table in self.tables.items():
+            same = next((t for t in unique if t == table), None)
+            if same is None:
+                unique.append(table)
+                same = table
+            tables[path] = same
+        self.tables = tables
+        self.parsers: Dict[int, WikiTextParser] = {}
+        lang = self.config.tokenizer_lang
+        self.tokenize = lambda text: words(text, lang)
+        self.tokenize("warm up")  # build the tokenizer now, not inside the first page's timing
+
+    def teardown(self):
+        for parser in getattr(self, "parsers", {}).values():
+            parser.close()
+
+    def _table(self, path: str) -> NamespaceTable:
+        table = self.tables.get(path)
+        if table is None:  # a file without <siteinfo>: the language's built-in namespace names
+            default = self.tables.get(None) or NamespaceTable.default(self.config.lang)
+            table = self.tables[path] = self.tables[None] = default
+        return table
+
+    def _parser(self, table: NamespaceTable) -> WikiTextParser:
+        key = id(table)
+        if key not in self.parsers:
+            timeout = self.config.parse_timeout_s or None
+            self.parsers[key] = WikiTextParser(self.config.lang, table, max_chars=self.config.max_page_chars,
+                                               timeout_s=timeout)
+        return self.parsers[key]
+
+    def process(self, element: Tuple[str, Page]):
+        path, page = element
+        cfg = self.config
+        if page.namespace != 0:
+            count_drop("page_not_main_namespace")
+            return
+        table = self._table(path)
+        title = normalize_title(page.title, cfg.lang)
+        if page.is_redirect:
+            count("redirects_read")
+            target = classify_link(page.redirect_target or "", table)
+            if target.kind != "article" or not target.title:
+                count_drop("redirect_not_to_article")
+                yield pvalue.TaggedOutput(self.DEFINITION, (title, Skipped("redirect_not_to_article")))
+                return
+            yield pvalue.TaggedOutput(self.REDIRECT, (title, target.title))
+            # Marks the title, so that links to it are counted as "broken redirect" if its chain does not
+            # resolve (when it does, the links are re-keyed to the final title and this marker meets none).
+            yield pvalue.TaggedOutput(self.DEFINITION, (title, Skipped("broken_redirect")))
+            return
+        count("articles_read")
+        parsed = self._parser(table).parse(page.text)
+        if not parsed.ok:
+            yield from self._skip(title, "parse_" + str(parsed.skipped))
+            return
+        if is_disambiguation(title, parsed.templates, cfg.lang, parsed.magic_words):
+            yield from self._skip(title, "disambiguation")
+            return
+        try:
+            if not ex.has_more_words_than(parsed.text, cfg.min_article_words - 1, self.tokenize):
+                yield from self._skip(title, "too_short")
+                return
+            query = ex.build_query(parsed.text, ex.entity_names(title, parsed.bold_aliases), cfg.lang,
+                                   self.tokenize, query_words=cfg.query_words, mask_token=cfg.mask_token)
+        except ValueError as err:  # the tokenizer could not place its words on the text
+            _log.warning("tokenizer failed on %r: %s", title, err)
+            yield from self._skip(title, "tokenizer_error")
+            return
+        count("articles_kept")
+        for name, value in parsed.counters.items():
+            count("wikitext." + name, value)
+        yield pvalue.TaggedOutput(self.DEFINITION, (title, Definition(title, page.page_id, query)))
+        anchors = tuple((a.start, a.end, a.target) for a in parsed.anchors)
+        yield pvalue.TaggedOutput(self.BODY, Body(title, page.page_id, parsed.text, anchors, path))
+        count("anchors_found", len(anchors))
+        for index, (start, end, target) in enumerate(anchors):
+            if target == title:
+                count_drop("anchor_self_link")  # a context from the definition article itself would leak
+                continue
+            rank = ex.stable_hash(cfg.seed, "mention", title, index)
+            yield pvalue.TaggedOutput(self.MENTION, (target, Mention(rank, title, page.page_id, index,
+                                                                     parsed.text[start:end])))
+
+    def _skip(self, title: str, reason: str):
+        count_drop("page_" + reason)
+        yield pvalue.TaggedOutput(self.DEFINITION, (title, Skipped(reason)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mention samples (combiners: no hot keys)
+# ---------------------------------------------------------------------------------------------------------------
+
+def _smallest(mentions: Iterable[Mention], k: int) -> Tuple[Mention, ...]:
+    return tuple(sorted(set(mentions), key=Mention.sort_key)[:k])
+
+
+class SampleMentions(beam.CombineFn):
+    """Mentions of one link target → ``Sample(count, k smallest-ranked mentions, names=())``."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def create_accumulator(self):
+        return (0, ())
+
+    def add_input(self, acc, mention):
+        n, kept = acc
+        kept = kept + (mention,)
+        if len(kept) > 2 * self.k:  # prune now and then, not on every element
+            kept = _smallest(kept, self.k)
+        return (n + 1, kept)
+
+    def merge_accumulators(self, accs):
+        total, kept = 0, []
+        for n, mentions in accs:
+            total += n
+            kept.extend(mentions)
+        return (total, _smallest(kept, self.k))
+
+    def extract_output(self, acc):
+        n, kept = acc
+        return Sample(n, _smallest(kept, self.k), ())
+
+
+class MergeSamples(beam.CombineFn):
+    """Samples of the link targets that reach one entity → one sample (counts add, the ``k`` smallest ranks
+    of the union are the ``k`` smallest of all mentions, names unite)."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def create_accumulator(self):
+        return Sample(0, (), ())
+
+    def add_input(self, acc, sample):
+        return self.merge_accumulators([acc, sample])
+
+    def merge_accumulators(self, accs):
+        total, kept, names = 0, [], set()
+        for sample in accs:
+            total += sample.count
+            kept.extend(sample.mentions)
+            names.update(sample.names)
+        return Sample(total, _smallest(kept, self.k), tuple(sorted(names)))
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _resolve_target(element):
+    """(link target, {sample, final}) → (entity, sample): a link to a redirect counts for its final title."""
+    target, groups = element
+    samples = list(groups["sample"])
+    if not samples:
+        return
+    finals = sorted(groups["final"])
+    sample = samples[0]
+    count("anchors_to_titles", sample.count)
+    if finals:
+        count("anchors_via_redirect", sample.count)
+        entity = finals[0]
+    else:
+        entity = target
+    yield entity, Sample(sample.count, sample.mentions, (target,))
+
+
+class MakeEntities(beam.DoFn):
+    """(entity, {sample, definition}) → Entity when the title is a kept article linked often enough; every other
+    case counts its links under a reason."""
+
+    def __init__(self, config: MrcConfig):
+        self.config = config
+
+    def process(self, element):
+        title, groups = element
+        samples = list(groups["sample"])
+        records = list(groups["definition"])
+        definitions = sorted((r for r in records if isinstance(r, Definition)), key=lambda d: d.page_id)
+        if len(definitions) > 1:
+            count("duplicate_titles", len(definitions) - 1)  # the smallest page id wins, deterministically
+        if not samples:
+            return
+        sample = samples[0]
+        if not definitions:
+            reasons = sorted(r.reason for r in records if isinstance(r, Skipped))
+            count_drop(f"anchor_to_{reasons[0]}" if reasons else "anchor_to_missing_page", sample.count)
+            return
+        definition = definitions[0]
+        count("entities_linked")
+        if sample.count < self.config.min_mentions:
+            count_drop("entity_below_mention_floor")
+            count_drop("anchor_to_entity_below_floor", sample.count)
+            return
+        count("entities_kept")
+        count("anchors_to_kept_entities", sample.count)
+        yield Entity(title, definition.page_id, definition.query, sample.count, sample.mentions, sample.names)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Examples
+# ---------------------------------------------------------------------------------------------------------------
+
+def bucket_of(seed: int, title: str, buckets: int) -> int:
+    return ex.draw(seed, title, "bucket", buckets)
+
+
+def num_buckets(articles: int, per_bucket: int) -> int:
+    return max(1, math.ceil(articles / per_bucket))
+
+
+class MakeRequests(beam.DoFn):
+    """An entity → its answerable requests (to the bucket of each sampled mention's article) and unanswerable
+    requests (to random buckets)."""
+
+    def __init__(self, config: MrcConfig):
+        self.config = config
+
+    def process(self, entity: Entity, articles: int):
+        cfg = self.config
+        buckets = num_buckets(articles, cfg.bucket_articles)
+        for mention in entity.sample[:cfg.max_answerable]:
+            yield (bucket_of(cfg.seed, mention.context_title, buckets),
+                   AnswerRequest(entity.title, entity.page_id, entity.query, mention))
+        count("mentions_not_sampled", max(0, entity.mentions - cfg.max_answerable))
+        if not entity.sample:
+            return
+        for number in range(cfg.max_unanswerable):
+            # The anchor text the unrelated context must not contain: one of the entity's own anchors.
+            anchor_text = entity.sample[number % len(entity.sample)].anchor_text
+            key = f"{entity.title}\x1f{number}"
+            yield (ex.draw(cfg.seed, key, "unanswerable_bucket", buckets),
+                   UnanswerableRequest(entity.title, entity.page_id, entity.query, number, anchor_text,
+                                       entity.names))
+
+
+def example_id(lang: str, entity_page_id: int, kind: str, part: str) -> str:
+    return f"{lang}:{entity_page_id}:{kind}:{part}"
+
+
+class BuildExamples(beam.DoFn):
+    """One bucket: its articles and the requests sent to it → MRC rows."""
+
+    def __init__(self, config: MrcConfig):
+        self.config = config
+
+    def setup(self):
+        lang = self.config.tokenizer_lang
+        self.tokenize = lambda text: words(text, lang)
+
+    def process(self, element):
+        _, groups = element
+        bodies: Dict[str, Body] = {}
+        for body in groups["body"]:
+            if body.title not in bodies or body.page_id < bodies[body.title].page_id:
+                bodies[body.title] = body
+        for request in sorted(groups["answerable"], key=lambda r: (r.entity, r.mention.sort_key())):
+            row = self._answerable(request, bodies.get(request.mention.context_title))
+            if row is not None:
+                yield row
+        unanswerable = sorted(groups["unanswerable"], key=lambda r: (r.entity, r.number))
+        if unanswerable:
+            yield from self._unanswerable(unanswerable, bodies)
+
+    def _answerable(self, request: AnswerRequest, body: Optional[Body]):
+        cfg = self.config
+        mention = request.mention
+        if body is None or body.page_id != mention.context_page_id or mention.index >= len(body.anchors):
+            count_drop("example_mention_article_missing")  # duplicate titles across inputs
+            return None
+        start, end, _ = body.anchors[mention.index]
+        example = example_id(cfg.lang, request.entity_page_id, "a", f"{body.page_id}:{mention.index}")
+        xi = ex.draw(cfg.seed, example, "xi", cfg.context_words + 1)  # ξ ~ U{0..C} (§2.2)
+        try:
+            context = ex.answerable_context(body.text, start, end, xi, cfg.lang, self.tokenize,
+                                            context_words=cfg.context_words)
+        except ValueError:
+            count_drop("example_tokenizer_error")
+            return None
+        count("examples_answerable")
+        count("answers", len(context.answers))
+        if context.words_before < xi:
+            count("contexts_clipped_at_start")
+        if context.words_after < cfg.context_words - xi:
+            count("contexts_clipped_at_end")
+        return {
+            "id": example,
+            "lang": cfg.lang,
+            "query": request.query,
+            "context": context.text,
+            "answers": [{"text": context.text[a:b], "start": a, "end": b} for a, b in context.answers],
+            "entity": request.entity,
+            "entity_page_id": request.entity_page_id,
+            "anchor_text": mention.anchor_text,
+            "context_title": body.title,
+            "context_page_id": body.page_id,
+            "mention_index": mention.index,
+            "source_file": body.source_file,
+        }
+
+    def _unanswerable(self, requests: List[UnanswerableRequest], bodies: Dict[str, Body]):
+        """Each request takes the first article of the bucket, in an order drawn for it, that neither links to
+        the entity nor contains its anchor text (nor its title), and that no other request of the same entity
+        took (§2.2: "pairing a query with an irrelevant context without anchor association")."""
+        cfg = self.config
+        used: Dict[str, set] = {}
+        for request in requests:
+            names = set(request.names)
+            avoid = [request.anchor_text, request.entity, ex.unqualified(request.entity)]
+            key = f"{request.entity}\x1f{request.number}"
+            taken = used.setdefault(request.entity, set())
+            order = sorted(bodies.values(), key=lambda b: (ex.stable_hash(cfg.seed, "candidate", key, b.title),
+                                                           b.title))
+            chosen = None
+            for body in order:
+                if body.title == request.entity or body.title in taken:
+                    continue
+                if any(target in names for _, _, target in body.anchors):
+                    continue
+                if any(text and text in body.text for text in avoid):
+                    continue
+                chosen = body
+                break
+            if chosen is None:
+                count_drop("unanswerable_no_unrelated_article_in_bucket")
+                continue
+            taken.add(chosen.title)
+            example = example_id(cfg.lang, request.entity_page_id, "u", str(request.number))
+            pos = ex.draw(cfg.seed, example, "position", len(chosen.text))
+            xi = ex.draw(cfg.seed, example, "xi", cfg.context_words + 1)
+            try:
+                context = ex.unrelated_context(chosen.text, pos, xi, self.tokenize, context_words=cfg.context_words)
+            except ValueError:
+                count_drop("example_tokenizer_error")
+                continue
+            if not context.text:
+                count_drop("unanswerable_empty_context")
+                continue
+            count("examples_unanswerable")
+            yield {
+                "id": example,
+                "lang": cfg.lang,
+                "query": request.query,
+                "context": context.text,
+                "answers": [],
+                "entity": request.entity,
+                "entity_page_id": request.entity_page_id,
+                "anchor_text": request.anchor_text,
+                "context_title": chosen.title,
+                "context_page_id": chosen.page_id,
+                "mention_index": -1,
+                "source_file": chosen.source_file,
+            }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The graph
+# ---------------------------------------------------------------------------------------------------------------
+
+class WikiToMrc(beam.PTransform):
+    """Dump units → MRC rows (dicts with the ``mrc`` schema), plus the faults' descriptions.
+
+    ``tables`` maps each dump file to its namespace table; ``reshuffle_pages`` spreads the pages of a unit over
+    workers (needed when a file without a multistream index is one unit; a waste of a shuffle otherwise)."""
+
+    def __init__(self, units: List[DumpUnit], config: MrcConfig, tables: Dict[str, NamespaceTable],
+                 reshuffle_pages: Optional[bool] = None):
+        super().__init__()
+        self.units = units
+        self.config = config
+        self.tables = tables
+        self.reshuffle_pages = (any(not u.multistream for u in units) if reshuffle_pages is None
+                                else reshuffle_pages)
+
+    def expand(self, pbegin):
+        cfg = self.config
+        read = (pbegin
+                | "Units" >> beam.Create(self.units)
+                | "SpreadUnits" >> beam.Reshuffle()
+                | "ReadUnits" >> beam.ParDo(ReadUnits()).with_outputs(ReadUnits.FAULT, main="pages"))
+        pages = read.pages
+        if self.reshuffle_pages:
+            pages = pages | "SpreadPages" >> beam.Reshuffle()
+        parsed = pages | "ParsePages" >> beam.ParDo(ParsePages(cfg, self.tables)).with_outputs(
+            ParsePages.REDIRECT, ParsePages.DEFINITION, ParsePages.MENTION, ParsePages.BODY)
+
+        resolved = parsed[ParsePages.REDIRECT] | "ResolveRedirects" >> ResolveRedirects(cfg.max_redirect_hops)
+        k = max(cfg.max_answerable, cfg.max_unanswerable, 1)
+        per_target = parsed[ParsePages.MENTION] | "SampleMentions" >> beam.CombinePerKey(SampleMentions(k))
+        per_entity = ({"sample": per_target, "final": resolved}
+                      | "JoinRedirects" >> beam.CoGroupByKey()
+                      | "ToEntity" >> beam.FlatMap(_resolve_target)
+                      | "MergeSamples" >> beam.CombinePerKey(MergeSamples(k)))
+        entities = ({"sample": per_entity, "definition": parsed[ParsePages.DEFINITION]}
+                    | "JoinDefinitions" >> beam.CoGroupByKey()
+                    | "Entities" >> beam.ParDo(MakeEntities(cfg)))
+
+        bodies = parsed[ParsePages.BODY]
+        articles = bodies | "CountArticles" >> beam.combiners.Count.Globally()
+        keyed_bodies = bodies | "BodiesToBuckets" >> beam.Map(
+            lambda body, n: (bucket_of(cfg.seed, body.title, num_buckets(n, cfg.bucket_articles)), body),
+            n=pvalue.AsSingleton(articles))
+        requests = entities | "Requests" >> beam.ParDo(MakeRequests(cfg), pvalue.AsSingleton(articles))
+        answerable = requests | "Answerable" >> beam.Filter(lambda kv: isinstance(kv[1], AnswerRequest))
+        unanswerable = requests | "Unanswerable" >> beam.Filter(lambda kv: isinstance(kv[1], UnanswerableRequest))
+        rows = ({"body": keyed_bodies, "answerable": answerable, "unanswerable": unanswerable}
+                | "JoinBuckets" >> beam.CoGroupByKey()
+                | "BuildExamples" >> beam.ParDo(BuildExamples(cfg)))
+        return {"rows": rows, "faults": read[ReadUnits.FAULT]}

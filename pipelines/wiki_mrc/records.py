@@ -1,0 +1,75 @@
+"""The small records that travel between the pipeline's steps. NamedTuples: cheap to pickle, and equal by value
+(so tests can compare them)."""
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple
+
+
+class Mention(NamedTuple):
+    """One anchor in a mention article. ``rank`` is a hash of (seed, article, anchor index): an entity keeps its
+    mentions with the smallest ranks, a uniform sample that does not depend on the order records arrive in."""
+    rank: int
+    context_title: str
+    context_page_id: int
+    index: int  # position of the anchor among the article's anchors
+    anchor_text: str
+
+    def sort_key(self):
+        return (self.rank, self.context_title, self.index, self.context_page_id)
+
+
+class Sample(NamedTuple):
+    """What a combiner keeps of all the links to one title or entity: how many there are, the ``k`` with the
+    smallest ranks, and the (raw, normalised) link targets they were written as (the entity's title and the
+    redirects that reach it: an article that links to any of them links to the entity)."""
+    count: int
+    mentions: Tuple[Mention, ...]
+    names: Tuple[str, ...]
+
+
+class Definition(NamedTuple):
+    """A kept article as the definition of its entity: the query is built where the article is parsed."""
+    title: str
+    page_id: int
+    query: str
+
+
+class Skipped(NamedTuple):
+    """A title that exists but defines no entity (disambiguation page, stub, unparseable page, broken redirect):
+    links to it are dropped under ``link_to_<reason>``."""
+    reason: str
+
+
+class Body(NamedTuple):
+    """A kept article as a source of contexts."""
+    title: str
+    page_id: int
+    text: str
+    anchors: Tuple[Tuple[int, int, str], ...]  # (start, end, normalised target) in ``text``
+    source_file: str
+
+
+class Entity(NamedTuple):
+    """An entity above the mention floor, with everything its examples need."""
+    title: str
+    page_id: int
+    query: str
+    mentions: int
+    sample: Tuple[Mention, ...]  # sorted by rank
+    names: Tuple[str, ...]  # link targets that reach it
+
+
+class AnswerRequest(NamedTuple):
+    entity: str
+    entity_page_id: int
+    query: str
+    mention: Mention
+
+
+class UnanswerableRequest(NamedTuple):
+    entity: str
+    entity_page_id: int
+    query: str
+    number: int  # 0..max_unanswerable-1
+    anchor_text: str
+    names: Tuple[str, ...]

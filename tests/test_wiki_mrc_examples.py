@@ -1,0 +1,131 @@
+"""The pure parts of the Wikipedia MRC pipeline: queries, contexts, answers, randomness, redirects, samples."""
+import random
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.tokenize import words
+from pipelines.wiki_mrc import examples as ex
+from pipelines.wiki_mrc.pipeline import MergeSamples, SampleMentions
+from pipelines.wiki_mrc.records import Mention, Sample
+from pipelines.wiki_mrc.redirects import ResolveRedirects, resolve_in_memory
+
+
+def tok(text):
+    return words(text, "en")
+
+
+def test_query_masks_title_unqualified_title_and_aliases_and_collapses_masks():
+    text = ("Mercury is the smallest planet. The planet mercury, also Hermes Hermes, orbits the Sun. "
+            "Mercury (planet) is not Mercurial. " + "More words here. " * 20)
+    names = ex.entity_names("Mercury (planet)", ["Hermes"])
+    query = ex.build_query(text, names, "en", tok, query_words=50)
+    assert query.startswith("[MASK] is the smallest planet. The planet [MASK], also [MASK], orbits")
+    assert "Mercurial" in query  # not a whole-word match
+    assert "Mercury" not in query and "mercury" not in query and "Hermes" not in query
+    assert "[MASK] [MASK]" not in query
+
+
+def test_query_counts_words_before_masking_and_squeezes_whitespace():
+    text = "Alpha Beta\n\ngamma delta epsilon zeta"
+    query = ex.build_query(text, ["Alpha Beta"], "en", tok, query_words=3)
+    assert query == "[MASK] gamma"  # the first 3 words: Alpha, Beta (one mask), gamma
+
+
+def test_unqualified_titles():
+    assert ex.unqualified("Mercury (planet)") == "Mercury"
+    assert ex.unqualified("Paris, Texas") == "Paris"
+    assert ex.unqualified("Paris") == "Paris"
+
+
+def test_answerable_context_puts_xi_words_before_the_anchor():
+    text = " ".join(f"w{i}" for i in range(1000))
+    anchor = text.index("w500")
+    for xi in (0, 1, 57, 200):
+        context = ex.answerable_context(text, anchor, anchor + 4, xi, "en", tok, context_words=200)
+        got = context.text.split()
+        assert got.index("w500") == xi and len(got) == 201
+        assert context.answers == ((context.text.index("w500"), context.text.index("w500") + 4),)
+
+
+def test_context_is_clipped_at_article_bounds():
+    text = " ".join(f"w{i}" for i in range(30))
+    anchor = text.index("w3 ")
+    context = ex.answerable_context(text, anchor, anchor + 2, 150, "en", tok, context_words=200)
+    assert context.text == text and context.words_before == 3 and context.words_after == 26
+
+
+def test_every_identical_span_is_an_answer_but_not_inside_words():
+    context = "Art is long. Start with art. Art, again. The art-house"
+    answers = ex.find_answers(context, "Art", "en", must_include=0)
+    assert [context[a:b] for a, b in answers] == ["Art", "Art"]
+    assert ex.find_answers("猫が猫を見た", "猫", "ja", must_include=0) == ((0, 1), (2, 3))
+
+
+def test_unrelated_context_has_c_words_when_the_article_is_long_enough():
+    text = " ".join(f"w{i}" for i in range(300))
+    for pos, xi in ((0, 20), (5, 50), (1000, 0), (len(text) - 1, 30)):
+        context = ex.unrelated_context(text, pos, xi, tok, context_words=50)
+        assert len(context.text.split()) == 50 and context.text in text
+
+
+def test_draws_are_stable_and_uniform():
+    assert ex.stable_hash(0, "a", 1) == ex.stable_hash(0, "a", 1) != ex.stable_hash(1, "a", 1)
+    counts = [0] * 5
+    for i in range(5000):
+        counts[ex.draw(7, f"item{i}", "xi", 5)] += 1
+    assert min(counts) > 900
+
+
+def test_word_windows_match_whole_text_tokenisation():
+    rng = random.Random(3)
+    text = " ".join(rng.choice(["The", "cat's", "U.S.", "(dog)", "don't", "e-mail", "3.5%", "\n\n", "x"])
+                    for _ in range(600))
+    full = [(s, e) for _, s, e in tok(text)]
+    pos = full[300][0]
+    assert ex.words_before(text, pos, 40, tok) == full[260:300]
+    assert ex.words_after(text, pos, 40, tok) == full[300:340]
+
+
+def test_redirects_in_memory():
+    edges = [("A", "B"), ("B", "C"), ("X", "Y"), ("Y", "X"), ("S", "S"), ("L1", "L2"), ("L2", "L3"), ("L3", "L4"),
+             ("L4", "L5")]
+    final, failed = resolve_in_memory(edges, max_hops=3)
+    assert final == {"A": "C", "B": "C", "L2": "L5", "L3": "L5", "L4": "L5"}
+    assert failed == {"X": "cycle", "Y": "cycle", "S": "cycle", "L1": "too_long"}
+
+
+def test_redirects_as_keyed_joins_match_in_memory(beam_options):
+    rng = random.Random(1)
+    titles = [f"T{i}" for i in range(60)]
+    edges = [(t, rng.choice(titles)) for t in titles[:40]] + [("A", "B"), ("B", "C")]
+    final, _ = resolve_in_memory(edges, max_hops=3)
+    with BeamPipeline(options=beam_options) as p:
+        out = p | beam.Create(edges) | ResolveRedirects(max_hops=3)
+        assert_that(out, equal_to(sorted(final.items())))
+
+
+def test_mention_samples_keep_the_smallest_ranks_in_any_order(beam_options):
+    mentions = [Mention(ex.stable_hash(0, i), f"P{i % 7}", i % 7, i, "x") for i in range(200)]
+    expected = sorted(mentions, key=Mention.sort_key)[:10]
+    fn = SampleMentions(10)
+    for seed in range(3):
+        random.Random(seed).shuffle(mentions)
+        accs = [fn.create_accumulator() for _ in range(4)]
+        for n, m in enumerate(mentions):
+            accs[n % 4] = fn.add_input(accs[n % 4], m)
+        assert fn.extract_output(fn.merge_accumulators(accs)) == Sample(200, tuple(expected), ())
+    merged = MergeSamples(3).merge_accumulators([Sample(2, tuple(expected[:2]), ("A",)),
+                                                 Sample(5, tuple(expected[2:5]), ("B",))])
+    assert merged == Sample(7, tuple(expected[:3]), ("A", "B"))
+
+
+def test_config_defaults_are_the_papers():
+    from pipelines.wiki_mrc.pipeline import MrcConfig
+    en, vi = MrcConfig("en", "en"), MrcConfig("vi", "vi")
+    assert (en.query_words, en.context_words, en.max_answerable, en.max_unanswerable) == (50, 200, 10, 10)
+    assert (en.min_mentions, vi.min_mentions) == (10, 5)
+    with pytest.raises(ValueError):
+        MrcConfig("en", "en", context_words=0)
