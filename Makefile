@@ -25,6 +25,10 @@ demo: install
 	$(PY) -m pipelines.import_conll --input pipelines/samples/en-de-sample.en.conll --lang en \
 		--output $(DEMO_OUT)/tagged-en --num-shards 2 --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/tagged-en
+	$(PY) -m pipelines.wiki_mrc --input pipelines/samples/enwiki-sample.xml --lang en --min-mentions 5 \
+		--output $(DEMO_OUT)/mrc-en --num-shards 2 --runner DirectRunner
+	$(PY) -m schemas validate $(DEMO_OUT)/mrc-en
+	$(PY) -m pipelines.report $(DEMO_OUT)/mrc-en
 
 test: install
 	$(PY) -m pytest
