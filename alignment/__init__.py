@@ -14,7 +14,7 @@ from typing import Any
 
 from .base import Aligner, clean_tokens
 from .corpus import read_joint, read_parallel, sentence_lengths
-from .eflomal_aligner import EflomalAligner, estimate_priors, priors_from_links
+from .eflomal_aligner import EflomalAligner, eflomal_iterations, estimate_priors, priors_from_links
 from .errors import AlignerFailedError, AlignmentError, BinaryNotFoundError, InputError
 from .evaluate import AlignmentScores, score_alignments
 from .fast_align import FastAlignAligner
@@ -50,7 +50,7 @@ __all__ = [
     "ALIGNERS", "Aligner", "AlignerFailedError", "AlignmentError", "AlignmentScores", "BinaryNotFoundError",
     "DEFAULT_ALIGNER", "DEFAULT_HEURISTIC", "EflomalAligner", "FastAlignAligner", "GizaAligner",
     "GoldAlignment", "HEURISTICS", "InputError", "Link", "PrecomputedAligner", "canonical_heuristic",
-    "clean_tokens", "estimate_priors", "format_links", "make_aligner", "map_span", "map_words", "parse_a3",
+    "clean_tokens", "eflomal_iterations", "estimate_priors", "format_links", "make_aligner", "map_span", "map_words", "parse_a3",
     "parse_gold", "parse_links", "priors_from_links", "read_gold", "read_joint", "read_links",
     "read_parallel", "score_alignments", "sentence_lengths", "symmetrize", "symmetrize_all", "write_links",
 ]

@@ -1,0 +1,192 @@
+"""Command line: ``python -m alignment {align,priors,symmetrize,evaluate} ...``.
+
+Bad input ends with one ``error: FILE, line N: ...`` line on stderr and exit status 1 (2 for bad usage),
+never a traceback: these commands are run on user files, and the file and line are what a user needs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from . import (ALIGNERS, DEFAULT_ALIGNER, DEFAULT_HEURISTIC, HEURISTICS, AlignmentError, InputError,
+               make_aligner, read_gold, read_joint, read_links, read_parallel, score_alignments,
+               sentence_lengths, symmetrize_all, write_links)
+from .eflomal_aligner import priors_from_links
+
+
+def _add_input(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("input (tokenised, one sentence pair per line)")
+    g.add_argument("--src", help="source-side file")
+    g.add_argument("--tgt", help="target-side file, parallel to --src by line")
+    g.add_argument("-i", "--input", help="one 'source ||| target' file instead of --src/--tgt")
+    p.set_defaults(_input_required=required)
+
+
+def _read_pairs(args, allow_empty: bool):
+    if args.input and (args.src or args.tgt):
+        raise SystemExit("error: give either --input or --src/--tgt, not both")
+    if args.input:
+        return read_joint(args.input, allow_empty=allow_empty)
+    if args.src and args.tgt:
+        return read_parallel(args.src, args.tgt, allow_empty=allow_empty)
+    if args.src or args.tgt or args._input_required:
+        raise SystemExit("error: give --src and --tgt, or --input")
+    return None
+
+
+def _aligner_options(args) -> dict:
+    name = args.aligner
+    if name == "eflomal":
+        opts = {"n_samplers": args.samplers, "model": args.model}
+        if args.priors:
+            opts["priors"] = args.priors
+        return opts
+    if name == "precomputed":
+        if not args.links:
+            raise SystemExit("error: --aligner precomputed needs --links FILE (and optionally --links-rev FILE)")
+        return {"forward_path": args.links, "reverse_path": args.links_rev, "one_based": args.links_one_based}
+    opts = {"binary": args.binary}
+    if name == "mgiza":
+        opts["threads"] = args.threads
+    return opts
+
+
+def _open_out(path: str):
+    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")
+
+
+def cmd_align(args) -> None:
+    pairs = _read_pairs(args, args.allow_empty)
+    aligner = make_aligner(args.aligner, **_aligner_options(args))
+    fwd, rev = aligner.align_directional(pairs)
+    out = _open_out(args.out)
+    try:
+        write_links(out, symmetrize_all(fwd, rev, args.symmetrize), one_based=args.one_based_out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.out_fwd:
+        write_links(args.out_fwd, fwd, one_based=args.one_based_out)
+    if args.out_rev:
+        write_links(args.out_rev, rev, one_based=args.one_based_out)
+    if args.write_priors:
+        with open(args.write_priors, "wb") as f:
+            f.write(priors_from_links(pairs, fwd, rev))
+
+
+def _check_same_length(path_a, lines_a, path_b, lines_b) -> None:
+    """Two files that must be parallel by line: name the longer one at its first extra line."""
+    if len(lines_a) != len(lines_b):
+        (short, n_short), (long_, n_long) = sorted([(path_a, len(lines_a)), (path_b, len(lines_b))],
+                                                   key=lambda x: x[1])
+        raise InputError(f"has {n_long} lines but {short} has only {n_short}; they must be parallel by line",
+                         long_, n_short + 1)
+
+
+def cmd_symmetrize(args) -> None:
+    fwd = read_links(args.fwd, args.one_based)
+    rev = read_links(args.rev, args.one_based)
+    _check_same_length(args.fwd, fwd, args.rev, rev)
+    out = _open_out(args.out)
+    try:
+        write_links(out, symmetrize_all(fwd, rev, args.heuristic), one_based=args.one_based)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def cmd_evaluate(args) -> None:
+    pairs = _read_pairs(args, allow_empty=True)
+    lengths = None if pairs is None else sentence_lengths(pairs)
+    gold = read_gold(args.gold, one_based=args.one_based, lengths=lengths)
+    pred = read_links(args.pred, one_based=args.pred_one_based, lengths=lengths)
+    _check_same_length(args.gold, gold, args.pred, pred)
+    scores = score_alignments(pred, gold)
+    if args.json:
+        print(json.dumps(scores.as_dict()))
+    else:
+        print(f"precision {scores.precision:.4f}\nrecall    {scores.recall:.4f}\nAER       {scores.aer:.4f}\n"
+              f"({scores.n_predicted} predicted, {scores.n_sure} sure gold links, {len(gold)} sentence pairs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m alignment", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("align", help="word-align sentence pairs, write symmetrised Pharaoh links")
+    _add_input(p)
+    p.add_argument("--aligner", default=DEFAULT_ALIGNER, choices=sorted(ALIGNERS))
+    p.add_argument("--symmetrize", default=DEFAULT_HEURISTIC, choices=HEURISTICS)
+    p.add_argument("--out", default="-", help="symmetrised links (Pharaoh, 0-based); '-' = stdout")
+    p.add_argument("--out-fwd", help="also write forward links here")
+    p.add_argument("--out-rev", help="also write reverse links here")
+    p.add_argument("--one-based-out", action="store_true", help="write 1-based links")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="accept pairs with an empty side (they get an empty links line) instead of failing")
+    g = p.add_argument_group("eflomal")
+    g.add_argument("--priors", help="eflomal priors file (from `priors` or --write-priors)")
+    g.add_argument("--write-priors", help="write eflomal priors estimated from this alignment here")
+    g.add_argument("--samplers", type=int, default=6, help="independent samplers (default 6)")
+    g.add_argument("--model", type=int, default=3, choices=(1, 2, 3), help="1 IBM1, 2 +HMM, 3 +fertility")
+    g = p.add_argument_group("fast_align / giza / mgiza")
+    g.add_argument("--binary", help="the executable, or the directory holding it (default: PATH)")
+    g.add_argument("--threads", type=int, default=1, help="mgiza threads")
+    g = p.add_argument_group("precomputed")
+    g.add_argument("--links", help="Pharaoh links computed elsewhere (forward, or already symmetrised)")
+    g.add_argument("--links-rev", help="reverse links, if --links holds forward links")
+    g.add_argument("--links-one-based", action="store_true", help="--links files are 1-based")
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("priors", help="estimate eflomal priors on a (large) sample, for aligning shards")
+    _add_input(p)
+    p.add_argument("--out", required=True, help="priors file to write")
+    p.add_argument("--samplers", type=int, default=6)
+    p.add_argument("--allow-empty", action="store_true")
+    p.set_defaults(func=lambda a: _cmd_priors(a))
+
+    p = sub.add_parser("symmetrize", help="symmetrise forward and reverse links (like atools -c)")
+    p.add_argument("--fwd", required=True)
+    p.add_argument("--rev", required=True)
+    p.add_argument("--heuristic", default=DEFAULT_HEURISTIC, choices=HEURISTICS)
+    p.add_argument("--one-based", action="store_true", help="links are 1-based (input and output)")
+    p.add_argument("--out", default="-")
+    p.set_defaults(func=cmd_symmetrize)
+
+    p = sub.add_parser("evaluate", help="precision, recall and AER of links against gold")
+    p.add_argument("--gold", required=True, help="gold links: i-j sure, ipj possible")
+    p.add_argument("--pred", required=True, help="predicted links (Pharaoh)")
+    p.add_argument("--one-based", action="store_true", help="the gold file is 1-based (WPT gold is)")
+    p.add_argument("--pred-one-based", action="store_true", help="the predicted links are 1-based")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    _add_input(p, required=False)  # optional text: lets every index be checked against sentence lengths
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def _cmd_priors(args) -> None:
+    from .eflomal_aligner import EflomalAligner, estimate_priors
+    pairs = _read_pairs(args, args.allow_empty)
+    data = estimate_priors(pairs, EflomalAligner(n_samplers=args.samplers))
+    with open(args.out, "wb") as f:
+        f.write(data)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except AlignmentError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # pragma: no cover - e.g. `| head`
+        return 1
+    except OSError as err:  # unwritable output, unreadable file, ...
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
