@@ -10,9 +10,9 @@ import json
 import sys
 from typing import List, Optional
 
-from . import (ALIGNERS, DEFAULT_ALIGNER, DEFAULT_HEURISTIC, HEURISTICS, AlignmentError, InputError,
-               make_aligner, read_gold, read_joint, read_links, read_parallel, score_alignments,
+from . import (ALIGNERS, DEFAULT_ALIGNER, DEFAULT_HEURISTIC, HEURISTICS, AlignmentError, make_aligner, read_gold, read_joint, read_links, read_parallel, score_alignments,
                sentence_lengths, symmetrize_all, write_links)
+from .corpus import check_parallel
 from .eflomal_aligner import priors_from_links
 
 
@@ -53,20 +53,20 @@ def _aligner_options(args) -> dict:
     return opts
 
 
-def _open_out(path: str):
-    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")
+def _write_output(path: str, links, one_based: bool) -> None:
+    """Pharaoh links to ``path``, or to standard output for ``-``."""
+    if path == "-":
+        write_links(sys.stdout, links, one_based=one_based)
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        write_links(out, links, one_based=one_based)
 
 
 def cmd_align(args) -> None:
     pairs = _read_pairs(args, args.allow_empty)
     aligner = make_aligner(args.aligner, **_aligner_options(args))
     fwd, rev = aligner.align_directional(pairs)
-    out = _open_out(args.out)
-    try:
-        write_links(out, symmetrize_all(fwd, rev, args.symmetrize), one_based=args.one_based_out)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    _write_output(args.out, symmetrize_all(fwd, rev, args.symmetrize), args.one_based_out)
     if args.out_fwd:
         write_links(args.out_fwd, fwd, one_based=args.one_based_out)
     if args.out_rev:
@@ -76,25 +76,11 @@ def cmd_align(args) -> None:
             f.write(priors_from_links(pairs, fwd, rev))
 
 
-def _check_same_length(path_a, lines_a, path_b, lines_b) -> None:
-    """Two files that must be parallel by line: name the longer one at its first extra line."""
-    if len(lines_a) != len(lines_b):
-        (short, n_short), (long_, n_long) = sorted([(path_a, len(lines_a)), (path_b, len(lines_b))],
-                                                   key=lambda x: x[1])
-        raise InputError(f"has {n_long} lines but {short} has only {n_short}; they must be parallel by line",
-                         long_, n_short + 1)
-
-
 def cmd_symmetrize(args) -> None:
     fwd = read_links(args.fwd, args.one_based)
     rev = read_links(args.rev, args.one_based)
-    _check_same_length(args.fwd, fwd, args.rev, rev)
-    out = _open_out(args.out)
-    try:
-        write_links(out, symmetrize_all(fwd, rev, args.heuristic), one_based=args.one_based)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    check_parallel(args.fwd, len(fwd), args.rev, len(rev))
+    _write_output(args.out, symmetrize_all(fwd, rev, args.heuristic), args.one_based)
 
 
 def cmd_evaluate(args) -> None:
@@ -102,7 +88,7 @@ def cmd_evaluate(args) -> None:
     lengths = None if pairs is None else sentence_lengths(pairs)
     gold = read_gold(args.gold, one_based=args.one_based, lengths=lengths)
     pred = read_links(args.pred, one_based=args.pred_one_based, lengths=lengths)
-    _check_same_length(args.gold, gold, args.pred, pred)
+    check_parallel(args.gold, len(gold), args.pred, len(pred))
     scores = score_alignments(pred, gold)
     if args.json:
         print(json.dumps(scores.as_dict()))

@@ -39,15 +39,19 @@ def _check_empty(pairs: Sequence[Pair], paths: Tuple[PathType, PathType], allow_
                                  "pairs, which then get no links)", path, k + 1)
 
 
+def check_parallel(path_a: PathType, n_a: int, path_b: PathType, n_b: int) -> None:
+    """Two files that must be parallel by line: an InputError naming the longer one at its first extra line."""
+    if n_a != n_b:
+        (short, n_short), (long_, n_long) = sorted([(path_a, n_a), (path_b, n_b)], key=lambda x: x[1])
+        raise InputError(f"has {n_long} lines but {short} has only {n_short}; they must be parallel by line",
+                         long_, n_short + 1)
+
+
 def read_parallel(src_path: PathType, tgt_path: PathType, allow_empty: bool = False) -> List[Pair]:
     """Two tokenised files parallel by line → pairs. Different line counts or (unless allowed) an empty
     line raise InputError naming the file and line."""
     src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
-    if len(src_lines) != len(tgt_lines):
-        shorter, longer = ((src_path, tgt_path) if len(src_lines) < len(tgt_lines) else (tgt_path, src_path))
-        n = min(len(src_lines), len(tgt_lines))
-        raise InputError(f"{len(src_lines)} source lines ({src_path}) but {len(tgt_lines)} target lines "
-                         f"({tgt_path}); {shorter} ends before this line of {longer}", longer, n + 1)
+    check_parallel(src_path, len(src_lines), tgt_path, len(tgt_lines))
     pairs = [(s.split(), t.split()) for s, t in zip(src_lines, tgt_lines)]
     _check_empty(pairs, (src_path, tgt_path), allow_empty)
     return pairs

@@ -11,6 +11,7 @@ import os
 from typing import Any, Iterable
 
 import apache_beam as beam
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.runners.runner import PipelineResult
@@ -80,8 +81,6 @@ def pipeline_counters(result: PipelineResult) -> dict[str, int]:
 
 def list_shards(directory: str) -> list[ShardInfo]:
     """The shard files in ``directory`` with their row counts from the Parquet footers."""
-    import pyarrow.fs as pafs
-
     fs, base = resolve(directory)
     names = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(base))
                    if info.base_name.startswith(SHARD_PREFIX + "-") and info.base_name.endswith(".parquet"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.kinds import DatasetKind, get_kind
@@ -32,22 +33,18 @@ class DatasetError(ValueError):
         super().__init__(f"{directory} is not a valid polyspan dataset:\n{listing}")
 
 
-def _type_name(type_: pa.DataType) -> str:
-    return str(type_)
-
-
 def schema_problems(expected: pa.Schema, actual: pa.Schema, where: str) -> list[str]:
     """Every column that is missing, unexpected, of another type or of another nullability."""
     problems = []
     for field in expected:
         index = actual.get_field_index(field.name)
         if index < 0:
-            problems.append(f"{where}: missing column {field.name!r} ({_type_name(field.type)})")
+            problems.append(f"{where}: missing column {field.name!r} ({field.type})")
             continue
         found = actual.field(index)
         if not found.type.equals(field.type):
-            problems.append(f"{where}: column {field.name!r} is {_type_name(found.type)}, "
-                            f"expected {_type_name(field.type)}")
+            problems.append(f"{where}: column {field.name!r} is {found.type}, "
+                            f"expected {field.type}")
         elif found.nullable != field.nullable and not field.nullable:
             problems.append(f"{where}: column {field.name!r} is nullable, expected non-nullable")
     for name in actual.names:
@@ -99,7 +96,7 @@ def _locate(directory: str | os.PathLike) -> tuple[object, str, Manifest, Datase
 def _shard_problems(fs, base: str, manifest: Manifest) -> list[str]:
     problems = []
     listed = [shard.file for shard in manifest.shards]
-    present = {info.base_name for info in fs.get_file_info(pa.fs.FileSelector(base))
+    present = {info.base_name for info in fs.get_file_info(pafs.FileSelector(base))
                if info.base_name.endswith(".parquet")}
     for name in listed:
         if name not in present:

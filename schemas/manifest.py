@@ -51,7 +51,7 @@ class Manifest:
     def to_json(self) -> str:
         data = asdict(self)
         data["row_count"] = self.row_count
-        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_json(cls, text: str, where: str = MANIFEST_NAME) -> "Manifest":

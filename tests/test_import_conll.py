@@ -1,5 +1,4 @@
 """The CoNLL import pipeline on a real Beam runner and real CoNLL files."""
-import pytest
 
 from pipelines.cli import main_wrapper
 from pipelines.import_conll import run

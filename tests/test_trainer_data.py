@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from schemas import DatasetError
-from test_trainer_support import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
+from trainer_fixtures import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
                                   xquad_rows)
 from trainer.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, char_span_to_tokens
 from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig, batches_per_worker

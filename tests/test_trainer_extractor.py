@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import BertConfig, XLMRobertaConfig
 
-from test_trainer_support import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
+from trainer_fixtures import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
                                   xquad_rows)
 from trainer.mrc_features import MRCCollator, MRCFeatureConfig
 from trainer.shard_dataset import ShardDataset, ShardStreamConfig

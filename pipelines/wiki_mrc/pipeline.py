@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam import pvalue
 
-from pipelines.shards import WriteShards, count, count_drop
+from pipelines.shards import count, count_drop
 from pipelines.tokenize import words
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
