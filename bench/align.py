@@ -105,6 +105,77 @@ def one_pass(pairs):
     return links, elapsed, priors, time.perf_counter() - start
 
 
+def subset(src: Path, tgt: Path, tmp: Path, limit: int | None) -> tuple[Path, Path]:
+    """The first ``limit`` pairs as files of their own (the CLI reads files), or the files themselves."""
+    if not limit:
+        return src, tgt
+    paths = []
+    for path in (src, tgt):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()[:limit]
+        out = tmp / f"subset{path.suffix}"
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        paths.append(out)
+    return paths[0], paths[1]
+
+
+def measure_throughput(src: Path, tgt: Path, tmp: Path, repeats: int) -> dict:
+    """Part 1: pairs/s of the CLI and of eflomal's API on the same pairs (best of ``repeats`` each)."""
+    n = len(read_parallel(src, tgt, allow_empty=True))
+    api_times, cli_times = [], []
+    for _ in range(repeats):  # interleaved, so load changes hit both sides alike
+        api_times.append(time_eflomal_api(src, tgt, tmp))
+        cli_times.append(time_cli(src, tgt, tmp / "cli.gdfa"))
+    return {"pairs": n, "api_s": min(api_times), "cli_s": min(cli_times),
+            "api_rate": n / min(api_times), "cli_rate": n / min(cli_times)}
+
+
+def measure_sharding(pairs, shards: int) -> dict:
+    """Part 2: one pass against ``shards`` shards with priors from it, in parallel here and each alone."""
+    links_1, t_1, priors, t_priors = one_pass(pairs)
+    _, t_n = align_shards(pairs, shards, priors)
+    alone = shard_times_alone(pairs, shards, priors)
+    return {"one_pass_s": t_1, "priors_s": t_priors, "parallel_s": t_n, "slowest_alone_s": max(alone)}
+
+
+def measure_sharding_aer(root: Path, shards: int) -> dict:
+    """Part 3: AER on enfr of one pass, shards with priors, shards without."""
+    gold_pairs = read_joint(root / "align_gold" / "enfr.src-tgt")
+    gold = read_gold(root / "align_gold" / "enfr.gold", one_based=True, lengths=sentence_lengths(gold_pairs))
+    g_1, gt_1, g_priors, _ = one_pass(gold_pairs)
+    g_n, gt_n = align_shards(gold_pairs, shards, g_priors)
+    g_n0, gt_n0 = align_shards(gold_pairs, shards, None)
+    return {"pairs": len(gold_pairs), "one_pass": score_alignments(g_1, gold).aer, "one_pass_s": gt_1,
+            "sharded": score_alignments(g_n, gold).aer, "sharded_s": gt_n,
+            "sharded_no_priors": score_alignments(g_n0, gold).aer, "sharded_no_priors_s": gt_n0}
+
+
+def bench_rows(quick: bool = False, data: str | None = None, shards: int = 4,
+               repeats: int = 1) -> list[tuple[str, str, str, str]]:
+    """The figures as (where, what, value, note) rows for ``python -m bench``; ``quick``: part 1 only, on the
+    first 2,000 pairs."""
+    root = data_root(data)
+    src, tgt = root / "parallel" / "wmt-sample.en-de.en", root / "parallel" / "wmt-sample.en-de.de"
+    with tempfile.TemporaryDirectory(prefix="bench-align-") as tmp_name:
+        tmp = Path(tmp_name)
+        src, tgt = subset(src, tgt, tmp, 2000 if quick else None)
+        t = measure_throughput(src, tgt, tmp, repeats)
+        where = f"eflomal, {t['pairs']} WMT en-de pairs"
+        rows = [(where, "eflomal API pairs/s", f"{t['api_rate']:,.1f}", ""),
+                (where, "python -m alignment align pairs/s", f"{t['cli_rate']:,.1f}",
+                 f"ratio {t['cli_rate'] / t['api_rate']:.2f} (target >= 0.9)")]
+        if quick:
+            return rows
+        pairs = read_parallel(src, tgt, allow_empty=True)
+    s = measure_sharding(pairs, shards)
+    a = measure_sharding_aer(root, shards)
+    rows += [(where, f"{shards} shards, slowest alone (s)", f"{s['slowest_alone_s']:.1f}",
+              f"speed-up {s['one_pass_s'] / s['slowest_alone_s']:.2f}x over one pass"),
+             (f"enfr gold, {a['pairs']} pairs", f"AER cost of {shards} shards with priors",
+              f"{a['sharded'] - a['one_pass']:+.4f}", f"one pass {a['one_pass']:.4f}")]
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", help="shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
@@ -120,42 +191,30 @@ def main() -> None:
           f"{getattr(eflomal, '__version__', '2.x')}, {SAMPLERS} samplers, model 3\n", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-align-") as tmp_name:
-        tmp = Path(tmp_name)
-        api_times, cli_times = [], []
-        for _ in range(args.repeats):  # interleaved, so load changes hit both sides alike
-            api_times.append(time_eflomal_api(src, tgt, tmp))
-            cli_times.append(time_cli(src, tgt, tmp / "cli.gdfa"))
-        api_rate, cli_rate = n / min(api_times), n / min(cli_times)
-        print("1. throughput (pairs/s, best of %d)" % args.repeats)
-        print(f"   {'eflomal.Aligner().align (fwd+rev files)':<46} {api_rate:8.1f}  ({min(api_times):.1f} s)")
-        print(f"   {'python -m alignment align (gdfa links file)':<46} {cli_rate:8.1f}  ({min(cli_times):.1f} s)")
-        print(f"   {'ratio CLI / eflomal API (target >= 0.9)':<46} {cli_rate / api_rate:8.3f}\n", flush=True)
+        t = measure_throughput(src, tgt, Path(tmp_name), args.repeats)
+    print("1. throughput (pairs/s, best of %d)" % args.repeats)
+    print(f"   {'eflomal.Aligner().align (fwd+rev files)':<46} {t['api_rate']:8.1f}  ({t['api_s']:.1f} s)")
+    print(f"   {'python -m alignment align (gdfa links file)':<46} {t['cli_rate']:8.1f}  ({t['cli_s']:.1f} s)")
+    print(f"   {'ratio CLI / eflomal API (target >= 0.9)':<46} {t['cli_rate'] / t['api_rate']:8.3f}\n", flush=True)
 
-    links_1, t_1, priors, t_priors = one_pass(pairs)
-    links_n, t_n = align_shards(pairs, args.shards, priors)
-    alone = shard_times_alone(pairs, args.shards, priors)
+    s = measure_sharding(pairs, args.shards)
     print(f"2. sharding, {n} WMT pairs (shards: {eflomal_iterations(n)} iterations, as the one pass)")
-    print(f"   {'one pass over all pairs':<46} {t_1:8.1f} s")
-    print(f"   {'priors from that pass (one-off, calculate)':<46} {t_priors:8.1f} s")
-    print(f"   {f'{args.shards} shards in parallel on this machine':<46} {t_n:8.1f} s   speed-up {t_1 / t_n:.2f}x")
-    print(f"   {'slowest shard alone (one worker per shard)':<46} {max(alone):8.1f} s   speed-up "
-          f"{t_1 / max(alone):.2f}x")
+    print(f"   {'one pass over all pairs':<46} {s['one_pass_s']:8.1f} s")
+    print(f"   {'priors from that pass (one-off, calculate)':<46} {s['priors_s']:8.1f} s")
+    print(f"   {f'{args.shards} shards in parallel on this machine':<46} {s['parallel_s']:8.1f} s   speed-up "
+          f"{s['one_pass_s'] / s['parallel_s']:.2f}x")
+    print(f"   {'slowest shard alone (one worker per shard)':<46} {s['slowest_alone_s']:8.1f} s   speed-up "
+          f"{s['one_pass_s'] / s['slowest_alone_s']:.2f}x")
     print(f"   (this machine has {os.cpu_count()} CPUs and one pass already keeps them busy with its samplers;"
           " shards pay off with more workers)\n", flush=True)
 
-    gold_pairs = read_joint(root / "align_gold" / "enfr.src-tgt")
-    gold = read_gold(root / "align_gold" / "enfr.gold", one_based=True, lengths=sentence_lengths(gold_pairs))
-    g_1, gt_1, g_priors, _ = one_pass(gold_pairs)
-    g_n, gt_n = align_shards(gold_pairs, args.shards, g_priors)
-    g_n0, gt_n0 = align_shards(gold_pairs, args.shards, None)
-    aer_1 = score_alignments(g_1, gold).aer
-    aer_n = score_alignments(g_n, gold).aer
-    aer_n0 = score_alignments(g_n0, gold).aer
-    print(f"3. AER on enfr ({len(gold_pairs)} pairs, grow-diag-final-and)")
-    print(f"   {'one pass':<46} {aer_1:8.4f}  ({gt_1:.1f} s)")
-    print(f"   {f'{args.shards} shards, priors from the one pass':<46} {aer_n:8.4f}  ({gt_n:.1f} s)")
-    print(f"   {f'{args.shards} shards, no priors':<46} {aer_n0:8.4f}  ({gt_n0:.1f} s)")
-    print(f"   {'AER cost of sharding with priors':<46} {aer_n - aer_1:+8.4f}")
+    a = measure_sharding_aer(root, args.shards)
+    print(f"3. AER on enfr ({a['pairs']} pairs, grow-diag-final-and)")
+    print(f"   {'one pass':<46} {a['one_pass']:8.4f}  ({a['one_pass_s']:.1f} s)")
+    print(f"   {f'{args.shards} shards, priors from the one pass':<46} {a['sharded']:8.4f}  ({a['sharded_s']:.1f} s)")
+    print(f"   {f'{args.shards} shards, no priors':<46} {a['sharded_no_priors']:8.4f}  "
+          f"({a['sharded_no_priors_s']:.1f} s)")
+    print(f"   {'AER cost of sharding with priors':<46} {a['sharded'] - a['one_pass']:+8.4f}")
 
 
 if __name__ == "__main__":

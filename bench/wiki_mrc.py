@@ -92,6 +92,45 @@ def child(argv) -> None:
     print(json.dumps({"seconds": seconds, "peak_mib": rss, "rows": manifest.row_count}))
 
 
+def measure(dump: str, lang: str, min_mentions: str, quick: bool = False) -> dict:
+    """Every figure of this benchmark; ``quick``: the bare loop and one worker only (no 2-worker run, no 4x
+    memory run)."""
+    from pipelines.wiki_dump import write_multistream
+    common = ["--min-mentions", min_mentions]
+    with tempfile.TemporaryDirectory() as tmp:
+        multistream, _ = write_multistream(dump, os.path.join(tmp, "bench-multistream.xml.bz2"),
+                                           pages_per_stream=10)
+        figures = {"mb": wikitext_mb(multistream), "bare_s": bare_loop(multistream, lang)}
+        figures["one"] = pipeline(multistream, lang, os.path.join(tmp, "one"), *common)
+        if quick:
+            return figures
+        figures["two"] = pipeline(multistream, lang, os.path.join(tmp, "two"), *common, "--direct_num_workers=2",
+                                  "--direct_running_mode=multi_processing")
+        repeat_dump(dump, os.path.join(tmp, "x4"), 4)
+        figures["four"] = pipeline(os.path.join(tmp, "x4.xml"), lang, os.path.join(tmp, "four"), *common)
+    return figures
+
+
+def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
+               min_mentions: str = "3") -> list[tuple[str, str, str, str]]:
+    """The figures as (where, what, value, note) rows for ``python -m bench``."""
+    f = measure(dump, lang, min_mentions, quick)
+    mb, one = f["mb"], f["one"]
+    where = f"wiki_mrc, {lang} sample {mb:.2f} MB wikitext"
+    rows = [(where, "bare loop MB/s per core", f"{mb / f['bare_s']:.3f}", "read + parse + tokenise"),
+            (where, "pipeline MB/s per core (1 worker)", f"{mb / one['seconds']:.3f}",
+             f"{one['rows'] / one['seconds']:.1f} rows/s; bare/pipeline {one['seconds'] / f['bare_s']:.2f}x "
+             "(target <= 1.3)"),
+            (where, "peak memory, 1 worker (MiB)", f"{one['peak_mib']:.0f}", "max RSS of the run's processes")]
+    if not quick:
+        two, four = f["two"], f["four"]
+        rows += [(where, "pipeline speed-up, 2 workers", f"{one['seconds'] / two['seconds']:.2f}x",
+                  "target >= 1.6"),
+                 (where, "peak memory, 4x sample (MiB)", f"{four['peak_mib']:.0f}",
+                  f"+{100 * (four['peak_mib'] / one['peak_mib'] - 1):.0f}% over the sample (target < 20%)")]
+    return rows
+
+
 def main() -> None:
     if "--child" in sys.argv:
         argv = sys.argv[1:]
@@ -103,26 +142,17 @@ def main() -> None:
     parser.add_argument("--lang", default="en")
     parser.add_argument("--min-mentions", default="3")
     args = parser.parse_args()
-    from pipelines.wiki_dump import write_multistream
-    with tempfile.TemporaryDirectory() as tmp:
-        dump, _ = write_multistream(args.dump, os.path.join(tmp, "bench-multistream.xml.bz2"), pages_per_stream=10)
-        mb = wikitext_mb(dump)
-        bare = bare_loop(dump, args.lang)
-        common = ["--min-mentions", args.min_mentions]
-        one = pipeline(dump, args.lang, os.path.join(tmp, "one"), *common)
-        two = pipeline(dump, args.lang, os.path.join(tmp, "two"), *common, "--direct_num_workers=2",
-                       "--direct_running_mode=multi_processing")
-        repeat_dump(args.dump, os.path.join(tmp, "x4"), 4)
-        four = pipeline(os.path.join(tmp, "x4.xml"), args.lang, os.path.join(tmp, "four"), *common)
-        print(f"input: {args.dump}: {mb:.2f} MB of article wikitext; {os.cpu_count()} cores")
-        print(f"bare loop (read + parse + tokenise), 1 core: {mb / bare:.3f} MB/s ({bare:.1f} s)")
-        print(f"pipeline, 1 worker:                           {mb / one['seconds']:.3f} MB/s "
-              f"({one['seconds']:.1f} s, {one['rows']} rows)")
-        print(f"ratio bare / pipeline: {one['seconds'] / bare:.2f}x (target <= 1.3)")
-        print(f"pipeline, 2 workers: {two['seconds']:.1f} s, speed-up {one['seconds'] / two['seconds']:.2f}x "
-              f"(target >= 1.6; rows {two['rows']})")
-        print(f"peak memory: {one['peak_mib']:.0f} MiB on the sample, {four['peak_mib']:.0f} MiB on it repeated 4x "
-              f"(+{100 * (four['peak_mib'] / one['peak_mib'] - 1):.0f}%, target < 20%)")
+    f = measure(args.dump, args.lang, args.min_mentions)
+    mb, bare, one, two, four = f["mb"], f["bare_s"], f["one"], f["two"], f["four"]
+    print(f"input: {args.dump}: {mb:.2f} MB of article wikitext; {os.cpu_count()} cores")
+    print(f"bare loop (read + parse + tokenise), 1 core: {mb / bare:.3f} MB/s ({bare:.1f} s)")
+    print(f"pipeline, 1 worker:                           {mb / one['seconds']:.3f} MB/s "
+          f"({one['seconds']:.1f} s, {one['rows']} rows)")
+    print(f"ratio bare / pipeline: {one['seconds'] / bare:.2f}x (target <= 1.3)")
+    print(f"pipeline, 2 workers: {two['seconds']:.1f} s, speed-up {one['seconds'] / two['seconds']:.2f}x "
+          f"(target >= 1.6; rows {two['rows']})")
+    print(f"peak memory: {one['peak_mib']:.0f} MiB on the sample, {four['peak_mib']:.0f} MiB on it repeated 4x "
+          f"(+{100 * (four['peak_mib'] / one['peak_mib'] - 1):.0f}%, target < 20%)")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.shards import WriteShards, count, write_dataset_manifest
@@ -76,18 +78,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str] | None = None):
+@dataclass
+class ImportConllConfig:
+    """Everything the graph needs, resolved on the launching machine: ``inputs`` are the matched files (Beam
+    filesystem paths, so a worker opens them itself), nothing else of the launcher travels."""
+    inputs: list[str]
+    lang: str
+    output: str
+    encoding: str = "utf-8"
+    tag_column: int = -1
+    tag_scheme: str = "BIOES"
+    num_shards: int = 0
+
+    def manifest_config(self) -> dict:
+        """What the manifest records as the run's configuration (inputs and output are recorded apart)."""
+        return {"lang": self.lang, "encoding": self.encoding, "tag_column": self.tag_column,
+                "tag_scheme": self.tag_scheme}
+
+
+def configure(argv: list[str] | None = None) -> tuple[ImportConllConfig, PipelineOptions]:
+    """The command line → the graph's configuration (input globs expanded here) and Beam's options."""
     args, options = parse_args(build_parser(), argv)
-    files = expand_inputs(args.input)
-    pipeline = beam.Pipeline(options=options)
+    config = ImportConllConfig(inputs=expand_inputs(args.input), lang=args.lang, output=args.output,
+                               encoding=args.encoding, tag_column=args.tag_column, tag_scheme=args.tag_scheme,
+                               num_shards=args.num_shards)
+    return config, options
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: ImportConllConfig) -> None:
+    """Apply the import graph to ``pipeline`` (nothing runs: the caller runs it, or only inspects it)."""
     (pipeline
-     | "Files" >> beam.Create(files)
+     | "Files" >> beam.Create(config.inputs)
      | "Reshuffle" >> beam.Reshuffle()  # one file per worker when there are many
-     | "ReadConll" >> beam.ParDo(ReadConllFile(args.lang, args.encoding, args.tag_column, args.tag_scheme))
-     | "Write" >> WriteShards(args.output, "tagged", num_shards=args.num_shards))
-    config = {"lang": args.lang, "encoding": args.encoding, "tag_column": args.tag_column,
-              "tag_scheme": args.tag_scheme}
-    return write_dataset_manifest(pipeline.run(), args.output, "tagged", config, files)
+     | "ReadConll" >> beam.ParDo(ReadConllFile(config.lang, config.encoding, config.tag_column,
+                                               config.tag_scheme))
+     | "Write" >> WriteShards(config.output, "tagged", num_shards=config.num_shards))
+
+
+def run(argv: list[str] | None = None):
+    config, options = configure(argv)
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config)
+    return write_dataset_manifest(pipeline.run(), config.output, "tagged", config.manifest_config(),
+                                  config.inputs)
 
 
 if __name__ == "__main__":

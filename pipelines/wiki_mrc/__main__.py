@@ -21,20 +21,18 @@ import sys
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
-from pipelines.shards import WriteShards, write_dataset_manifest
+from pipelines.shards import write_dataset_manifest
 from pipelines.tokenize import SUPPORTED_LANGUAGES
 from pipelines.wiki_dump import list_units, read_siteinfo
 from pipelines.wiki_mrc import examples as ex
-from pipelines.wiki_mrc.pipeline import MrcConfig, WikiToMrc
+from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pipeline
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS
 from pipelines.wiki_titles import NamespaceTable
 from pipelines.wikitext import DEFAULT_MAX_CHARS
 from schemas.storage import join
-
-FAULTS_FILE = "dump_faults.txt"
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.wiki_mrc", description=__doc__,
@@ -73,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str] | None = None):
+def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
+    """The command line → the job (dump units listed and each file's <siteinfo> read here, on the launching
+    machine) and Beam's options."""
     args, options = parse_args(build_parser(), argv)
     tokenizer_lang = args.tokenizer_lang or args.lang
     if tokenizer_lang not in SUPPORTED_LANGUAGES:
@@ -93,19 +93,22 @@ def run(argv: list[str] | None = None):
     if not files:
         raise FileNotFoundError(f"--input {args.input!r} matches no dump (only index files?)")
     tables = {path: NamespaceTable.from_siteinfo(read_siteinfo(path), args.lang) for path in files}
+    job = MrcJob(config, units, tables, args.output, args.num_shards, strict=args.strict)
+    return job, options
 
+
+def run(argv: list[str] | None = None):
+    job, options = configure(argv)
     pipeline = beam.Pipeline(options=options)
-    out = pipeline | "WikiToMrc" >> WikiToMrc(units, config, tables)
-    out["rows"] | "Write" >> WriteShards(args.output, "mrc", num_shards=args.num_shards)
-    out["faults"] | "WriteFaults" >> beam.io.WriteToText(join(args.output, FAULTS_FILE), shard_name_template="")
-    manifest = write_dataset_manifest(pipeline.run(), args.output, "mrc", config.to_dict(), files)
-    faults = read_faults(args.output)
+    build_pipeline(pipeline, job)
+    manifest = write_dataset_manifest(pipeline.run(), job.output, "mrc", job.config.to_dict(), job.input_files)
+    faults = read_faults(job.output)
     if faults:
         print(f"warning: {len(faults)} dump fault(s); the pages before each fault were kept "
-              f"(listed in {join(args.output, FAULTS_FILE)}):", file=sys.stderr)
+              f"(listed in {join(job.output, FAULTS_FILE)}):", file=sys.stderr)
         for line in faults:
             print(f"  {line}", file=sys.stderr)
-        if args.strict:
+        if job.strict:
             raise DumpFaultError(f"{len(faults)} dump fault(s), the first: {faults[0]}")
     return manifest
 

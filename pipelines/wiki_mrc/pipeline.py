@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam import pvalue
 
-from pipelines.shards import count, count_drop
+from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import words
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
@@ -36,8 +36,11 @@ from pipelines.wiki_mrc.records import (AnswerRequest, Body, Definition, Entity,
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
 from pipelines.wikitext import DEFAULT_MAX_CHARS, WikiTextParser
+from schemas.storage import join
 
 _log = logging.getLogger(__name__)
+
+FAULTS_FILE = "dump_faults.txt"  # in the output directory: one line per dump fault
 
 
 @dataclass
@@ -526,3 +529,27 @@ class WikiToMrc(beam.PTransform):
                 | "JoinBuckets" >> beam.CoGroupByKey()
                 | "BuildExamples" >> beam.ParDo(BuildExamples(cfg)))
         return {"rows": rows, "faults": read[ReadUnits.FAULT]}
+
+
+@dataclass
+class MrcJob:
+    """Everything the graph needs, resolved on the launching machine: the dump units (Beam filesystem paths,
+    so workers open them themselves), each dump file's namespace table (read from its <siteinfo> once, here),
+    the construction's numbers, and where to write."""
+    config: MrcConfig
+    units: List[DumpUnit]
+    tables: Dict[str, NamespaceTable]
+    output: str
+    num_shards: int = 0
+    strict: bool = False  # not part of the graph: whether run() fails after writing when a dump has a fault
+
+    @property
+    def input_files(self) -> List[str]:
+        return sorted({unit.path for unit in self.units})
+
+
+def build_pipeline(pipeline: beam.Pipeline, job: MrcJob) -> None:
+    """Apply the whole graph (rows → shards, faults → ``dump_faults.txt``) to ``pipeline``; nothing runs."""
+    out = pipeline | "WikiToMrc" >> WikiToMrc(job.units, job.config, job.tables)
+    out["rows"] | "Write" >> WriteShards(job.output, "mrc", num_shards=job.num_shards)
+    out["faults"] | "WriteFaults" >> beam.io.WriteToText(join(job.output, FAULTS_FILE), shard_name_template="")
