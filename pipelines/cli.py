@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Callable
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from schemas import Manifest
 
@@ -16,10 +16,23 @@ from schemas import Manifest
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*Error): (.+)$", re.MULTILINE)
 
 
+# Runners whose workers never share the launching machine's disk: a local --output would be written on each
+# worker's own disk and lost when the job ends. (Flink and Spark clusters may mount a shared filesystem, so a
+# local path can be right there.)
+_REMOTE_WORKER_RUNNERS = {"dataflowrunner", "dataflow"}
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, PipelineOptions]:
     """Split the command line into polyspan's flags and Beam's (``--runner``, ``--project``, ...)."""
     args, beam_args = parser.parse_known_args(argv)
-    return args, PipelineOptions(beam_args)
+    options = PipelineOptions(beam_args)
+    output = getattr(args, "output", None)
+    runner = options.view_as(StandardOptions).runner
+    if (isinstance(output, str) and isinstance(runner, str) and runner.lower() in _REMOTE_WORKER_RUNNERS
+            and "://" not in output):
+        parser.error(f"--output {output!r} is a local path, but {runner} workers cannot write to this "
+                     f"machine's disk: give an object-store path (gs://bucket/dir)")
+    return args, options
 
 
 def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
