@@ -29,6 +29,8 @@ demo: install
 		--output $(DEMO_OUT)/mrc-en --num-shards 2 --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/mrc-en
 	$(PY) -m pipelines.report $(DEMO_OUT)/mrc-en
+	$(PY) -m trainer.pretrain --config configs/demo_tiny_wae.yaml output_dir=$(DEMO_OUT)/pretrain-wae \
+		data.train=$(DEMO_OUT)/mrc-en data.eval=$(DEMO_OUT)/mrc-en
 
 test: install
 	$(PY) -m pytest

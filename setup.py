@@ -47,6 +47,7 @@ TRAINER = [
     "transformers>=5.0,<6",
     "tokenizers>=0.22,<0.24",
     "safetensors>=0.4.3,<0.9",
+    "pyyaml>=6,<7",  # configs/*.yaml
 ]
 
 README = Path(__file__).with_name("README.md")
@@ -71,8 +72,9 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["schemas", "schemas.*", "alignment", "alignment.*",
                                     "pipelines", "pipelines.*", "trainer", "trainer.*"]),
-    # Sample inputs and shipped configs travel with the packages (Dataflow workers need them too).
-    package_data={"pipelines": ["samples/*"], "trainer": ["configs/*.yaml"]},
+    # Sample inputs travel with the package (Dataflow workers need them too). The trainer's configs stay a
+    # top-level folder (configs/) that the trainer image copies next to its working directory.
+    package_data={"pipelines": ["samples/*"]},
     include_package_data=True,
     install_requires=CORE,
     extras_require={

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -36,8 +37,10 @@ class SpanExtractorConfig:
 
 
 @dataclass
-class SpanExtractorOutput:
-    scores: torch.Tensor  # [B, L, L] logits S_ij
+class SpanExtractorOutput(ModelOutput):
+    """Attributes and, for the training loop, a mapping (``output["loss"]``) of the entries that are set."""
+
+    scores: torch.Tensor | None = None  # [B, L, L] logits S_ij
     valid_mask: torch.Tensor | None = None  # [B, L, L] cells the loss covers
     loss: torch.Tensor | None = None
 

@@ -1,0 +1,185 @@
+"""Pretrain an encoder on polyspan shards: ``python -m trainer.pretrain --config FILE [key=value ...]``.
+
+On a cluster the same command runs under ``torchrun --nnodes N --nproc-per-node G -m trainer.pretrain ...``.
+The config (trainer/config.py) names the objective (trainer/objectives.py), the backbone (a pretrained
+encoder by local path or name, or a from-scratch architecture with a tokenizer trained on the shards), the
+datasets and the optimisation; ``key=value`` arguments override it (``train.lr=2e-5 data.batch_size=8``).
+A run whose ``output_dir`` holds a checkpoint continues from it. Problems with the config, the paths or the
+data end the run with one line on stderr, not a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
+from transformers.utils import logging as transformers_logging
+
+from schemas import DatasetError
+from trainer.checkpoint import latest_complete_checkpoint
+from trainer.config import ConfigError, PretrainConfig, dump_config, load_config, resolve_grad_accum
+from trainer.distributed import (DistributedContext, barrier, seed_everything, setup_distributed, teardown)
+from trainer.loop import CHECKPOINTS, ResumableBatches, TrainResult, train
+from trainer.objectives import Objective, get_objective
+from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.tokenizer_training import train_tokenizer_on_shards
+
+logger = logging.getLogger("trainer.pretrain")
+TOKENIZER_DIR = "tokenizer"
+
+
+def load_tokenizer(config: PretrainConfig, ctx: DistributedContext, resume: Path | None):
+    """The run's tokenizer: the checkpoint's when resuming, a given one, or one trained on the shards (by rank
+    0, saved under output_dir, then read by every rank, so all ranks hold the same one)."""
+    if resume is not None:
+        return AutoTokenizer.from_pretrained(resume)
+    if config.tokenizer.path is not None:
+        return AutoTokenizer.from_pretrained(config.tokenizer.path)
+    if config.tokenizer.train_vocab_size is not None:
+        directory = Path(config.output_dir) / TOKENIZER_DIR
+        if ctx.is_main and not (directory / "tokenizer.json").is_file():
+            tokenizer = train_tokenizer_on_shards(config.data.train, config.tokenizer.train_vocab_size,
+                                                  config.tokenizer.train_max_rows, config.tokenizer.lowercase)
+            tokenizer.save_pretrained(directory)
+            logger.info("trained a WordPiece tokenizer of %d pieces into %s", len(tokenizer), directory)
+        barrier()
+        return AutoTokenizer.from_pretrained(directory)
+    return AutoTokenizer.from_pretrained(config.model.name_or_path)
+
+
+def encoder_source(config: PretrainConfig, tokenizer) -> str | PretrainedConfig:
+    """A model name/path, or the from-scratch architecture sized to the tokenizer."""
+    if config.model.name_or_path is not None:
+        return config.model.name_or_path
+    fields = dict(config.model.from_scratch)
+    model_type = fields.pop("model_type")
+    fields["vocab_size"] = len(tokenizer)  # the tokenizer's actual size, special tokens included
+    fields.setdefault("pad_token_id", tokenizer.pad_token_id)
+    for name in ("bos_token_id", "eos_token_id"):
+        token = getattr(tokenizer, name.replace("_id", ""), None)
+        if token is not None:
+            fields.setdefault(name, tokenizer.convert_tokens_to_ids(token))
+    return AutoConfig.for_model(model_type, **fields)
+
+
+def check_positions(encoder_config: PretrainedConfig, length: int) -> None:
+    """Fail before training, not at the first long batch, when inputs can outgrow the position table."""
+    positions = getattr(encoder_config, "max_position_embeddings", None)
+    if positions is None:
+        return
+    if encoder_config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= (encoder_config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding id
+    if length > positions:
+        raise ConfigError(f"inputs of up to {length} tokens (data.max_length) do not fit the encoder's "
+                          f"{positions} positions (model max_position_embeddings)")
+
+
+def make_datasets(config: PretrainConfig, objective: Objective) -> tuple[MixedDataset, list[ShardDataset]]:
+    stream = ShardStreamConfig(seed=config.train.seed, shuffle_buffer=config.data.shuffle_buffer)
+    sources = [ShardDataset(path, kind=objective.kind, config=stream) for path in config.data.train]
+    weights = config.data.weights or [1.0] * len(sources)
+    train_data = MixedDataset(sources, weights, seed=config.train.seed)
+    eval_config = ShardStreamConfig(seed=config.train.seed, shuffle=False)
+    evals = [ShardDataset(path, kind=objective.kind, config=eval_config) for path in config.data.eval]
+    return train_data, evals
+
+
+def run(config: PretrainConfig) -> TrainResult:
+    """Set up from ``config`` and train; returns the loop's result (on every rank)."""
+    ctx = setup_distributed()
+    try:
+        return _run(config, ctx)
+    finally:
+        teardown()
+
+
+def _run(config: PretrainConfig, ctx: DistributedContext) -> TrainResult:
+    output_dir = Path(config.output_dir)
+    objective = get_objective(config.objective.name)
+    options = objective.options(config.objective.options, config.data, seed=config.train.seed)
+    grad_accum = resolve_grad_accum(config.train, config.data.batch_size, ctx.world_size)
+    train_data, evals = make_datasets(config, objective)
+    resume = latest_complete_checkpoint(output_dir / CHECKPOINTS) if config.train.resume else None
+    if resume is None and not config.train.resume and latest_complete_checkpoint(output_dir / CHECKPOINTS):
+        raise ConfigError(f"{output_dir} already holds checkpoints and train.resume is false: choose another "
+                          "output_dir or resume")
+
+    tokenizer = objective.prepare_tokenizer(load_tokenizer(config, ctx, resume), options)
+    seed_everything(config.train.seed)  # the same initial parameters on every rank
+    model = objective.build_model(encoder_source(config, tokenizer), tokenizer, options)
+    seed_everything(config.train.seed + ctx.rank)  # dropout masks differ between ranks
+    check_positions(model.encoder.config, objective.max_input_length(options))
+
+    collate = objective.collator(tokenizer, options)
+    batches = ResumableBatches(train_data, config.data.batch_size, collate, config.data.num_workers,
+                               seed=config.train.seed, pin_memory=ctx.device.type == "cuda")
+    eval_size = config.data.eval_batch_size or config.data.batch_size
+
+    def evaluation_batches():
+        # A fresh pass over every eval dataset (this rank's share of each), in shard order.
+        for dataset in evals:
+            yield from torch.utils.data.DataLoader(dataset, batch_size=eval_size, collate_fn=collate,
+                                                   num_workers=config.data.num_workers,
+                                                   generator=torch.Generator().manual_seed(0))
+
+    if ctx.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+        parameters = sum(p.numel() for p in model.parameters())
+        logger.info("objective %s, %.1fM parameters, %d rank(s) x batch %d x accumulation %d = %d examples "
+                    "per step, %s", objective.name, parameters / 1e6, ctx.world_size, config.data.batch_size,
+                    grad_accum, ctx.world_size * config.data.batch_size * grad_accum, ctx.device)
+    return train(model, batches, config.train, output_dir, ctx=ctx, tokenizer=tokenizer,
+                 eval_batches=evaluation_batches if evals else None, grad_accum=grad_accum, resume_from=resume,
+                 run_info={"config": config.to_dict()}, count_keys=objective.count_keys)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.pretrain", description=__doc__.split("\n\n")[0],
+        epilog="Overrides: dotted keys of the config, e.g. train.lr=2e-5 data.batch_size=8 "
+               "objective.options.max_span_length=30. Example: python -m trainer.pretrain "
+               "--config configs/demo_tiny_wae.yaml train.total_steps=10")
+    parser.add_argument("--config", required=True, help="YAML config file (see configs/)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    transformers_logging.disable_progress_bar()  # per-file save/load bars would drown the training log
+    try:
+        config = load_config(args.config, args.overrides)
+        if args.print_config:
+            print(dump_config(config), end="")
+            return 0
+        result = run(config)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, DatasetError, FileNotFoundError, OSError, ValueError) as err:
+        # One line, whatever the message: dataset errors list their problems on lines of their own.
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
+        logger.debug("full error", exc_info=True)
+        return 1
+    train_records = [r for r in result.records if r["split"] == "train"]
+    if int(os.environ.get("RANK", 0)) != 0:
+        pass  # one summary per run, from rank 0
+    elif train_records:
+        print(f"trained to step {result.step}; loss {train_records[-1]['loss']:.4f}; "
+              f"checkpoint {result.checkpoint}")
+    else:
+        print(f"nothing to do: {result.resumed_from} is step {result.step} of {config.train.total_steps} "
+              "(raise train.total_steps to train on)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
