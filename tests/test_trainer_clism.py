@@ -236,14 +236,22 @@ def test_truncation_losses_are_counted_by_reason(europarl, tokenizer):
     assert all(max(len(f.input_ids), len(f.source_input_ids)) <= 2 * 16 + 3 for f in features)
 
 
-@pytest.mark.parametrize("backbone", ["bert", "xlm-roberta"])
+@pytest.mark.parametrize("backbone", ["bert", "xlm-roberta", "mbert-template"])
 def test_the_tokenizers_own_pair_template_is_used(europarl, backbone):
     texts = clism_texts(europarl)
-    plain = (wordpiece_tokenizer if backbone == "bert" else unigram_tokenizer)(texts, vocab_size=1000)
-    templated = (wordpiece_tokenizer if backbone == "bert" else unigram_tokenizer)(texts, vocab_size=1000)
+    bert_like = backbone != "xlm-roberta"
+    plain = (wordpiece_tokenizer if bert_like else unigram_tokenizer)(texts, vocab_size=1000)
+    templated = (wordpiece_tokenizer if bert_like else unigram_tokenizer)(texts, vocab_size=1000)
     cls, sep = (templated.cls_token, templated.cls_token_id), (templated.sep_token, templated.sep_token_id)
-    processor = processors.BertProcessing if backbone == "bert" else processors.RobertaProcessing
-    templated.backend_tokenizer.post_processor = processor(sep, cls)
+    if backbone == "mbert-template":
+        # mBERT's tokenizer.json: a TemplateProcessing post-processor, whose pair encodings carry no
+        # sequence ids for the first sentence.
+        templated.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{cls[0]} $A {sep[0]}", pair=f"{cls[0]} $A {sep[0]} $B:1 {sep[0]}:1", special_tokens=[cls, sep])
+    else:
+        processor = processors.BertProcessing if backbone == "bert" else processors.RobertaProcessing
+        templated.backend_tokenizer.post_processor = processor(sep, cls)
+    backbone = "bert" if bert_like else backbone
     for tokenizer in (plain, templated):
         add_que_token(tokenizer)
     config = ClismFeatureConfig(max_sentence_tokens=24, double_separator=backbone != "bert", masking=NO_MASKING)

@@ -168,7 +168,16 @@ class ClismFeaturizer:
         """``(ids, token type ids, sequence ids)`` of one or two truncated encodings with special tokens."""
         if self.processor is not None:
             encoding = self.tokenizer.backend_tokenizer.post_process(first, second, add_special_tokens=True)
-            sequence_ids = [SPECIAL if s is None else s for s in encoding.sequence_ids]
+            # Roles from the template's special-token mask, not ``encoding.sequence_ids``: a
+            # TemplateProcessing post-processor (mBERT's tokenizer.json) leaves the first sequence's ids None.
+            # Every template keeps $A before $B, so the first len(first) content positions are the source.
+            sequence_ids, content = [], 0
+            for special in encoding.special_tokens_mask:
+                if special:
+                    sequence_ids.append(SPECIAL)
+                else:
+                    sequence_ids.append(SOURCE if content < len(first.ids) else TARGET)
+                    content += 1
             return encoding.ids, encoding.type_ids, sequence_ids
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         ids, sequence_ids = [cls, *first.ids], [SPECIAL] + [SOURCE] * len(first.ids)
