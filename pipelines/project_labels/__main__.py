@@ -1,0 +1,200 @@
+"""Label projection (paper 002, §2.2): a labelled source-language set and its translations → a pseudo-labelled
+``tagged`` dataset per target language, and scoring projected tags against gold.
+
+    python -m pipelines.project_labels --source eng.train --src-lang en \\
+        --translations train.de.txt --tgt-lang de [--translations train.es.txt --tgt-lang es ...] \\
+        --output DIR [--method span|word] [--conflict coverage] [--pretokenized] \\
+        [--extra-parallel wmt.en wmt.de [de]] [--conll-out 'DIR/{lang}.conll'] [Beam options]
+    python -m pipelines.project_labels evaluate --predicted F_OR_DIR --gold F [--json F]
+
+Source: CoNLL columns (``--tag-column``, default the last; ``--encoding``, e.g. latin-1 for CoNLL-2002;
+``-DOCSTART-`` lines skipped; IOB1, BIO or BIOES tags, read with conlleval's rules, ``--input-scheme`` to insist
+on one). Translations: one sentence per line in source order, UTF-8; words from the foundation's tokeniser for
+the target language, or ``--pretokenized`` whitespace-separated tokens kept exactly. Every target language
+is a (``--translations``, ``--tgt-lang``) pair, given in the same order, and becomes the dataset
+``OUTPUT/<lang>`` (shards + manifest). An empty translation line is a counted drop; a line count that differs
+from the source's sentence count stops the run before it starts.
+
+Alignment: eflomal on the source words and the translation words (as written, or ``--lowercase``),
+symmetrised with ``--heuristic`` (default intersect, the best for projection on the Europarl gold check);
+``--extra-parallel SRC TGT [LANG]`` adds tokenised parallel text (Moses escapes such as ``&apos;`` undone;
+empty, over-long and length-mismatched pairs counted and skipped) that only helps the aligner.
+
+Projection: ``--method span`` (span-to-span, default) or ``word`` (word-to-word baseline); overlapping
+projected spans are resolved by ``--conflict`` (coverage: keep the span whose words are best linked to its own
+source span; shorter; longer; first; drop: lose all overlapping spans). Tags regenerated in
+``--output-scheme`` (BIOES default, or BIO).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import apache_beam as beam
+
+from alignment import ALIGNERS, HEURISTICS
+from pipelines.cli import main_wrapper, parse_args
+from pipelines.project_labels import evaluate as evaluation
+from pipelines.project_labels.pipeline import (DEFAULT_HEURISTIC, ExtraParallel, ProjectionConfig, Target,
+                                               build_pipeline, language_counters, write_outputs)
+from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, METHODS
+from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
+from pipelines.shards import DROPPED, pipeline_counters, write_dataset_manifest
+from schemas import Manifest, read_manifest, write_manifest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.project_labels", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--source", required=True, metavar="CONLL", help="labelled source sentences (CoNLL columns)")
+    add("--src-lang", required=True, help="language of the source")
+    add("--translations", action="append", required=True, metavar="FILE",
+        help="translations, one sentence per line in source order; repeat with --tgt-lang for each language")
+    add("--tgt-lang", action="append", required=True, metavar="LANG",
+        help="language of the matching --translations (same order)")
+    add("--output", required=True, metavar="DIR", help="datasets are written to DIR/<lang>")
+    add("--method", choices=METHODS, default="span", help="span-to-span (default) or word-to-word")
+    add("--conflict", choices=tuple(CONFLICT_POLICIES), default=DEFAULT_CONFLICT,
+        help=f"which of overlapping projected spans survives (default {DEFAULT_CONFLICT})")
+    add("--tag-column", type=int, default=-1, help="column of the source tag (default: the last)")
+    add("--encoding", default="utf-8", help="source file encoding (CoNLL-2002: latin-1)")
+    add("--input-scheme", choices=INPUT_SCHEMES, default="auto",
+        help="tag scheme of the source; auto reads IOB1, BIO and BIOES alike")
+    add("--output-scheme", type=str.upper, choices=("BIOES", "BIO"), default="BIOES", help="tags written")
+    add("--pretokenized", action="store_true", help="translations are whitespace-tokenised: keep their tokens")
+    add("--drop-incomplete", action="store_true",
+        help="drop (and count) a sentence when any of its spans was lost, instead of keeping it with O tags")
+    add("--extra-parallel", action="append", nargs="+", default=[], metavar="FILE",
+        help="SRC TGT [LANG]: tokenised parallel text that helps the aligner (LANG needed with several targets)")
+    add("--extra-max-words", type=int, default=ExtraFilter.max_words, help="skip longer extra pairs")
+    add("--extra-max-ratio", type=float, default=ExtraFilter.max_ratio,
+        help="skip extra pairs whose longer side exceeds this times the shorter plus 3 words")
+    add("--conll-out", metavar="FILE", help="also write CoNLL; '{lang}' in FILE is replaced (needed for several)")
+    add("--aligner", choices=[a for a in ALIGNERS if a != "precomputed"], default="eflomal")
+    add("--heuristic", choices=HEURISTICS, default=DEFAULT_HEURISTIC, help="symmetrisation")
+    add("--links-file", metavar="TSV",
+        help="precomputed links instead of an aligner: lines 'LANG:INDEX<TAB>i-j ...' (0-based sentence index)")
+    add("--links-out", metavar="TSV", help="write the links used, in --links-file format (re-project without "
+        "aligning again)")
+    add("--eflomal-samplers", type=int, default=None, help="eflomal samplers (alignment layer default: 6)")
+    add("--eflomal-rel-iterations", type=float, default=None, help="scale eflomal's iteration counts")
+    add("--lowercase", action="store_true", help="align lower-cased words (default: as written)")
+    add("--align-batch-size", type=int, default=20_000,
+        help="pairs aligned together; larger groups are batched with eflomal priors")
+    add("--priors-sample", type=int, default=200_000, help="pairs aligned to estimate eflomal priors")
+    add("--seed", type=int, default=0, help="seed of the priors sample and of the batches")
+    add("--num-shards", type=int, default=0, help="shards per language (0: the runner decides)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
+    if len(args.translations) != len(args.tgt_lang):
+        raise ValueError(f"{len(args.translations)} --translations but {len(args.tgt_lang)} --tgt-lang: give one "
+                         "language per translations file, in the same order")
+    targets = tuple(Target(lang, path) for lang, path in zip(args.tgt_lang, args.translations))
+    extras = []
+    for values in args.extra_parallel:
+        if len(values) == 2 and len(targets) == 1:
+            values = [*values, targets[0].lang]
+        if len(values) != 3 or values[2] not in args.tgt_lang:
+            raise ValueError(f"--extra-parallel {' '.join(values)}: expected SRC TGT and, with several target "
+                             f"languages, one of {', '.join(args.tgt_lang)}")
+        extras.append(ExtraParallel(*values))
+    if args.conll_out and len(targets) > 1 and "{lang}" not in args.conll_out:
+        raise ValueError("--conll-out needs '{lang}' in its name when there are several target languages")
+    options = {}
+    if args.eflomal_samplers is not None:
+        options["n_samplers"] = args.eflomal_samplers
+    if args.eflomal_rel_iterations is not None:
+        options["rel_iterations"] = args.eflomal_rel_iterations
+    return ProjectionConfig(
+        source=args.source, src_lang=args.src_lang, targets=targets, output=args.output, method=args.method,
+        conflict=args.conflict, tag_column=args.tag_column, encoding=args.encoding,
+        input_scheme=args.input_scheme, output_scheme=args.output_scheme, pretokenized=args.pretokenized,
+        drop_incomplete=args.drop_incomplete, extra_parallel=tuple(extras),
+        extra_filter=ExtraFilter(args.extra_max_words, args.extra_max_ratio), aligner=args.aligner,
+        aligner_options=options if args.aligner == "eflomal" else {}, heuristic=args.heuristic,
+        links_file=args.links_file, links_out=args.links_out, lowercase=args.lowercase,
+        align_batch_size=args.align_batch_size, priors_sample=args.priors_sample, seed=args.seed,
+        num_shards=args.num_shards, conll_out=args.conll_out)
+
+
+def check_inputs(config: ProjectionConfig) -> None:
+    """Fail before the pipeline starts when the files cannot be parallel (one pass over each file)."""
+    sentences = count_sentences(config.source, config.encoding, config.tag_column)
+    for target in config.targets:
+        lines = count_lines(target.translations)
+        if lines != sentences:
+            raise ValueError(f"{target.translations} has {lines} lines but {config.source} has {sentences} "
+                             "sentences: translations must be one line per source sentence, in order")
+    for extra in config.extra_parallel:
+        n_src, n_tgt = count_lines(extra.src), count_lines(extra.tgt)
+        if n_src != n_tgt:
+            raise ValueError(f"--extra-parallel files must be parallel by line: {extra.src} has {n_src} lines, "
+                             f"{extra.tgt} has {n_tgt}")
+
+
+def run(argv: list[str] | None = None) -> Manifest | None:
+    args, options = parse_args(build_parser(), argv)
+    config = config_from_args(args)
+    check_inputs(config)
+    pipeline = beam.Pipeline(options=options)
+    write_outputs(build_pipeline(pipeline, config), config)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = pipeline_counters(result)
+    manifests = []
+    for target in config.targets:
+        directory = config.output_dir(target.lang)
+        inputs = [config.source, target.translations] + [f for e in config.extra_parallel
+                                                         if e.lang == target.lang for f in (e.src, e.tgt)]
+        manifest_config = {**config.to_dict(), "tgt_lang": target.lang, "tag_scheme": config.output_scheme}
+        write_dataset_manifest(result, directory, "tagged", manifest_config, inputs)
+        # One run writes every language: keep each manifest to its own language's counters.
+        manifest = read_manifest(directory)
+        own = language_counters(counters, target.lang, config)
+        manifest.dropped = {k[len(DROPPED):]: v for k, v in own.items() if k.startswith(DROPPED)}
+        manifest.counters = {k: v for k, v in own.items() if not k.startswith(DROPPED)}
+        write_manifest(directory, manifest)
+        manifests.append(manifest)
+        if len(config.targets) > 1:
+            print(f"{target.lang}: wrote {manifest.row_count} rows to {directory}; dropped: "
+                  f"{', '.join(f'{k} {v}' for k, v in manifest.dropped.items()) or 'none'}")
+    return manifests[0] if len(manifests) == 1 else None
+
+
+def build_evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.project_labels evaluate",
+                                     description=evaluation.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--predicted", required=True, help="projected tags: a CoNLL file or a tagged dataset directory")
+    add("--gold", required=True, help="gold CoNLL file of the same target sentences")
+    add("--gold-encoding", default="utf-8")
+    add("--gold-tag-column", type=int, default=-1)
+    add("--predicted-encoding", default="utf-8")
+    add("--predicted-tag-column", type=int, default=-1)
+    add("--json", metavar="FILE", help="also write the scores as JSON")
+    return parser
+
+
+def evaluate(argv: list[str] | None = None) -> evaluation.Scores:
+    args = build_evaluate_parser().parse_args(argv)
+    scores = evaluation.score(args.predicted, args.gold, args.gold_encoding, args.gold_tag_column,
+                              args.predicted_encoding, args.predicted_tag_column)
+    print(scores.table())
+    if args.json:
+        evaluation.write_json(scores, args.json)
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["evaluate"]:
+        return main_wrapper(evaluate, argv[1:])
+    return main_wrapper(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

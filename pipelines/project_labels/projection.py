@@ -1,0 +1,146 @@
+"""Projecting a sentence's gold spans onto its translation through word alignment links (paper 002, §2.2).
+
+Pure Python: no Beam, so the rules can be read and tested on their own.
+
+- ``span`` (span-to-span, the default): a source span ``[i, n)`` maps to ``[min a, max a + 1)`` over the
+  target words linked to any of its words (``alignment.map_span``); the type is copied.
+- ``word`` (word-to-word, the paper's baseline, Table 5): every target word linked to a word of the span gets
+  the span's type, and each maximal run of consecutive such target words becomes one span. A span whose
+  translation is reordered or interrupted thus falls apart into fragments, an unaligned word leaves a gap.
+
+Projected spans may overlap or nest: a stray link stretches a span-to-span projection over a neighbouring
+entity, two source entities can share a target word. One span per target word survives; ``CONFLICT_POLICIES``
+say which. A span with no aligned word is lost as ``unaligned``; one removed by the policy as ``conflict``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from alignment import map_span, map_words
+from schemas.tags import Span
+
+Link = tuple[int, int]
+METHODS = ("span", "word")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A projected span before conflicts are resolved."""
+
+    span: Span  # target words [start, end) and the copied type
+    source: Span  # the gold source span it was projected from
+    support: float  # share of its target words linked to a word of its own source span
+
+
+def _keep_coverage(candidates: list[Candidate]) -> list[Candidate]:
+    # Best supported first: a span stretched by a stray link has unlinked words inside and yields.
+    return sorted(candidates, key=lambda c: (-c.support, c.span.end - c.span.start, c.source.start))
+
+
+def _keep_shorter(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (c.span.end - c.span.start, c.source.start))
+
+
+def _keep_longer(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (-(c.span.end - c.span.start), c.source.start))
+
+
+def _keep_first(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (c.source.start, c.span.start))
+
+
+# Priority orders: spans are accepted greedily in this order when they do not overlap an accepted one.
+# ``drop`` is the exception: every span that overlaps another is lost.
+CONFLICT_POLICIES: dict[str, Callable[[list[Candidate]], list[Candidate]] | None] = {
+    "coverage": _keep_coverage,
+    "shorter": _keep_shorter,
+    "longer": _keep_longer,
+    "first": _keep_first,
+    "drop": None,
+}
+DEFAULT_CONFLICT = "coverage"
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The spans kept on the target side (sorted) and what happened to the source spans."""
+
+    spans: list[Span]
+    source_spans: int
+    lost_unaligned: int
+    lost_conflict: int
+
+    @property
+    def projected(self) -> int:
+        """Projected spans kept (with ``word`` one source span may give several fragments)."""
+        return len(self.spans)
+
+    def stats(self) -> dict[str, int]:
+        """The row's ``projection`` struct of the ``tagged`` schema."""
+        return {"source_spans": self.source_spans, "projected": self.projected,
+                "lost_unaligned": self.lost_unaligned, "lost_conflict": self.lost_conflict}
+
+
+def _support(span: tuple[int, int], source: Span, links: Sequence[Link]) -> float:
+    linked = {j for i, j in links if source.start <= i < source.end and span[0] <= j < span[1]}
+    return len(linked) / (span[1] - span[0])
+
+
+def _runs(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive integers as [start, end) pairs."""
+    runs: list[list[int]] = []
+    for j in sorted(set(indices)):
+        if runs and j == runs[-1][1]:
+            runs[-1][1] = j + 1
+        else:
+            runs.append([j, j + 1])
+    return [(start, end) for start, end in runs]
+
+
+def candidates(source_spans: Sequence[Span], links: Sequence[Link],
+               method: str = "span") -> tuple[list[Candidate], int]:
+    """Projected candidates of every source span, and the number of source spans with no aligned word."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
+    out: list[Candidate] = []
+    unaligned = 0
+    for source in source_spans:
+        if method == "span":
+            mapped = map_span(links, source.start, source.end)
+            targets = [] if mapped is None else [mapped]
+        else:
+            targets = _runs(j for linked in map_words(links, source.start, source.end) for j in linked)
+        if not targets:
+            unaligned += 1
+        out += [Candidate(Span(start, end, source.label), source, _support((start, end), source, links))
+                for start, end in targets]
+    return out, unaligned
+
+
+def resolve_conflicts(found: list[Candidate], policy: str = DEFAULT_CONFLICT) -> tuple[list[Candidate], int]:
+    """The candidates that survive ``policy`` (no two share a target word), and how many were removed."""
+    if policy not in CONFLICT_POLICIES:
+        raise ValueError(f"unknown conflict policy {policy!r}; choose one of {', '.join(CONFLICT_POLICIES)}")
+    order = CONFLICT_POLICIES[policy]
+    if order is None:  # drop: every span that overlaps another goes
+        kept = [c for c in found if not any(o is not c and _overlap(o.span, c.span) for o in found)]
+    else:
+        kept = []
+        for cand in order(found):
+            if not any(_overlap(k.span, cand.span) for k in kept):
+                kept.append(cand)
+    return sorted(kept, key=lambda c: c.span), len(found) - len(kept)
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def project(source_spans: Sequence[Span], links: Sequence[Link], method: str = "span",
+            conflict: str = DEFAULT_CONFLICT) -> Projection:
+    """Project one sentence's gold spans through its links (0-based (source, target) word pairs)."""
+    found, unaligned = candidates(source_spans, links, method)
+    kept, removed = resolve_conflicts(found, conflict)
+    return Projection(spans=[c.span for c in kept], source_spans=len(source_spans), lost_unaligned=unaligned,
+                      lost_conflict=removed)

@@ -1,0 +1,100 @@
+"""The shared Beam alignment transform on the English-French gold alignments (WPT-2003, 447 pairs)."""
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+import pytest
+
+from alignment import read_gold, read_joint, score_alignments
+from pipelines.shards import pipeline_counters
+from pipelines.word_alignment import AlignPairs, PairToAlign, stable_hash, write_keyed_links
+
+
+def _align(beam_options, tmp_path, pairs: list[PairToAlign], **kwargs) -> tuple[dict, dict]:
+    """Run AlignPairs; its (key, links) outputs as a dict (each key once) and the run's counters."""
+    prefix = tmp_path / f"out-{len(list(tmp_path.glob('out-*')))}"
+    pipeline = beam.Pipeline(options=beam_options)
+    (pipeline | beam.Create(pairs) | AlignPairs(**kwargs)
+     | beam.Map(lambda kv: json.dumps([kv[0], kv[1]]))
+     | beam.io.WriteToText(str(prefix), num_shards=1, shard_name_template=""))
+    result = pipeline.run()
+    result.wait_until_finish()
+    collected: dict = {}
+    for line in prefix.read_text(encoding="utf-8").splitlines():
+        key, links = json.loads(line)
+        assert key not in collected, f"{key} emitted twice"
+        collected[key] = tuple(tuple(link) for link in links)
+    return collected, pipeline_counters(result)
+
+
+# Two samplers instead of the alignment layer's six: a third of the CPU, AER within 0.01 on this set.
+FAST = {"n_samplers": 2}
+
+
+@pytest.fixture(scope="module")
+def enfr(data_dir):
+    pairs = read_joint(data_dir / "align_gold/enfr.src-tgt")
+    gold = read_gold(data_dir / "align_gold/enfr.gold")
+    return pairs, gold
+
+
+def _to_align(pairs, emit=True, prefix="enfr"):
+    return [PairToAlign(f"{prefix}:{n}", "en-fr", tuple(s), tuple(t), emit) for n, (s, t) in enumerate(pairs)]
+
+
+def _aer(collected, gold, n, prefix="enfr"):
+    return score_alignments([list(collected[f"{prefix}:{k}"]) for k in range(n)], gold).aer
+
+
+def test_one_batch_and_batches_with_priors_align_like_the_aligner(beam_options, enfr, tmp_path):
+    pairs, gold = enfr
+    # Extra pairs that only help the model (emit=False) and an empty pair, which still gets its (key, ()).
+    extra = _to_align(pairs[:100], emit=False, prefix="extra")
+    empty = PairToAlign("empty:0", "en-fr", (), ("mot",))
+    collected, counters = _align(beam_options, tmp_path, _to_align(pairs) + extra + [empty], lowercase=True,
+                                 aligner_options=FAST)
+    assert set(collected) == {f"enfr:{k}" for k in range(len(pairs))} | {"empty:0"}
+    assert collected["empty:0"] == ()
+    assert all(0 <= i < len(pairs[int(k.split(':')[1])][0]) for k, links in collected.items() if k != "empty:0"
+               for i, _ in links)
+    # The alignment layer's own figure is ~0.17 AER with this aligner; one batch must match it.
+    assert _aer(collected, gold, len(pairs)) < 0.20
+    assert counters["align.en-fr.pairs_aligned"] == len(pairs) + 100
+    assert counters["align.en-fr.batches_aligned"] == 1
+    assert counters["align.en-fr.skipped_empty_source"] == 1
+    assert "align.en-fr.priors_pairs" not in counters  # one batch: no priors needed
+
+    # Three batches aligned separately with priors from a sample of 300 pairs: close to the one-batch AER.
+    collected, counters = _align(beam_options, tmp_path, _to_align(pairs), batch_size=150, priors_sample=300,
+                                 lowercase=True, aligner_options=FAST)
+    assert len(collected) == len(pairs)
+    assert counters["align.en-fr.priors_pairs"] == 300
+    assert counters["align.en-fr.batches_aligned"] == 3
+    assert _aer(collected, gold, len(pairs)) < 0.24
+
+
+def test_precomputed_links_file_is_joined_by_key_and_checked(beam_options, enfr, tmp_path):
+    pairs, _ = enfr
+    to_align = _to_align(pairs[:5])
+    keyed = [(p.key, [(k, k) for k in range(min(len(p.src), len(p.tgt)))]) for p in to_align]
+    path = tmp_path / "links.tsv"
+    with open(path, "w", encoding="utf-8") as out:
+        write_keyed_links(out, reversed(keyed))  # order does not matter, keys do
+    collected, _ = _align(beam_options, tmp_path, to_align, links_file=str(path))
+    assert collected == {key: tuple(links) for key, links in keyed}
+
+    path.write_text("enfr:0\t0-0 999-0\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"links\.tsv, line 1: link 999-0"):
+        _align(beam_options, tmp_path, to_align[:1], links_file=str(path))
+    path.write_text("enfr:0\t0-0\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"links\.tsv: no links for pair 'enfr:1'"):
+        _align(beam_options, tmp_path, to_align[:2], links_file=str(path))
+
+
+def test_batches_and_sample_depend_only_on_seed_and_key():
+    assert stable_hash(0, "a:1") == stable_hash(0, "a:1") != stable_hash(1, "a:1")
+    with pytest.raises(ValueError, match="unknown symmetrisation heuristic"):
+        AlignPairs(heuristic="grow")
+    with pytest.raises(ValueError, match="unknown aligner"):
+        AlignPairs(aligner="nope")
