@@ -1,0 +1,160 @@
+"""Parallel sentences → CLISM [QUE] span pairs (paper 000, §3.1, §4.1, Appendix B), as Parquet shards + manifest.
+
+One language pair:
+    python -m pipelines.clism --src train.en --tgt train.vi --src-lang en --tgt-lang vi \\
+        --ner-model en_core_web_sm --output DIR [options] [Beam options]
+    ... --tsv pairs.tsv ...            (source<TAB>target per line)
+    ... --joint pairs.txt ...          (source ||| target per line)
+    ... --source-spans gold.en.conll --tgt gold.de.txt ...   (gold source spans, no NER needed)
+
+Several language pairs in one run: repeat --corpus LANGS FORMAT PATH... [name=NAME], FORMAT one of
+    lines SRC TGT | tsv FILE | joint FILE | conll SPANS_CONLL TGT
+e.g. --corpus en-ar lines t.ara-eng.eng t.ara-eng.ara --corpus en-vi tsv envi.tsv
+Extra unlabelled parallel text that only helps estimate the alignment model (no rows): --extra, same shape.
+
+Source spans: named entities of a spaCy pipeline (--ner-model NAME_OR_PATH, or LANG=NAME_OR_PATH per source
+language), or gold spans (conll corpora: any BIO/IOB1/BIOES tags). Appendix B filters: spans made only of
+stop words (or punctuation) are dropped, spans are whole words, at most --max-span-words (10) words; a sentence
+with no span left is dropped. spaCy models cannot be downloaded by the pipeline: run
+`python -m spacy download en_core_web_sm` on a connected machine (or in the worker image), then pass
+--ner-model en_core_web_sm, or a model directory.
+
+Alignment: eflomal by default, one model per language pair over all its usable pairs (priors from a sample,
+then batches aligned in parallel, see pipelines/word_alignment.py); --aligner fast_align|giza|mgiza, or
+--links FILE with precomputed links, one line `ID<TAB>i-j i-j ...` per pair (ID = SRC-TGT:CORPUS:LINE, line
+0-based; from a line-aligned Pharaoh file: awk '{print "en-de:NAME:" NR-1 "\\t" $0}' links.txt). A span maps to
+the target words from the first to the last one linked to it; a span with no link is dropped.
+
+Input hygiene, each counted in the manifest: HTML character references are unescaped (--no-html-unescape to
+keep them); empty sentences and sentences over --max-words words or --max-chars characters are dropped, never
+cut; files of different lengths or malformed TSV/joint lines stop the run with file and line unless
+--on-length-mismatch truncate / --on-malformed skip. Moses-tokenised input: --pretokenized (words = the
+whitespace-separated tokens; also what --links must index).
+
+Beam options (--runner, --project, --temp_location, --direct_num_workers ...) pass through.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.cli import main_wrapper, parse_args
+from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, CorpusSpec, parse_corpus_spec
+from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline
+from pipelines.clism.spans import MAX_SPAN_WORDS, parse_ner_models
+from pipelines.shards import write_dataset_manifest
+
+ALIGNERS = ("eflomal", "fast_align", "giza", "mgiza")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.clism", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    one = parser.add_argument_group("one language pair")
+    one.add_argument("--src", metavar="FILE", help="source sentences, one per line")
+    one.add_argument("--tgt", metavar="FILE", help="target sentences, parallel by line (also with --source-spans)")
+    one.add_argument("--tsv", metavar="FILE", help="source<TAB>target per line")
+    one.add_argument("--joint", metavar="FILE", help="source ||| target per line")
+    one.add_argument("--source-spans", metavar="CONLL",
+                     help="gold source sentences with spans (CoNLL/BIO); sentence k pairs with line k of --tgt")
+    one.add_argument("--src-lang", help="source language code (en)")
+    one.add_argument("--tgt-lang", help="target language code (vi)")
+    one.add_argument("--name", default="", help="corpus name in ids and rows (default: the first file's name)")
+    add("--corpus", action="append", nargs="+", default=[], metavar="ARG",
+        help="LANGS FORMAT PATH... [name=NAME]: one corpus of a multi-pair run (repeat)")
+    add("--extra", action="append", nargs="+", default=[], metavar="ARG",
+        help="LANGS FORMAT PATH... : unlabelled parallel text that only helps the alignment model (repeat)")
+    add("--output", required=True, metavar="DIR", help="dataset directory to write")
+    add("--ner-model", action="append", default=[], metavar="[LANG=]MODEL",
+        help="spaCy pipeline name or directory for source NER (repeat LANG=MODEL for several source languages)")
+    add("--entity-labels", default=None, metavar="A,B",
+        help="keep only spans of these types (e.g. PERSON,ORG,GPE; default: all)")
+    add("--max-span-words", type=int, default=MAX_SPAN_WORDS, help="longest span kept, in words (paper: 10)")
+    add("--que-token", default=QUE_TOKEN, help=f"string replacing each span (default {QUE_TOKEN})")
+    add("--pretokenized", action="store_true",
+        help="input is tokenised: words are whitespace-separated tokens (Moses output, CoNLL)")
+    add("--no-html-unescape", action="store_true", help="keep HTML character references (&apos; ...) as they are")
+    add("--max-words", type=int, default=100, help="drop pairs with a longer sentence, in words (default 100)")
+    add("--max-chars", type=int, default=1000, help="drop pairs with a longer sentence, in characters")
+    add("--on-length-mismatch", choices=LENGTH_POLICIES, default="error",
+        help="files of different lengths: stop (default) or pair up to the shorter one, counting the rest")
+    add("--on-malformed", choices=MALFORMED_POLICIES, default="error",
+        help="a TSV/joint line without exactly one separator: stop (default) or skip it, counted")
+    add("--conll-encoding", default="utf-8", help="encoding of --source-spans files (CoNLL-2002: latin-1)")
+    add("--aligner", choices=ALIGNERS, default="eflomal", help="word aligner (default eflomal)")
+    add("--heuristic", default="grow-diag-final-and", help="symmetrisation heuristic")
+    add("--links", metavar="FILE", help="precomputed links, `ID<TAB>i-j ...` per pair, instead of an aligner")
+    add("--priors-sample", type=int, default=200_000, help="pairs per language pair used for eflomal priors")
+    add("--align-batch-size", type=int, default=5_000,
+        help="pairs aligned together on one worker (a language pair that fits is aligned in one go)")
+    add("--lowercase-alignment", action="store_true", help="align lower-cased words")
+    add("--align-only-spanned", action="store_true",
+        help="align only pairs that have spans (faster; by default every usable pair helps the model)")
+    add("--seed", type=int, default=0, help="seed of sampling and batching (eflomal itself cannot be seeded)")
+    add("--num-shards", type=int, default=0, help="number of shards (0: the runner decides)")
+    return parser
+
+
+def corpora_from_args(args: argparse.Namespace) -> list[CorpusSpec]:
+    """The corpora named by the one-pair flags and by --corpus / --extra."""
+    corpora = [parse_corpus_spec(tokens) for tokens in args.corpus]
+    corpora += [parse_corpus_spec(tokens, align_only=True) for tokens in args.extra]
+    one_pair = [flag for flag in ("src", "tsv", "joint", "source_spans") if getattr(args, flag)]
+    if len(one_pair) > 1:
+        raise ValueError("give one of --src/--tgt, --tsv, --joint and --source-spans/--tgt (or use --corpus)")
+    if not one_pair:
+        if args.tgt:
+            raise ValueError("--tgt needs --src or --source-spans")
+        return corpora
+    if not args.src_lang or not args.tgt_lang:
+        raise ValueError("--src-lang and --tgt-lang are required with --src/--tsv/--joint/--source-spans")
+    flag = one_pair[0]
+    if flag in ("src", "source_spans") and not args.tgt:
+        raise ValueError(f"--{flag.replace('_', '-')} needs --tgt")
+    if flag in ("tsv", "joint") and args.tgt:
+        raise ValueError(f"--tgt does not go with --{flag}")
+    format_, paths = {"src": ("lines", (args.src, args.tgt)), "tsv": ("tsv", (args.tsv,)),
+                      "joint": ("joint", (args.joint,)),
+                      "source_spans": ("conll", (args.source_spans, args.tgt))}[flag]
+    return [CorpusSpec(args.src_lang, args.tgt_lang, format_, paths, args.name)] + corpora
+
+
+def config_from_args(args: argparse.Namespace) -> ClismConfig:
+    labels = tuple(label for label in args.entity_labels.split(",") if label) if args.entity_labels else None
+    return ClismConfig(
+        corpora=corpora_from_args(args), output=args.output, num_shards=args.num_shards,
+        ner_models=parse_ner_models(args.ner_model), entity_labels=labels, max_span_words=args.max_span_words,
+        que_token=args.que_token, html_unescape=not args.no_html_unescape, pretokenized=args.pretokenized,
+        max_words=args.max_words, max_chars=args.max_chars, on_length_mismatch=args.on_length_mismatch,
+        on_malformed=args.on_malformed, conll_encoding=args.conll_encoding, aligner=args.aligner,
+        heuristic=args.heuristic, links_file=args.links, priors_sample=args.priors_sample,
+        align_batch_size=args.align_batch_size, lowercase_alignment=args.lowercase_alignment,
+        align_spanless_pairs=not args.align_only_spanned, seed=args.seed)
+
+
+def check_inputs(config: ClismConfig) -> None:
+    """Every input file exists (local or on a Beam filesystem): fail before any worker starts."""
+    for path in config.input_files():
+        if not FileSystems.exists(path):
+            raise FileNotFoundError(f"{path}: no such file")
+
+
+def run(argv: list[str] | None = None):
+    args, options = parse_args(build_parser(), argv)
+    config = config_from_args(args)
+    check_inputs(config)
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config)
+    return write_dataset_manifest(pipeline.run(), config.output, "clism", config.to_dict(), config.input_files())
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_wrapper(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
