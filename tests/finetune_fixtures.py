@@ -1,0 +1,79 @@
+"""Shared helpers of the fine-tuning CLI tests (no tests here): tiny configs written as YAML, runs of
+``python -m trainer.finetune`` in-process, and task inputs in their released layouts built from real data."""
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from schemas import KINDS, Manifest, ShardInfo, write_manifest
+from schemas.conll import read_conll
+from trainer.finetune import main as finetune_main
+
+TINY_BERT = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "max_position_embeddings": 192}
+
+
+def tiny_config(output_dir: Path, task: dict, data: dict, **sections) -> dict:
+    """A from-scratch 2-layer BERT config with a tokenizer trained on the task text; ``sections`` override."""
+    config = {
+        "output_dir": str(output_dir),
+        "task": task,
+        "model": {"from_scratch": dict(TINY_BERT)},
+        "tokenizer": {"train_vocab_size": 1200},
+        "data": {"batch_size": 8, "eval_batch_size": 16, "max_length": 128, "max_query_length": 32,
+                 "doc_stride": 48, **data},
+        "train": {"lr": 2e-3, "warmup_steps": 0, "total_steps": 3, "log_every": 1, "precision": "fp32",
+                  "seed": 0},
+    }
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    return config
+
+
+def run_finetune(tmp_path: Path, config: dict, *extra: str, name: str = "config.yaml") -> int:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return finetune_main(["--config", str(path), *extra])
+
+
+def read_records(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (Path(output_dir) / "metrics.jsonl").read_text().splitlines() if line]
+
+
+def read_report(output_dir: Path) -> dict:
+    return json.loads((Path(output_dir) / "eval_report.json").read_text(encoding="utf-8"))
+
+
+def write_tagged_dataset(directory: Path, conll_path: Path, lang: str, limit: int, source_lang: str = "en") -> Path:
+    """A ``tagged`` dataset (the projection pipeline's output layout) from a real CoNLL file: the German side of
+    Europarl stands in for English labels projected onto German."""
+    rows = []
+    for sentence in read_conll(conll_path, tag_scheme="BIOES"):
+        if len(rows) == limit:
+            break
+        rows.append({"id": f"{lang}-{sentence.index}", "lang": lang, "tokens": sentence.tokens, "tags": sentence.tags,
+                     "corpus": conll_path.name, "sentence_index": sentence.index,
+                     "source_id": f"{source_lang}-{sentence.index}", "source_lang": source_lang,
+                     "projection": None})
+    directory.mkdir(parents=True, exist_ok=True)
+    name = "part-00000-of-00001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=KINDS["tagged"].schema_with_metadata()), directory / name)
+    write_manifest(directory, Manifest(kind="tagged", schema_version=KINDS["tagged"].version, command=["test"],
+                                       config={"tag_scheme": "BIOES"}, code_version="test",
+                                       input_files=[str(conll_path)], shards=[ShardInfo(name, len(rows))]))
+    return directory
+
+
+def write_pair_tsv(path: Path, sentences: list[str], count: int, offset: int = 0) -> Path:
+    """A PAWS-X-layout TSV (id, sentence1, sentence2, label) of real sentences: a pair is a paraphrase (1) when
+    both sides are the same sentence, not (0) when the second is another sentence."""
+    lines = ["id\tsentence1\tsentence2\tlabel"]
+    for n in range(count):
+        first = sentences[offset + n]
+        same = n % 2 == 0
+        second = first if same else sentences[(offset + n + count // 2 + 1) % len(sentences)]
+        lines.append(f"{n}\t{first}\t{second}\t{1 if same else 0}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,365 @@
+"""``python -m trainer.finetune`` end to end on real data with tiny from-scratch models: every task and head,
+the cross-lingual strategies (translate-train on tagged shards, MTL-WS), GEM with MLM and XSR memories, heads
+loaded from pretraining checkpoints, the few-shot protocol's reproducibility and sweep, and exact resume."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from finetune_fixtures import (read_records, read_report, run_finetune, tiny_config, write_pair_tsv,
+                               write_tagged_dataset)
+from trainer.checkpoint import latest_complete_checkpoint, save_checkpoint
+from trainer.finetune_config import FinetuneConfig
+from trainer.config import load_config
+from trainer.loop import CHECKPOINTS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def entry(path: Path, limit: int, **options) -> dict:
+    return {"path": str(path), "limit": limit, **options}
+
+
+def check_report(report: dict, languages: list[str], counts: dict[str, int]) -> None:
+    assert list(report["languages"]) == languages
+    assert report["counts"] == counts
+    for lang in languages:
+        for metric, value in report["languages"][lang].items():
+            assert 0.0 <= value <= 100.0, (lang, metric, value)
+    if len(languages) > 1 and report["source_lang"] in languages:
+        targets = [lang for lang in languages if lang != report["source_lang"]]
+        for metric in report["metrics"]:
+            expected = report["languages"][report["source_lang"]][metric] - \
+                sum(report["languages"][t][metric] for t in targets) / len(targets)
+            assert report["transfer_gap"][metric] == pytest.approx(expected)
+
+
+# ---- QA ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head,train_file,eval_files", [
+    ("start_end", "xquad/xquad.en.json", {"en": "xquad/xquad.en.json", "de": "xquad/xquad.de.json"}),
+    ("extractor", "tydiqa-goldp/english_tydiqa_train.json", {"en": "tydiqa-goldp/english_tydiqa_dev.json"}),
+    ("que", "xquad/xquad.en.json", {"de": "xquad/xquad.de.json"}),
+])
+def test_qa_heads_train_and_evaluate(data_dir, tmp_path, head, train_file, eval_files, capsys):
+    qa = data_dir / "qa"
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "qa", "head": head},
+                         {"train": {"en": entry(qa / train_file, 16)},
+                          "eval": {lang: entry(qa / path, 8) for lang, path in eval_files.items()}})
+    assert run_finetune(tmp_path, config) == 0
+    report = read_report(out)
+    check_report(report, list(eval_files), {lang: 8 for lang in eval_files})
+    assert report["metrics"] == ["exact_match", "f1"] and report["head"] == head
+    for scores in report["languages"].values():
+        assert scores["exact_match"] <= scores["f1"]
+    assert "| f1 |" in (out / "eval_report.md").read_text() and "| f1 |" in capsys.readouterr().out
+    checkpoint = latest_complete_checkpoint(out / CHECKPOINTS)
+    assert checkpoint.name == "step-00000003"
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert state["run"]["task"]["head"] == head and state["run"]["task"]["name"] == "qa"
+    assert [r["step"] for r in read_records(out) if r["split"] == "train"] == [1, 2, 3]
+    if head == "que":
+        assert "[QUE]" in json.loads((checkpoint / "tokenizer.json").read_text())["added_tokens"][-1]["content"]
+
+
+# ---- NER --------------------------------------------------------------------------------------------------
+
+def test_ner_tagging_iob1_source_latin1_target(data_dir, tmp_path):
+    """CoNLL-2003 English (IOB1) trains a BIOES tagger; CoNLL-2002 Spanish (Latin-1) is read and scored."""
+    ner = data_dir / "ner"
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIOES"},
+                         {"train": {"en": entry(ner / "conll2003" / "eng.train", 48)},
+                          "eval": {"en": entry(ner / "conll2003" / "eng.testa", 24),
+                                   "es": entry(ner / "conll2002" / "esp.testa", 24, encoding="latin-1")}},
+                         evaluation={"every": 2}, train={"eval_every": 3})
+    assert run_finetune(tmp_path, config) == 0
+    report = read_report(out)
+    check_report(report, ["en", "es"], {"en": 24, "es": 24})
+    assert report["metrics"] == ["precision", "recall", "f1"]
+    task = json.loads((out / "task.json").read_text())
+    assert task["entity_types"] == ["LOC", "MISC", "ORG", "PER"]
+    assert task["labels"][:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"] and len(task["labels"]) == 17
+    # Task metrics every 2 steps through the strategy hook, and the final ones, in the metrics log.
+    evaluations = [r for r in read_records(out) if r["split"] == "task_eval"]
+    assert [r["step"] for r in evaluations] == [2, 3]
+    assert evaluations[-1]["es_f1"] == report["languages"]["es"]["f1"]
+    # The loop's own evaluation (the loss on the evaluation data) at train.eval_every.
+    losses = [r for r in read_records(out) if r["split"] == "eval"]
+    assert [r["step"] for r in losses] == [3] and losses[0]["loss"] > 0
+
+
+def test_ner_as_mrc_translate_train_on_tagged_shards(data_dir, tmp_path):
+    """Translate-train: only the translated, labelled target data (a `tagged` dataset) trains the extractor in
+    MRC form; the German Europarl test set scores it."""
+    ner = data_dir / "ner"
+    tagged = write_tagged_dataset(tmp_path / "projected-de", ner / "de-europarl.test.conll02", "de", limit=10)
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "ner", "head": "mrc", "max_span_length": 8},
+                         {"train": {"en": entry(ner / "en-europarl.test.conll02", 10)},
+                          "translated": {"de": str(tagged)},
+                          "eval": {"de": entry(ner / "de-europarl.test.conll02", 6, format="conll")},
+                          "max_length": 96},
+                         strategy={"name": "translate-train"}, train={"total_steps": 2})
+    assert run_finetune(tmp_path, config) == 0
+    report = read_report(out)
+    check_report(report, ["de"], {"de": 6})
+    assert report["strategy"] == "translate-train"
+    state = json.loads((latest_complete_checkpoint(out / CHECKPOINTS) / "trainer_state.json").read_text())
+    # The batches came from the 10 tagged sentences x 4 entity-type queries: the data position says so.
+    assert state["run"]["task"]["head"] == "mrc"
+    assert torch.load(latest_complete_checkpoint(out / CHECKPOINTS) / "rank-00000.pt",
+                      weights_only=False)["data"]["items"] == 40
+
+
+def test_mtl_ws_warm_up_then_zero_shot_adaptation(data_dir, tmp_path):
+    ner = data_dir / "ner"
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "ner", "head": "tagging"},
+                         {"train": {"en": entry(ner / "en-europarl.test.conll02", 16)},
+                          "translated": {"de": entry(ner / "de-europarl.test.conll02", 16)},
+                          "eval": {"en": entry(ner / "en-europarl.test.conll02", 8),
+                                   "de": entry(ner / "de-europarl.test.conll02", 8)}},
+                         strategy={"name": "mtl-ws", "mtl_ws": {"iterations": 2, "inner_steps": 2, "step_size": 1.0}},
+                         train={"total_steps": 2})
+    assert run_finetune(tmp_path, config) == 0
+    records = read_records(out)
+    warmup = [r for r in records if r["split"] == "warmup"]
+    assert [r["iteration"] for r in warmup] == [1, 2]
+    assert all(r["update_norm"] > 0 and "loss_de" in r for r in warmup)
+    # The warm-up comes first, then the loop's zero-shot adaptation on the source data.
+    assert [r["split"] for r in records][:3] == ["warmup", "warmup", "train"]
+    check_report(read_report(out), ["en", "de"], {"en": 8, "de": 8})
+
+
+def test_gem_with_mlm_and_xsr_memories(data_dir, tmp_path):
+    ner, parallel = data_dir / "ner", data_dir / "parallel"
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
+                         {"train": {"en": entry(ner / "en-europarl.test.conll02", 24)},
+                          "eval": {"de": entry(ner / "de-europarl.test.conll02", 8)}},
+                         strategy={"constraint": "gem", "memories": {
+                             "mlm": {"en": str(parallel / "tatoeba.deu-eng.eng")},
+                             "xsr": {"de_en": [str(parallel / "tatoeba.deu-eng.deu"),
+                                               str(parallel / "tatoeba.deu-eng.eng")]},
+                             "size": 16, "batch_size": 8, "max_length": 32}})
+    assert run_finetune(tmp_path, config) == 0
+    train = [r for r in read_records(out) if r["split"] == "train"]
+    # Each step reports the previous step's memory losses and <g~, g_k> after the projection: never negative
+    # beyond rounding.
+    later = train[1:]
+    assert later and all("loss_memory_mlm_en" in r and "loss_memory_xsr_de_en" in r for r in later)
+    for record in later:
+        for key in ("loss_gem_dot_mlm_en", "loss_gem_dot_xsr_de_en"):
+            assert record[key] >= -1e-4, (key, record[key])
+    check_report(read_report(out), ["de"], {"de": 8})
+    assert read_report(out)["constraint"] == "gem"
+
+
+# ---- pairs, few-shot, resume ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pair_files(data_dir, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pairs")
+    parallel = data_dir / "parallel"
+    english = [line.strip() for line in (parallel / "tatoeba.deu-eng.eng").read_text().splitlines() if line.strip()]
+    german = [line.strip() for line in (parallel / "tatoeba.deu-eng.deu").read_text().splitlines() if line.strip()]
+    return {"train": write_pair_tsv(directory / "train.en.tsv", english, 40),
+            "en": write_pair_tsv(directory / "dev.en.tsv", english, 16, offset=100),
+            "de": write_pair_tsv(directory / "dev.de.tsv", german, 16, offset=100)}
+
+
+def pair_config(out, pair_files, head="classifier", **sections):
+    return tiny_config(out, {"name": "pair", "head": head, "pair_task": "pawsx"},
+                       {"train": {"en": str(pair_files["train"])},
+                        "eval": {"en": str(pair_files["en"]), "de": str(pair_files["de"])}, "max_length": 64},
+                       **sections)
+
+
+@pytest.mark.parametrize("head", ["classifier", "mrc"])
+def test_pair_classification_heads(pair_files, tmp_path, head):
+    out = tmp_path / "run"
+    assert run_finetune(tmp_path, pair_config(out, pair_files, head)) == 0
+    report = read_report(out)
+    check_report(report, ["en", "de"], {"en": 16, "de": 16})
+    assert report["metrics"] == ["accuracy"]
+    assert json.loads((out / "task.json").read_text())["labels"] == ["0", "1"]
+
+
+def test_few_shot_sweep_and_runs_reproducible_from_their_seeds(pair_files, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    config = pair_config(out, pair_files, few_shot={"sizes": [8, 16], "seeds": [0, 1], "steps": 2})
+    assert run_finetune(tmp_path, config, "--few-shot-sweep") == 0
+    summary = json.loads((out / "few_shot_summary.json").read_text())
+    assert [(r["size"], r["seed"]) for r in summary["runs"]] == [(8, 0), (8, 1), (16, 0), (16, 1)]
+    accuracies = [r["metrics"]["accuracy"] for r in summary["runs"][:2]]
+    assert summary["summary"]["8"]["accuracy"]["mean"] == pytest.approx(sum(accuracies) / 2)
+    assert summary["summary"]["8"]["accuracy"]["runs"] == 2
+    assert "± " in capsys.readouterr().out
+
+    def ids(directory):
+        return json.loads((directory / "few_shot_ids.json").read_text())["ids"]
+
+    run_dir = out / "few-shot" / "size-8"
+    assert len(ids(run_dir / "seed-0")) == 8 and ids(run_dir / "seed-0") != ids(run_dir / "seed-1")
+    # For one seed the smaller sample is inside the larger one (keyed sampling).
+    assert set(ids(run_dir / "seed-0")) <= set(ids(out / "few-shot" / "size-16" / "seed-0"))
+    # The same size and seed again, as a plain run: the same examples and the very same final metrics.
+    again = tmp_path / "again"
+    config = pair_config(again, pair_files, few_shot={"size": 8, "seed": 0}, train={"total_steps": 2})
+    assert run_finetune(tmp_path, config, name="again.yaml") == 0
+    assert ids(again) == ids(run_dir / "seed-0")
+    assert read_report(again)["languages"] == read_report(run_dir / "seed-0")["languages"]
+
+
+def test_resumed_run_continues_identically(data_dir, tmp_path):
+    ner = data_dir / "ner"
+    out = tmp_path / "run"
+    # 20 sentences in batches of 8: 3 batches per epoch, so the resume point (step 2) is mid-epoch and the
+    # run crosses an epoch boundary after it.
+    config = tiny_config(out, {"name": "ner", "head": "tagging"},
+                         {"train": {"en": entry(ner / "en-europarl.test.conll02", 20)},
+                          "eval": {"de": entry(ner / "de-europarl.test.conll02", 8)}},
+                         train={"total_steps": 4, "checkpoint_every": 2, "keep_last": 0})
+    assert run_finetune(tmp_path, config) == 0
+    final = out / CHECKPOINTS / "step-00000004"
+    expected = {name: load_file(str(final / name)) for name in ("model.safetensors", "heads.safetensors")}
+    expected_losses = [r["loss"] for r in read_records(out) if r["split"] == "train"]
+    expected_report = read_report(out)["languages"]
+    shutil.rmtree(final)  # as if the run had been killed after step 2's checkpoint
+
+    assert run_finetune(tmp_path, config) == 0
+    for name, tensors in expected.items():
+        resumed = load_file(str(final / name))
+        assert resumed.keys() == tensors.keys()
+        for key in tensors:
+            assert torch.equal(resumed[key], tensors[key]), (name, key)
+    assert [r["loss"] for r in read_records(out) if r["split"] == "train"] == expected_losses
+    assert read_report(out)["languages"] == expected_report
+
+
+# ---- backbones from pretraining checkpoints ----------------------------------------------------------------
+
+def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
+    """An mPMR checkpoint's extractor is ExtractorQA's head, CLISM's W_s/W_e QueQA's: with lr 0 the fine-tuned
+    checkpoint keeps them as loaded."""
+    from transformers import BertConfig
+
+    from trainer_fixtures import training_texts, wordpiece_tokenizer, xquad_rows
+    from trainer.clism_features import add_que_token
+    from trainer.clism_model import ClismPretrainer
+    from trainer.span_extractor import SpanExtractor
+
+    tokenizer = wordpiece_tokenizer(training_texts(xquad_rows(data_dir, "en", limit=16))
+                                    + training_texts(xquad_rows(data_dir, "de", limit=8)), vocab_size=1500)
+    qa = data_dir / "qa" / "xquad"
+    for head, build in (("extractor", lambda config: SpanExtractor.from_encoder_config(config)),
+                        ("que", lambda config: ClismPretrainer.from_encoder_config(config, tokenizer))):
+        if head == "que":
+            add_que_token(tokenizer)
+        torch.manual_seed(7)
+        config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=192, pad_token_id=tokenizer.pad_token_id)
+        pretrained = build(config)
+        checkpoint = save_checkpoint(tmp_path / f"pretrain-{head}", 10, pretrained, tokenizer=tokenizer)
+        out = tmp_path / f"finetune-{head}"
+        run_config = tiny_config(out, {"name": "qa", "head": head},
+                                 {"train": {"en": entry(qa / "xquad.en.json", 8)},
+                                  "eval": {"de": entry(qa / "xquad.de.json", 4)}},
+                                 model={"name_or_path": str(checkpoint), "from_scratch": None},
+                                 tokenizer={"train_vocab_size": None}, train={"lr": 0.0, "total_steps": 1})
+        assert run_finetune(tmp_path, run_config, name=f"{head}.yaml") == 0
+        saved = load_file(str(checkpoint / "heads.safetensors"))
+        tuned = load_file(str(latest_complete_checkpoint(out / CHECKPOINTS) / "heads.safetensors"))
+        shared = [key for key in saved if key in tuned]
+        expected = {"extractor": {"projection.dense_in.weight", "projection.dense_out.weight"},
+                    "que": {"start_projection.weight", "end_projection.weight"}}[head]
+        assert expected <= set(shared)
+        for key in shared:
+            assert torch.equal(saved[key], tuned[key]), key
+
+
+# ---- configuration ----------------------------------------------------------------------------------------
+
+def test_shipped_configs_load():
+    for path in sorted((REPO / "configs").glob("*finetune*.yaml")):
+        config = load_config(path, cls=FinetuneConfig)
+        assert config.task.head is not None, path
+    qa = load_config(REPO / "configs" / "finetune_qa.yaml", cls=FinetuneConfig)
+    assert (qa.data.max_length, qa.data.doc_stride, qa.data.max_query_length) == (384, 128, 64)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("task.head=tagging", "task.head 'tagging' is not a head of qa"),
+    ("strategy.name=bilingual", "strategy bilingual needs strategy.target"),
+    ("strategy.constraint=gem", "needs strategy.memories.mlm"),
+    ("model.filter.local_layers=1", "model.filter needs both"),
+    ("data.train.en=/nonexistent/file.json", "/nonexistent/file.json not found"),
+])
+def test_bad_configs_end_with_one_line(data_dir, tmp_path, capsys, override, message):
+    config = tiny_config(tmp_path / "run", {"name": "qa"},
+                         {"train": {"en": str(data_dir / "qa" / "xquad" / "xquad.en.json")}})
+    assert run_finetune(tmp_path, config, override) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_filter_on_europarl_pairs_and_its_evaluation(data_dir, tmp_path, capsys):
+    """FILTER (m = 1 local, k = 1 fusion layer): German Europarl sentences (translated data, their own labels)
+    read with the English sentences they translate (paired by position); the test text is read with its
+    translation too, by the fine-tuning run and by trainer.evaluate alike."""
+    from trainer.evaluate import main as evaluate_main
+
+    ner = data_dir / "ner"
+    english, german = ner / "en-europarl.test.conll02", ner / "de-europarl.test.conll02"
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
+                         {"train": {"en": entry(english, 16)}, "translated": {"de": entry(german, 16)},
+                          "eval": {"de": entry(german, 8)}, "eval_translations": {"de": entry(english, 8)}},
+                         model={"filter": {"local_layers": 1, "fusion_layers": 1, "pair_by": "index"}},
+                         strategy={"name": "translate-train"})
+    assert run_finetune(tmp_path, config) == 0
+    train = [r for r in read_records(out) if r["split"] == "train"]
+    assert all(r["loss"] == pytest.approx(r["loss_source"] + r["loss_target"], rel=1e-5) for r in train)
+    report = read_report(out)
+    check_report(report, ["de"], {"de": 8})
+    capsys.readouterr()
+    data = ["--data", f"de={german}", "--limit", "8"]
+    assert evaluate_main(["--model", str(out), *data]) == 1
+    assert "needs the translations" in capsys.readouterr().err
+    json_out = tmp_path / "filter.json"
+    assert evaluate_main(["--model", str(out), *data, "--translations", f"de={english}",
+                          "--json-out", str(json_out)]) == 0
+    assert json.loads(json_out.read_text())["languages"] == report["languages"]
+
+
+def test_filter_pair_classifier_pairs_by_id(data_dir, tmp_path):
+    """FILTER for sentence pairs: German pairs matched with the English pairs of the same id (de-3 with en-3)."""
+    parallel = data_dir / "parallel"
+    lines = {lang: [line.strip() for line in (parallel / f"tatoeba.deu-eng.{lang}").read_text().splitlines()
+                    if line.strip()] for lang in ("eng", "deu")}
+    files = {name: write_pair_tsv(tmp_path / f"{name}.tsv", lines["deu" if name.startswith("de") else "eng"], count,
+                                  offset) for name, count, offset in
+             (("en_train", 24, 0), ("de_train", 24, 0), ("de_dev", 8, 200), ("en_dev", 8, 200))}
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "pair", "head": "classifier"},
+                         {"train": {"en": str(files["en_train"])}, "translated": {"de": str(files["de_train"])},
+                          "eval": {"de": str(files["de_dev"])}, "eval_translations": {"de": str(files["en_dev"])},
+                          "max_length": 64},
+                         model={"filter": {"local_layers": 0, "fusion_layers": 2, "pair_by": "id"}})
+    assert run_finetune(tmp_path, config) == 0
+    train = [r for r in read_records(out) if r["split"] == "train"]
+    assert all("loss_source" in r and "loss_target" in r for r in train)
+    check_report(read_report(out), ["de"], {"de": 8})

@@ -1,0 +1,240 @@
+"""Fine-tuning configuration: plain dataclasses read from YAML with ``section.key=value`` overrides
+(``trainer.config.load_config``), like the pretraining config.
+
+Sections: ``task`` (what is learnt and how it is read out), ``model`` (backbone, FILTER), ``tokenizer``,
+``data`` (files per language), ``train`` (the loop's ``TrainConfig``), ``strategy`` (cross-lingual adaptation
+and optimisation constraint), ``few_shot`` and ``evaluation``. A data entry is a path, or a mapping
+``{path, encoding, limit, format}``::
+
+    data:
+      source_lang: en
+      train: {en: ../shared/data/ner/conll2003/eng.train}
+      translated: {de: out/projected/de}              # `tagged` shards of pipelines.project_labels
+      eval: {es: {path: ../shared/data/ner/conll2002/esp.testa, encoding: latin-1}}
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainer.config import ConfigError, ModelConfig, TokenizerConfig, TrainConfig
+from trainer.few_shot import FEW_SHOT_SEEDS, FEW_SHOT_SIZES, FEW_SHOT_STEPS
+
+TASK_HEADS = {"qa": ("start_end", "extractor", "que"), "ner": ("tagging", "mrc"), "pair": ("classifier", "mrc")}
+# Paper 002's adaptation strategies; "translate-train" is the common name of its TO (target-only) setting.
+ADAPTATIONS = ("zero-shot", "translate-train", "to", "bilingual", "mtl", "mtl-ws")
+# Paper 003's optimisation constraints and baselines.
+CONSTRAINTS = ("none", "frozen", "mtf", "gem")
+DATA_FORMATS = ("auto", "squad", "mrc", "conll", "tagged", "tsv")
+
+
+@dataclass
+class TaskConfig:
+    name: str = "qa"  # qa | ner | pair
+    head: str | None = None  # qa: start_end | extractor | que; ner: tagging | mrc; pair: classifier | mrc
+    pair_task: str = "pawsx"  # pair: pawsx | xnli (labels and MRC queries)
+    scheme: str = "BIOES"  # ner tagging: the scheme the softmax predicts (BIOES or BIO)
+    entity_types: list[str] | None = None  # ner; None: the types of the training data
+    constrained_decoding: bool = True  # ner tagging: Viterbi over the scheme's allowed transitions
+    max_answer_length: int = 30  # qa decoding, in tokens
+    n_best: int = 20
+    max_span_length: int | None = None  # extractor heads: longest span scored (tokens); None: any
+    mrc_threshold: float = 0.0  # ner mrc: spans with S_ij above it are entities (paper 001: 0)
+    # `[CLS] Q [SEP] [SEP] C [SEP]`; None: when the tokenizer takes no token type ids (XLM-R).
+    double_separator: bool | None = None
+    que_token: str = "[QUE]"
+
+
+@dataclass
+class FilterOptions:
+    """FILTER (paper 004): m local and k fusion layers over the encoder's own layers; both None: off.
+
+    Training pairs each translated (target-language) example of ``data.translated`` with the source example
+    it translates; evaluation pairs each ``data.eval`` example with its translation in
+    ``data.eval_translations``. ``pair_by``: ``index`` (the k-th example of both files: line-parallel data such
+    as Europarl), ``id`` (equal example ids: XQuAD, PAWS-X), ``source_id`` (a tagged row's ``source_id``, what
+    pipelines.project_labels writes, against the source ids)."""
+
+    local_layers: int | None = None
+    fusion_layers: int | None = None
+    pair_by: str = "index"
+    target_labels: bool = True  # the translated examples' own (projected) labels give L^t; false: L^s only
+
+
+@dataclass
+class FinetuneModelConfig(ModelConfig):
+    # Load the head parameters whose names and shapes match from <name_or_path>/heads.safetensors (an mPMR
+    # checkpoint's extractor for the extractor heads, CLISM's W_s/W_e for the [QUE] head).
+    load_heads: bool = True
+    filter: FilterOptions = field(default_factory=FilterOptions)
+
+
+@dataclass
+class FinetuneTokenizerConfig(TokenizerConfig):
+    # A tokenizer trained on the fly (tiny from-scratch models) also reads the evaluation text (never its
+    # labels), so target-language characters are in the vocabulary.
+    include_eval_text: bool = True
+
+
+@dataclass
+class FinetuneDataConfig:
+    source_lang: str = "en"
+    train: dict[str, Any] = field(default_factory=dict)  # language -> labelled source data
+    translated: dict[str, Any] = field(default_factory=dict)  # target language -> translated labelled data
+    eval: dict[str, Any] = field(default_factory=dict)  # language -> evaluation data
+    # FILTER: language -> the evaluation data's translation into the source language
+    eval_translations: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None  # examples read from each file (a slice of its beginning); None: all
+    batch_size: int = 8  # per rank and micro-step (QA: windows)
+    eval_batch_size: int = 32
+    max_length: int = 384  # QA/MRC input tokens (paper 000 App. C, paper 001 Table 5); tagging: 128 is plenty
+    doc_stride: int = 128
+    max_query_length: int = 64
+
+
+@dataclass
+class MemoryConfig:
+    """Episodic memories of paper 003: MLM sentences per language, XSR parallel pairs."""
+
+    mlm: dict[str, Any] = field(default_factory=dict)  # language -> text file, one sentence per line
+    xsr: dict[str, Any] = field(default_factory=dict)  # name -> [source file, target file], line-parallel
+    size: int = 256  # sentences (pairs) kept per memory
+    batch_size: int = 16  # paper 003 Appendix A
+    max_length: int = 128
+    temperature: float = 0.05  # XSR InfoNCE
+
+
+@dataclass
+class MTLWSOptions:
+    # Paper 002 Table 6 (XLM-R NER): Z = 50, K = 20; γ = 5e-5, β = 1e-3 (trainer/mtl_ws.py).
+    iterations: int = 50
+    inner_steps: int = 20
+    step_size: float = 5e-5
+    inner_lr: float = 1e-3
+
+
+@dataclass
+class StrategyConfig:
+    name: str = "zero-shot"  # zero-shot | translate-train (= to) | bilingual | mtl | mtl-ws
+    target: str | None = None  # the target language of translate-train and bilingual
+    mtl_ws: MTLWSOptions = field(default_factory=MTLWSOptions)
+    constraint: str = "none"  # none | frozen | mtf | gem (paper 003)
+    frozen_layers: int = 3  # frozen: embeddings and this many lowest layers
+    mtf_weights: list[float] | None = None  # mtf: one weight per memory; None: 1 each
+    gem_margin: float = 0.0  # gem: memory strength; 0 is the exact minimal change
+    memories: MemoryConfig = field(default_factory=MemoryConfig)
+
+    @property
+    def adaptation(self) -> str:
+        """The name ``trainer.strategies.plan_data`` knows."""
+        return "to" if self.name == "translate-train" else self.name
+
+
+@dataclass
+class FewShotConfig:
+    size: int | None = None  # source training examples kept; None: all
+    seed: int = 0
+    sizes: list[int] = field(default_factory=lambda: list(FEW_SHOT_SIZES))  # --few-shot-sweep grid
+    seeds: list[int] = field(default_factory=lambda: list(FEW_SHOT_SEEDS))
+    steps: int = FEW_SHOT_STEPS  # optimisation steps of every sweep run (paper 000 App. C: 200)
+
+
+@dataclass
+class EvaluationConfig:
+    every: int = 0  # task metrics on data.eval every N steps (0: only at the end)
+    final: bool = True
+    max_examples: int | None = None  # per language during training (the final evaluation reads all)
+
+
+@dataclass
+class FinetuneConfig:
+    output_dir: str = "out/finetune"
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: FinetuneModelConfig = field(default_factory=FinetuneModelConfig)
+    tokenizer: FinetuneTokenizerConfig = field(default_factory=FinetuneTokenizerConfig)
+    data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    few_shot: FewShotConfig = field(default_factory=FewShotConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def check(self) -> None:
+        """Consistency checks that no single field can make."""
+        task = self.task
+        if task.name not in TASK_HEADS:
+            raise ConfigError(f"task.name must be one of {', '.join(TASK_HEADS)}, not {task.name!r}")
+        if task.head is None:
+            task.head = TASK_HEADS[task.name][0]
+        if task.head not in TASK_HEADS[task.name]:
+            raise ConfigError(f"task.head {task.head!r} is not a head of {task.name} "
+                              f"({', '.join(TASK_HEADS[task.name])})")
+        if task.scheme not in ("BIO", "BIOES"):
+            raise ConfigError(f"task.scheme must be BIO or BIOES, not {task.scheme!r}")
+        if task.pair_task not in ("pawsx", "xnli"):
+            raise ConfigError(f"task.pair_task must be pawsx or xnli, not {task.pair_task!r}")
+        if (self.model.name_or_path is None) == (self.model.from_scratch is None):
+            raise ConfigError("set exactly one of model.name_or_path and model.from_scratch")
+        if self.model.from_scratch is not None and "model_type" not in self.model.from_scratch:
+            raise ConfigError("model.from_scratch needs a model_type (bert, xlm-roberta, ...)")
+        if self.model.from_scratch is not None and self.tokenizer.path is None and \
+                self.tokenizer.train_vocab_size is None:
+            raise ConfigError("a from-scratch model needs tokenizer.path or tokenizer.train_vocab_size")
+        fil = self.model.filter
+        if (fil.local_layers is None) != (fil.fusion_layers is None):
+            raise ConfigError("model.filter needs both local_layers and fusion_layers (or neither)")
+        if fil.local_layers is not None:
+            if (task.name, task.head) not in (("ner", "tagging"), ("pair", "classifier")):
+                raise ConfigError(f"model.filter: FILTER is wired for ner/tagging and pair/classifier, not "
+                                  f"{task.name}/{task.head}")
+            if fil.pair_by not in ("index", "id", "source_id"):
+                raise ConfigError(f"model.filter.pair_by must be index, id or source_id, not {fil.pair_by!r}")
+            if not self.data.translated:
+                raise ConfigError("model.filter needs data.translated (the target-language training text)")
+            missing = sorted(set(self.data.eval) - set(self.data.eval_translations))
+            if missing:
+                raise ConfigError(f"model.filter needs data.eval_translations for {', '.join(missing)} (FILTER "
+                                  "reads each test example with its translation into the source language)")
+            if self.few_shot.size is not None:
+                raise ConfigError("model.filter pairs examples with their translations: few_shot.size does not "
+                                  "combine with it")
+            if self.strategy.constraint != "none" or self.strategy.adaptation not in ("zero-shot", "to", "mtl"):
+                raise ConfigError("model.filter is its own adaptation: use strategy.name translate-train (one "
+                                  "target) or mtl (every target), and strategy.constraint none")
+        strategy = self.strategy
+        if strategy.name not in ADAPTATIONS:
+            raise ConfigError(f"strategy.name must be one of {', '.join(ADAPTATIONS)}, not {strategy.name!r}")
+        if strategy.constraint not in CONSTRAINTS:
+            raise ConfigError(f"strategy.constraint must be one of {', '.join(CONSTRAINTS)}, "
+                              f"not {strategy.constraint!r}")
+        memories = strategy.memories
+        if strategy.constraint in ("mtf", "gem") and not (memories.mlm or memories.xsr):
+            raise ConfigError(f"strategy.constraint {strategy.constraint} needs strategy.memories.mlm and/or "
+                              "strategy.memories.xsr")
+        for name, files in memories.xsr.items():
+            if not (isinstance(files, (list, tuple)) and len(files) == 2):
+                raise ConfigError(f"strategy.memories.xsr.{name}: expected [source file, target file]")
+        if strategy.adaptation in ("to", "bilingual") and strategy.target is None:
+            if len(self.data.translated) != 1:
+                raise ConfigError(f"strategy {strategy.name} needs strategy.target (one of data.translated: "
+                                  f"{', '.join(self.data.translated) or 'none given'})")
+            strategy.target = next(iter(self.data.translated))
+        if strategy.adaptation != "zero-shot" and not self.data.translated:
+            raise ConfigError(f"strategy {strategy.name} needs data.translated (translated, labelled data of "
+                              "the target languages)")
+        if strategy.adaptation != "to" and not self.data.train:
+            raise ConfigError("data.train lists no source data")
+        if self.train.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.train.precision!r}")
+        for name in ("total_steps", "grad_accum", "log_every"):
+            if getattr(self.train, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1")
+        if self.data.batch_size < 1 or self.data.eval_batch_size < 1:
+            raise ConfigError("data.batch_size and data.eval_batch_size must be at least 1")
+        if self.train.warmup_steps > self.train.total_steps:
+            raise ConfigError("train.warmup_steps is larger than train.total_steps")
+        if self.few_shot.size is not None and self.few_shot.size < 1:
+            raise ConfigError("few_shot.size must be at least 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
