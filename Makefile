@@ -29,8 +29,20 @@ demo: install
 		--output $(DEMO_OUT)/mrc-en --num-shards 2 --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/mrc-en
 	$(PY) -m pipelines.report $(DEMO_OUT)/mrc-en
+	$(PY) -m pipelines.project_labels --source pipelines/samples/en-de-sample.en.conll --src-lang en \
+		--translations pipelines/samples/en-de-sample.de.txt --tgt-lang de --output $(DEMO_OUT)/projected \
+		--conll-out '$(DEMO_OUT)/projected/{lang}.conll' --runner DirectRunner
+	$(PY) -m schemas validate $(DEMO_OUT)/projected/de
+	$(PY) -m pipelines.clism --source-spans pipelines/samples/en-de-sample.en.conll --src-lang en \
+		--tgt pipelines/samples/en-de-sample.de.txt --tgt-lang de --output $(DEMO_OUT)/clism-en-de \
+		--num-shards 1 --runner DirectRunner
+	$(PY) -m schemas validate $(DEMO_OUT)/clism-en-de
 	$(PY) -m trainer.pretrain --config configs/demo_tiny_wae.yaml output_dir=$(DEMO_OUT)/pretrain-wae \
 		data.train=$(DEMO_OUT)/mrc-en data.eval=$(DEMO_OUT)/mrc-en
+	$(PY) -m trainer.finetune --config configs/demo_tiny_finetune_projected.yaml output_dir=$(DEMO_OUT)/finetune-ner-de \
+		model.name_or_path=$(DEMO_OUT)/pretrain-wae/checkpoints/step-00000040 \
+		data.train.en=$(DEMO_OUT)/tagged-en data.translated.de=$(DEMO_OUT)/projected/de \
+		data.eval.en=$(DEMO_OUT)/tagged-en data.eval.de=$(DEMO_OUT)/projected/de
 
 test: install
 	$(PY) -m pytest
