@@ -33,3 +33,15 @@ def beam_options():
     fetch the Prism binary first, which fails offline)."""
     from apache_beam.options.pipeline_options import PipelineOptions
     return PipelineOptions(["--runner=FnApiRunner"])
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a test module (``pytestmark = pytest.mark.usefixtures(...)``): tiny models
+    gain nothing from threads and lose much to contention on a 2-core machine, and with one thread float
+    reductions run in the same order everywhere, so loss sequences of two runs can be compared for equality."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -23,14 +23,7 @@ from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # One intra-op thread here and in the subprocesses (OMP_NUM_THREADS=1), so float reductions run in the
-    # same order everywhere and the loss sequences can be compared for equality.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ from trainer.shard_dataset import ShardDataset, ShardStreamConfig
 NO_MASKING = MaskingConfig(probability=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from intra-op threads and lose much to contention on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,7 @@ from trainer.span_extractor import (SpanExtractor, SpanExtractorConfig, span_lab
                                     wae_loss)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a shared 2-core machine they lose a lot to
-    # contention (several times slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _bce(logit, label):

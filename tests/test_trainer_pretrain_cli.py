@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from clism_fixtures import QUE, europarl_clism_rows, write_clism_dataset
@@ -20,12 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- configuration --------------------------------------------------------------------------------------
