@@ -1,6 +1,7 @@
 """``python -m trainer.finetune`` end to end on real data with tiny from-scratch models: every task and head,
-the cross-lingual strategies (translate-train on tagged shards, MTL-WS), GEM with MLM and XSR memories, heads
-loaded from pretraining checkpoints, the few-shot protocol's reproducibility and sweep, and exact resume."""
+the cross-lingual strategies (translate-train on tagged shards, MTL-WS), GEM with MLM and XSR memories and its
+retention measurement (paper 003 Table 1), heads loaded from pretraining checkpoints, the few-shot protocol's
+reproducibility and sweep, and exact resume."""
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ from safetensors.torch import load_file
 
 from finetune_fixtures import (read_records, read_report, run_finetune, tiny_config, write_pair_tsv,
                                write_tagged_dataset)
+from schemas.conll import read_conll
 from trainer.checkpoint import latest_complete_checkpoint, save_checkpoint
 from trainer.finetune_config import FinetuneConfig
 from trainer.config import load_config
@@ -144,17 +146,38 @@ def test_mtl_ws_warm_up_then_zero_shot_adaptation(data_dir, tmp_path):
     check_report(read_report(out), ["en", "de"], {"en": 8, "de": 8})
 
 
-def test_gem_with_mlm_and_xsr_memories(data_dir, tmp_path):
+def test_gem_with_mlm_and_xsr_memories_reports_retention(data_dir, tmp_path):
+    """GEM w/ MLM and XSR from a pretrained (tiny, saved) masked LM; paper 003's Table 1 measurement - MLM
+    perplexity and XSR P@1/5/10 on the probe slices after the memories' - before and after fine-tuning, the
+    "before" figures being those of the probe functions on the initial model."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from trainer.mlm_probe import MaskedLanguageModel, perplexity_by_language
+    from trainer.retrieval import xsr_precision
+    from trainer.tokenizer_training import train_wordpiece
+
     ner, parallel = data_dir / "ner", data_dir / "parallel"
+    english, german = parallel / "tatoeba.deu-eng.eng", parallel / "tatoeba.deu-eng.deu"
+    lines = {path: [line.strip() for line in path.read_text().splitlines() if line.strip()]
+             for path in (english, german)}
+    europarl = [" ".join(s.tokens) for s in read_conll(ner / "en-europarl.test.conll02", tag_scheme=None)][:32]
+    tokenizer = train_wordpiece(europarl + lines[english][:80] + lines[german][:80], 1200)
+    torch.manual_seed(5)
+    backbone = tmp_path / "backbone"
+    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=192,
+                               pad_token_id=tokenizer.pad_token_id)).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
     out = tmp_path / "run"
     config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
                          {"train": {"en": entry(ner / "en-europarl.test.conll02", 24)},
                           "eval": {"de": entry(ner / "de-europarl.test.conll02", 8)}},
+                         model={"name_or_path": str(backbone), "from_scratch": None},
+                         tokenizer={"train_vocab_size": None},
                          strategy={"constraint": "gem", "memories": {
-                             "mlm": {"en": str(parallel / "tatoeba.deu-eng.eng")},
-                             "xsr": {"de_en": [str(parallel / "tatoeba.deu-eng.deu"),
-                                               str(parallel / "tatoeba.deu-eng.eng")]},
-                             "size": 16, "batch_size": 8, "max_length": 32}})
+                             "mlm": {"en": str(english)}, "xsr": {"de_en": [str(german), str(english)]},
+                             "size": 16, "batch_size": 8, "max_length": 32}},
+                         probes={"size": 24, "batch_size": 16})
     assert run_finetune(tmp_path, config) == 0
     train = [r for r in read_records(out) if r["split"] == "train"]
     # Each step reports the previous step's memory losses and <g~, g_k> after the projection: never negative
@@ -164,8 +187,37 @@ def test_gem_with_mlm_and_xsr_memories(data_dir, tmp_path):
     for record in later:
         for key in ("loss_gem_dot_mlm_en", "loss_gem_dot_xsr_de_en"):
             assert record[key] >= -1e-4, (key, record[key])
-    check_report(read_report(out), ["de"], {"de": 8})
-    assert read_report(out)["constraint"] == "gem"
+    report = read_report(out)
+    check_report(report, ["de"], {"de": 8})
+    assert report["constraint"] == "gem"
+
+    retention = report["retention"]
+    # The probes are the 24 sentences (pairs) after the 16 the memories hold.
+    memory_text = set(lines[english][:16]) | set(lines[german][:16])
+    probe_sentences = [(f"probe-en-{n}", lines[english][n]) for n in range(16, 40)
+                       if lines[english][n] not in memory_text]
+    probe_pairs = [(lines[german][n], lines[english][n]) for n in range(16, 40)
+                   if lines[german][n] not in memory_text and lines[english][n] not in memory_text]
+    assert [(p["kind"], p["name"], p["skip"], p["items"]) for p in retention["probes"]] == [
+        ("mlm", "en", 16, len(probe_sentences)), ("xsr", "de_en", 16, len(probe_pairs))]
+    initial = BertForMaskedLM.from_pretrained(backbone)
+    expected = perplexity_by_language(MaskedLanguageModel.from_masked_lm(initial), tokenizer,
+                                      {"en": probe_sentences}, seed=0, batch_size=16, max_length=128)["en"]
+    before, after = retention["mlm"]["en"]["before"], retention["mlm"]["en"]["after"]
+    assert before["perplexity"] == pytest.approx(expected.perplexity, rel=1e-6)
+    assert before["masked_tokens"] == after["masked_tokens"] == expected.masked_tokens > 0  # the same masks
+    assert after["perplexity"] != pytest.approx(before["perplexity"], rel=1e-6)  # the encoder was fine-tuned
+    precision = xsr_precision(initial.base_model, tokenizer, [s for s, _ in probe_pairs], [t for _, t in probe_pairs],
+                              batch_size=16, max_length=128)
+    xsr = retention["xsr"]["de_en"]
+    assert xsr["before"] == pytest.approx({k: 100 * v for k, v in precision.items()}, rel=1e-6)
+    for figures in (xsr["before"], xsr["after"]):
+        assert list(figures) == ["p@1", "p@5", "p@10"]
+        assert 0 <= figures["p@1"] <= figures["p@5"] <= figures["p@10"] <= 100
+    assert json.loads((out / "retention.json").read_text()) == retention
+    markdown = (out / "eval_report.md").read_text()
+    assert f"| en | {before['perplexity']:.1f} | {after['perplexity']:.1f} | - |" in markdown
+    assert f"| de_en | - | - | {xsr['before']['p@1']:.1f} | {xsr['after']['p@1']:.1f} |" in markdown
 
 
 # ---- pairs, few-shot, resume ------------------------------------------------------------------------------
@@ -307,6 +359,8 @@ def test_shipped_configs_load():
     ("strategy.constraint=gem", "needs strategy.memories.mlm"),
     ("model.filter.local_layers=1", "model.filter needs both"),
     ("data.train.en=/nonexistent/file.json", "/nonexistent/file.json not found"),
+    ("self_teaching.write=teacher", "self_teaching is wired for ner/tagging and pair/classifier"),
+    ("probes.xsr.de=only-one-file", "probes.xsr.de: expected [source file, target file]"),
 ])
 def test_bad_configs_end_with_one_line(data_dir, tmp_path, capsys, override, message):
     config = tiny_config(tmp_path / "run", {"name": "qa"},

@@ -64,8 +64,31 @@ def write_report(report: dict, directory: str | Path, name: str = REPORT_NAME) -
     directory.mkdir(parents=True, exist_ok=True)
     json_path, markdown_path = directory / f"{name}.json", directory / f"{name}.md"
     json_path.write_text(report_json(report) + "\n", encoding="utf-8")
-    markdown_path.write_text(report_markdown(report), encoding="utf-8")
+    markdown = report_markdown(report)
+    if report.get("retention"):
+        markdown += "\n" + retention_markdown(report["retention"])
+    markdown_path.write_text(markdown, encoding="utf-8")
     return json_path, markdown_path
+
+
+def retention_markdown(retention: dict, digits: int = 1) -> str:
+    """Paper 003's Table 1 measurement as one table: a row per language (MLM probe) or XSR probe name - a name
+    shared by both fills one row - with perplexity and P@1/5/10 (percent) before and after fine-tuning."""
+    names = list(dict.fromkeys([*retention.get("mlm", {}), *retention.get("xsr", {})]))
+    header = ["lang", "perplexity before", "perplexity after"] + [
+        f"P@{k} {when}" for k in (1, 5, 10) for when in ("before", "after")]
+    lines = ["Retention (MLM perplexity and XSR P@k on held-out probes, before and after fine-tuning):", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def cell(figures: dict | None, key: str) -> str:
+        return "-" if not figures or key not in figures else f"{figures[key]:.{digits}f}"
+
+    for name in names:
+        mlm, xsr = retention.get("mlm", {}).get(name, {}), retention.get("xsr", {}).get(name, {})
+        cells = [name, cell(mlm.get("before"), "perplexity"), cell(mlm.get("after"), "perplexity")]
+        cells += [cell(xsr.get(when), f"p@{k}") for k in (1, 5, 10) for when in ("before", "after")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ---- models -----------------------------------------------------------------------------------------------

@@ -18,6 +18,14 @@ FILTER (paper 004, ``model.filter.local_layers``/``fusion_layers``; ner/tagging 
 translated training example is read together with the source example it translates (``model.filter.pair_by``),
 and every evaluation example with its translation (``data.eval_translations``).
 
+Retention (paper 003 Table 1): with memories configured (or a ``probes`` section), whatever the constraint, MLM
+perplexity per language (``trainer.mlm_probe``) and XSR P@1/5/10 (``trainer.retrieval``) are measured on held-out
+probe slices before the first step and after the last, written to ``retention.json`` and to the report's
+``retention`` table. Self-teaching (paper 004; ner/tagging and pair/classifier, FILTER or single-stream): a
+teacher run with ``self_teaching.write=NAME`` writes its logits on the translated training text to
+``<write_dir>/soft_labels/NAME.parquet``; a student run with ``self_teaching.teacher=PATH`` gets the teacher's
+logits in its batches (matched by example id) and adds ``kl_weight`` x KL to its loss, logged as ``loss_kl``.
+
 Evaluation: on ``data.eval`` at the end (``eval_report.json`` / ``.md`` in the output directory, the same
 report as ``python -m trainer.evaluate``), every ``evaluation.every`` steps (task metrics, ``task_eval``
 records in ``metrics.jsonl``), and the loss on the evaluation data every ``train.eval_every`` steps (the loop's
@@ -28,14 +36,16 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
+import torch
 from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
@@ -44,10 +54,11 @@ from schemas import DatasetError
 from trainer.checkpoint import latest_complete_checkpoint
 from trainer.config import ConfigError, dump_config, load_config, resolve_grad_accum
 from trainer.distributed import DistributedContext, barrier, seed_everything, setup_distributed, teardown
-from trainer.evaluate import encoder_without_pooler, load_matching_heads, make_report, write_report
+from trainer.evaluate import encoder_without_pooler, load_matching_heads, make_report, retention_markdown, write_report
 from trainer.few_shot import sample_ids, summarize_runs
 from trainer.finetune_config import FinetuneConfig
-from trainer.finetune_tasks import TaskSpec, filter_training_items, pair_translations, task_spec_from_config
+from trainer.finetune_tasks import (FILTER_TASKS, TaskSpec, TeacherCollate, filter_training_items, pair_translations,
+                                    task_spec_from_config)
 from trainer.loop import CHECKPOINTS, METRICS_FILE, Strategy, TrainResult, autocast_context, to_device, train
 from trainer.pretrain import check_positions, encoder_source
 from trainer.strategies import plan_data
@@ -64,6 +75,8 @@ class FinetuneResult:
     train: TrainResult
     spec: TaskSpec
     report: dict | None = None  # the final evaluation (main rank)
+    retention: dict | None = None  # probes before/after fine-tuning (main rank; paper 003 Table 1)
+    soft_labels: Path | None = None  # the teacher predictions written (self_teaching.write)
     warmup: list[dict] = field(default_factory=list)  # MTL-WS warm-up records
 
 
@@ -208,6 +221,253 @@ def build_constraint(config: FinetuneConfig, model: nn.Module, tokenizer, masked
     return build_strategy("mtf", memories, weights=config.strategy.mtf_weights, autocast=autocast)
 
 
+# ---- retention probes (paper 003, Table 1) ----------------------------------------------------------------
+
+RETENTION_FILE = "retention.json"
+
+
+@dataclass
+class ProbeData:
+    """Held-out probe data: MLM ``(sentence id, text)`` per language, XSR ``(source, target)`` pairs per name,
+    and where each probe came from (files, lines skipped, items kept, items dropped for sharing a memory's text)."""
+
+    mlm: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    xsr: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
+
+
+def _same_file(path: str, others: set[str]) -> bool:
+    return os.path.realpath(path) in others
+
+
+def load_probe_data(config: FinetuneConfig) -> ProbeData | None:
+    """The probe slices of ``config.probes`` (or of the memory files when it names none); None when nothing is
+    to be measured. Memory and probe items come from different slices of a file (see ``ProbeConfig``), and a
+    probe item sharing a text with any memory is dropped and counted."""
+    from trainer.retrieval import read_parallel
+
+    probes, memories = config.probes, config.strategy.memories
+    mlm_files = probes.mlm or memories.mlm
+    xsr_files = probes.xsr or memories.xsr
+    if not probes.enabled or not (mlm_files or xsr_files):
+        return None
+    memory_files = {os.path.realpath(p) for p in memories.mlm.values()}
+    memory_files |= {os.path.realpath(p) for files in memories.xsr.values() for p in files}
+    # What the memories hold (the same readers and limits as build_memories), whatever the constraint: the
+    # constraint-free baselines are measured on the same probe data as GEM and MTF.
+    remembered: set[str] = set()
+    for path in memories.mlm.values():
+        remembered.update(read_sentences_file(path, memories.size))
+    for source_file, target_file in memories.xsr.values():
+        for source, target in read_parallel(source_file, target_file, limit=memories.size):
+            remembered.update((source, target))
+
+    def skip_for(paths: list[str]) -> int:
+        if probes.skip is not None:
+            return probes.skip
+        return memories.size if any(_same_file(p, memory_files) for p in paths) else 0
+
+    data = ProbeData()
+    for lang, path in mlm_files.items():
+        skip = skip_for([path])
+        sentences = read_sentences_file(path)[skip:skip + probes.size]
+        # Ids by position among the file's sentences: the masking is keyed by them (mlm_probe.mask_sentence).
+        kept = [(f"probe-{lang}-{skip + n}", text) for n, text in enumerate(sentences) if text not in remembered]
+        if not kept:
+            raise ValueError(f"probes.mlm.{lang}: {path} has no sentence after the first {skip} that no memory "
+                             "holds")
+        data.mlm[lang] = kept
+        data.sources.append({"kind": "mlm", "name": lang, "files": [str(path)], "skip": skip, "items": len(kept),
+                             "dropped_in_memory": len(sentences) - len(kept)})
+    for name, (source_file, target_file) in xsr_files.items():
+        skip = skip_for([source_file, target_file])
+        pairs = read_parallel(source_file, target_file, limit=skip + probes.size)[skip:]
+        kept = [(s, t) for s, t in pairs if s not in remembered and t not in remembered]
+        if len(kept) < 2:
+            raise ValueError(f"probes.xsr.{name}: {len(kept)} pair(s) of {source_file} / {target_file} after the "
+                             f"first {skip} that no memory holds; retrieval needs at least 2")
+        data.xsr[name] = kept
+        data.sources.append({"kind": "xsr", "name": name, "files": [str(source_file), str(target_file)],
+                             "skip": skip, "items": len(kept), "dropped_in_memory": len(pairs) - len(kept)})
+    return data
+
+
+def probe_masked_lm(config: FinetuneConfig, tokenizer, model: nn.Module, masked_lm):
+    """The MLM head that scores the probes, on the training module's encoder: the memories' masked LM when there
+    is one, otherwise the backbone's own (a checkpoint's head, or a fresh one for a from-scratch model), built
+    under a forked random state so the fine-tuned model's initial parameters do not depend on the probes."""
+    from trainer.mlm_probe import MaskedLanguageModel
+
+    if masked_lm is None:
+        with torch.random.fork_rng(devices=[]):
+            source = encoder_source(config, tokenizer)
+            masked_lm = AutoModelForMaskedLM.from_pretrained(source) if isinstance(source, str) else \
+                AutoModelForMaskedLM.from_config(source)
+        if masked_lm.get_input_embeddings().num_embeddings != model.encoder.get_input_embeddings().num_embeddings:
+            masked_lm.resize_token_embeddings(model.encoder.get_input_embeddings().num_embeddings)
+    return MaskedLanguageModel.from_masked_lm(masked_lm, model.encoder)
+
+
+def measure_retention(config: FinetuneConfig, model: nn.Module, mlm_model: nn.Module, tokenizer,
+                      probes: ProbeData, device) -> dict:
+    """``{"mlm": {lang: perplexity figures}, "xsr": {name: {"p@1", "p@5", "p@10"}}}`` of the model now; P@k
+    in percent, like the task metrics."""
+    from trainer.mlm_probe import perplexity_by_language
+    from trainer.retrieval import xsr_precision
+
+    options = config.probes
+    seed = config.train.seed if options.seed is None else options.seed
+    mlm_model.to(device)
+    measured: dict = {"mlm": {}, "xsr": {}}
+    if probes.mlm:
+        for lang, result in perplexity_by_language(mlm_model, tokenizer, probes.mlm, seed=seed,
+                                                   batch_size=options.batch_size,
+                                                   max_length=options.max_length).items():
+            measured["mlm"][lang] = {"perplexity": result.perplexity, "mean_nll": result.mean_nll,
+                                     "masked_tokens": result.masked_tokens, "sentences": result.sentences,
+                                     "sentences_without_mask": result.sentences_without_mask}
+    for name, pairs in probes.xsr.items():
+        precision = xsr_precision(model.encoder, tokenizer, [s for s, _ in pairs], [t for _, t in pairs],
+                                  batch_size=options.batch_size, max_length=options.max_length)
+        measured["xsr"][name] = {key: 100.0 * value for key, value in precision.items()}
+    return measured
+
+
+def retention_table(before: dict | None, after: dict, probes: ProbeData, steps: tuple[int, int]) -> dict:
+    """The report's ``retention`` entry: per probe, its figures before and after fine-tuning."""
+    table: dict = {"mlm": {}, "xsr": {}, "probes": probes.sources, "step_before": steps[0], "step_after": steps[1]}
+    for kind in ("mlm", "xsr"):
+        for name, figures in after[kind].items():
+            table[kind][name] = {"before": (before or {}).get(kind, {}).get(name), "after": figures}
+    return table
+
+
+# ---- self-teaching (paper 004) ----------------------------------------------------------------------------
+
+def teacher_items(config: FinetuneConfig, spec: TaskSpec, tokenizer, data: TaskData) -> tuple[list, Callable, list]:
+    """What a teacher predicts on: every translated training example (a FILTER model reads each with the source
+    example it translates); returns items, collate and the example ids."""
+    if spec.filter:
+        pairs = [pair for lang in sorted(data.translated) for pair in pair_translations(
+            data.translated[lang], data.source, spec.filter["pair_by"], f"data.translated.{lang}")]
+        items, collate = filter_training_items(spec, tokenizer, pairs, target_labels=False)
+        return items, collate, [spec.example_id(target) for target, _ in pairs]
+    examples = [e for lang in sorted(data.translated) for e in data.translated[lang]]
+    items, collate = spec.training_items(tokenizer, examples)
+    return items, collate, [spec.example_id(e) for e in examples]
+
+
+@torch.no_grad()
+def write_soft_labels(config: FinetuneConfig, spec: TaskSpec, model: nn.Module, tokenizer, data: TaskData,
+                      device, step: int) -> Path:
+    """The teacher's logits on the translated training text (target stream, eval mode) as
+    ``<write_dir>/soft_labels/<write>.parquet`` (``trainer.self_teaching.write_teacher_predictions``)."""
+    from trainer.self_teaching import rows_from_outputs, teacher_predictions_path, write_teacher_predictions
+
+    options = config.self_teaching
+    task = FILTER_TASKS[(spec.name, spec.head)]
+    items, collate, ids = teacher_items(config, spec, tokenizer, data)
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for start in range(0, len(items), config.data.eval_batch_size):
+            batch = collate(items[start:start + config.data.eval_batch_size])
+            tensors = {k: v.to(device) for k, v in batch.items()
+                       if isinstance(v, torch.Tensor) and k not in ("labels", "source_labels")}
+            with autocast_context(config.train.precision, device):
+                logits = model(**tensors)["logits"]
+            rows += rows_from_outputs(task, ids[start:start + len(logits)], {"logits": logits},
+                                      batch["attention_mask"] if task == "tagging" else None)
+    finally:
+        model.train(was_training)
+    path = teacher_predictions_path(options.write_dir or config.output_dir, options.write)
+    info = {"model": config.output_dir, "step": step, "filter": spec.filter, "tokenizer": tokenizer_fingerprint(
+        tokenizer), "max_length": spec.max_length, "languages": sorted(data.translated)}
+    return write_teacher_predictions(path, task, rows, label_names=spec.labels, info=info)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of what makes token positions (normaliser, pre-tokeniser, vocabulary): token-level teacher logits
+    are only meaningful for a student that tokenises the same way."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        described = {key: spec.get(key) for key in ("normalizer", "pre_tokenizer", "model", "added_tokens")}
+    else:
+        described = {"vocab": sorted(tokenizer.get_vocab().items())}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def load_teacher(config: FinetuneConfig, spec: TaskSpec, tokenizer, data: TaskData):
+    """The student's teacher predictions, checked: the task, the label set, the tokenisation (tagging) and a
+    prediction for every translated training example."""
+    from trainer.self_teaching import TeacherPredictions
+
+    teacher = TeacherPredictions.load(config.self_teaching.teacher)
+    task = FILTER_TASKS[(spec.name, spec.head)]
+    where = f"self_teaching.teacher {teacher.path}"
+    if teacher.task != task:
+        raise ValueError(f"{where}: {teacher.task} predictions, but this student is a {task} model")
+    if list(teacher.label_names) != list(spec.labels):
+        raise ValueError(f"{where}: labels {teacher.label_names} differ from the student's {spec.labels}")
+    if task == "tagging" and teacher.info.get("tokenizer") not in (None, tokenizer_fingerprint(tokenizer)):
+        raise ValueError(f"{where}: written with another tokenizer; token-level logits need the teacher's "
+                         "tokenizer (tokenizer.path=<teacher output_dir>/tokenizer)")
+    missing = [e for rows in data.translated.values() for e in rows if spec.example_id(e) not in teacher]
+    if missing:
+        raise ValueError(f"{where}: no prediction for {len(missing)} translated training example(s), e.g. "
+                         f"{spec.example_id(missing[0])!r}: not the teacher of this data")
+    return teacher
+
+
+def self_teaching_weights(config: FinetuneConfig, spec: TaskSpec) -> tuple[float, float]:
+    """``(kl_weight, label_weight)`` of eq. 6: the configured values or paper 004's defaults."""
+    from trainer.self_teaching import DEFAULT_KL_WEIGHTS
+
+    options = config.self_teaching
+    kl_weight = DEFAULT_KL_WEIGHTS[FILTER_TASKS[(spec.name, spec.head)]] if options.kl_weight is None else \
+        options.kl_weight
+    label_weight = 1.0 - kl_weight if options.label_weight is None else options.label_weight
+    return kl_weight, label_weight
+
+
+class SelfTeachingLoss(Strategy):
+    """A single-stream student: ``label_weight · task loss + kl_weight · KL(teacher ‖ student)`` over the batch's
+    ``teacher_logits``/``teacher_mask`` (``TeacherCollate``); ``loss_task`` and ``loss_kl`` are logged. Wraps the
+    run's constraint strategy. (A FILTER student's own forward computes the same terms, eq. 6.)"""
+
+    def __init__(self, inner: Strategy, kl_weight: float, label_weight: float, temperature: float):
+        self.inner, self.kl_weight, self.label_weight, self.temperature = inner, kl_weight, label_weight, temperature
+
+    def loss(self, model, batch):
+        if "teacher_logits" not in batch:
+            return self.inner.loss(model, batch)
+        from trainer.self_teaching import kl_over_last_dim
+
+        batch = dict(batch)
+        teacher, mask = batch.pop("teacher_logits"), batch.pop("teacher_mask")
+        output = self.inner.loss(model, batch)
+        terms = dict(output.items()) if isinstance(output, Mapping) else dict(vars(output))
+        kl = kl_over_last_dim(terms["logits"], teacher, self.temperature, mask)
+        task_loss = terms["loss"]
+        terms["loss"] = self.label_weight * task_loss + self.kl_weight * kl
+        terms["loss_task"], terms["loss_kl"] = task_loss.detach(), kl.detach()
+        return terms
+
+    def before_optimizer_step(self, module, optimizer, step):
+        return self.inner.before_optimizer_step(module, optimizer, step)
+
+    def after_optimizer_step(self, module, optimizer, step):
+        return self.inner.after_optimizer_step(module, optimizer, step)
+
+    def state_dict(self):
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state):
+        self.inner.load_state_dict(state)
+
+
 # ---- evaluation during training --------------------------------------------------------------------------
 
 class PeriodicEvaluation(Strategy):
@@ -276,10 +536,17 @@ def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
     labelled = data.source + [e for rows in data.translated.values() for e in rows] if spec.filter else \
         examples + [e for rows in warmup_examples.values() for e in rows]
     spec.fit_labels(labelled, config.task.entity_types)
+    probes = load_probe_data(config)
+    teacher = load_teacher(config, spec, tokenizer, data) if config.self_teaching.teacher else None
     seed_everything(config.train.seed)  # the same initial parameters on every rank
     with_mlm = config.strategy.constraint in ("mtf", "gem") and bool(config.strategy.memories.mlm)
     encoder, masked_lm = build_encoder(config, tokenizer, with_mlm)
     model = spec.build_model(encoder)
+    if teacher is not None and spec.filter:
+        # FILTER's own forward adds the KL term (eq. 6) when the batch carries teacher logits.
+        kl_weight, label_weight = self_teaching_weights(config, spec)
+        model.config.kl_weight, model.config.target_label_weight = kl_weight, label_weight
+        model.config.temperature = config.self_teaching.temperature
     if config.model.name_or_path is not None and config.model.load_heads and resume is None:
         loaded, ignored = load_matching_heads(model, config.model.name_or_path)
         if loaded or ignored:
@@ -287,9 +554,19 @@ def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
                         loaded or "none", ignored or "none")
     check_positions(model.encoder.config, spec.max_input_length())
     strategy = build_constraint(config, model, tokenizer, masked_lm, ctx)
+    retention_before, probe_model = None, None
+    if probes is not None and ctx.is_main:
+        probe_model = probe_masked_lm(config, tokenizer, model, masked_lm)
+        retention_before = initial_retention(config, model, probe_model, tokenizer, probes, ctx, resume)
+    if teacher is not None and not spec.filter:
+        kl_weight, label_weight = self_teaching_weights(config, spec)
+        strategy = SelfTeachingLoss(strategy, kl_weight, label_weight, config.self_teaching.temperature)
     seed_everything(config.train.seed + ctx.rank)  # dropout masks differ between ranks
 
     items, collate = training_items(config, spec, tokenizer, data, examples)
+    if teacher is not None:
+        item_id = (lambda pair: spec.example_id(pair[0])) if spec.filter else spec.example_id
+        collate = TeacherCollate(collate, teacher, item_id)
     batches = ExampleBatches(items, config.data.batch_size, collate, seed=config.train.seed, rank=ctx.rank,
                              world_size=ctx.world_size)
     grad_accum = resolve_grad_accum(config.train, config.data.batch_size, ctx.world_size)
@@ -335,16 +612,47 @@ def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
     result = train(model, batches, config.train, output_dir, ctx=ctx, tokenizer=tokenizer,
                    eval_batches=eval_batches, strategy=strategy, grad_accum=grad_accum, resume_from=resume,
                    run_info=run_info)
-    report = None
+    report = retention = soft_labels = None
+    if ctx.is_main and probes is not None:
+        after = measure_retention(config, model, probe_model, tokenizer, probes, ctx.device)
+        before = retention_before or {}
+        retention = retention_table(before.get("figures"), after, probes, (before.get("step", 0), result.step))
+        (output_dir / RETENTION_FILE).write_text(json.dumps(retention, indent=1) + "\n", encoding="utf-8")
+    if ctx.is_main and config.self_teaching.write:
+        soft_labels = write_soft_labels(config, spec, model, tokenizer, data, ctx.device, result.step)
+        logger.info("teacher predictions on the translated training text: %s", soft_labels)
     if ctx.is_main and data.eval and config.evaluation.final:
         per_language = spec.evaluate(model, tokenizer, data.eval, config.data.eval_batch_size,
                                      data.eval_translations)
         report = make_report(spec, per_language, step=result.step, model=str(result.checkpoint or ""),
                              strategy=config.strategy.name, constraint=config.strategy.constraint,
                              few_shot=dataclasses.asdict(config.few_shot) if config.few_shot.size else None)
+        if retention is not None:
+            report["retention"] = retention
+        if teacher is not None:
+            kl_weight, label_weight = self_teaching_weights(config, spec)
+            report["self_teaching"] = {"teacher": str(teacher.path), "kl_weight": kl_weight,
+                                       "label_weight": label_weight, "temperature": config.self_teaching.temperature}
         write_report(report, output_dir)
         append_record(output_dir / METRICS_FILE, {"split": "task_eval", "step": result.step, **_flat_scores(report)})
-    return FinetuneResult(result, spec, report, warmup_records)
+    return FinetuneResult(result, spec, report, retention=retention, soft_labels=soft_labels, warmup=warmup_records)
+
+
+def initial_retention(config: FinetuneConfig, model: nn.Module, probe_model: nn.Module, tokenizer,
+                      probes: ProbeData, ctx: DistributedContext, resume: Path | None) -> dict | None:
+    """The probes' figures before fine-tuning (before any warm-up or step), kept in ``retention_before.json``; a
+    resumed run reads them back (its model is no longer the initial one)."""
+    path = Path(config.output_dir) / "retention_before.json"
+    if resume is not None:
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+        logger.warning("resumed from %s without %s: no 'before' figures for the retention probes", resume, path)
+        return None
+    model.to(ctx.device)
+    before = {"step": 0, "figures": measure_retention(config, model, probe_model, tokenizer, probes, ctx.device)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(before, indent=1) + "\n", encoding="utf-8")
+    return before
 
 
 def training_items(config: FinetuneConfig, spec: TaskSpec, tokenizer, data: TaskData, examples: list):
@@ -503,9 +811,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"nothing to train: {result.train.resumed_from} is step {result.train.step} of "
               f"{config.train.total_steps}")
+    if result.soft_labels is not None:
+        print(f"teacher predictions: {result.soft_labels}")
     if result.report is not None:
         from trainer.metrics import report_markdown
         print(report_markdown(result.report), end="")
+    if result.retention is not None:
+        print(retention_markdown(result.retention), end="")
     return 0
 
 

@@ -3,7 +3,8 @@
 
 Sections: ``task`` (what is learnt and how it is read out), ``model`` (backbone, FILTER), ``tokenizer``,
 ``data`` (files per language), ``train`` (the loop's ``TrainConfig``), ``strategy`` (cross-lingual adaptation
-and optimisation constraint), ``few_shot`` and ``evaluation``. A data entry is a path, or a mapping
+and optimisation constraint), ``probes`` (paper 003's retention measurement), ``self_teaching`` (FILTER's
+teacher/student runs, paper 004), ``few_shot`` and ``evaluation``. A data entry is a path, or a mapping
 ``{path, encoding, limit, format}``::
 
     data:
@@ -132,6 +133,47 @@ class StrategyConfig:
 
 
 @dataclass
+class ProbeConfig:
+    """Paper 003's Table 1 measurement: MLM perplexity per language and XSR P@1/5/10 on held-out probe data,
+    before and after fine-tuning (``retention`` in the run's report).
+
+    Probe files: ``mlm`` (language -> text file, one sentence per line) and ``xsr`` (name -> [source file, target
+    file], line-parallel); an empty mapping takes the files of ``strategy.memories``. The probe slice of a file is
+    ``size`` sentences (pairs) after the first ``skip``; ``skip`` None skips what the memories read of that file
+    (``strategy.memories.size``), 0 for other files, so memory and probe data come from different slices. Probe
+    items whose text is also in a memory are dropped as well (counted in the report): held-out by content, not
+    only by position."""
+
+    mlm: dict[str, Any] = field(default_factory=dict)
+    xsr: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True  # false: no measurement even with memories configured
+    size: int = 256  # sentences (pairs) per probe
+    skip: int | None = None
+    batch_size: int = 32
+    max_length: int = 128
+    seed: int | None = None  # masking seed (keyed by sentence id); None: train.seed
+
+
+@dataclass
+class SelfTeachingConfig:
+    """FILTER's self-teaching (paper 004, trainer/self_teaching.py) for ner/tagging and pair/classifier.
+
+    Teacher run: ``write=NAME`` writes, after training, the model's logits on the translated training text
+    (``data.translated``; a FILTER model reads each with its source translation) to
+    ``<write_dir>/soft_labels/NAME.parquet`` (``write_dir`` None: the run's output directory; a ``tagged``
+    dataset directory keeps them beside the data). Student run: ``teacher=PATH`` adds
+    ``kl_weight · KL(teacher ‖ student)`` on the translated examples (matched by example id) to the loss, logged
+    as ``loss_kl``; the target labels are weighted ``label_weight`` (None: 1 - kl_weight, eq. 6)."""
+
+    write: str | None = None
+    write_dir: str | None = None
+    teacher: str | None = None
+    kl_weight: float | None = None  # None: paper 004's 1.0 (tagging), 0.5 (classification), 0.1 (QA)
+    temperature: float = 1.0
+    label_weight: float | None = None
+
+
+@dataclass
 class FewShotConfig:
     size: int | None = None  # source training examples kept; None: all
     seed: int = 0
@@ -156,6 +198,8 @@ class FinetuneConfig:
     data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
+    self_teaching: SelfTeachingConfig = field(default_factory=SelfTeachingConfig)
     few_shot: FewShotConfig = field(default_factory=FewShotConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
@@ -235,6 +279,31 @@ class FinetuneConfig:
             raise ConfigError("train.warmup_steps is larger than train.total_steps")
         if self.few_shot.size is not None and self.few_shot.size < 1:
             raise ConfigError("few_shot.size must be at least 1")
+        probes = self.probes
+        for name, files in probes.xsr.items():
+            if not (isinstance(files, (list, tuple)) and len(files) == 2):
+                raise ConfigError(f"probes.xsr.{name}: expected [source file, target file]")
+        if probes.size < 1 or probes.batch_size < 1 or (probes.skip is not None and probes.skip < 0):
+            raise ConfigError("probes.size and probes.batch_size must be at least 1, probes.skip at least 0")
+        teaching = self.self_teaching
+        if teaching.write is not None or teaching.teacher is not None:
+            if (task.name, task.head) not in (("ner", "tagging"), ("pair", "classifier")):
+                raise ConfigError(f"self_teaching is wired for ner/tagging and pair/classifier, not "
+                                  f"{task.name}/{task.head}")
+            if not self.data.translated:
+                raise ConfigError("self_teaching needs data.translated (the translated training text the teacher "
+                                  "predicts on and the student learns from)")
+            if teaching.teacher is not None and fil.local_layers is None and strategy.adaptation != "to":
+                raise ConfigError("a single-stream self-teaching student trains on the translated data only: use "
+                                  "strategy.name translate-train, or a FILTER student (model.filter)")
+        if teaching.write is not None and (not teaching.write or "/" in teaching.write):
+            raise ConfigError(f"self_teaching.write is a file name without '/', not {teaching.write!r}")
+        if teaching.temperature <= 0:
+            raise ConfigError(f"self_teaching.temperature must be positive, not {teaching.temperature}")
+        for name in ("kl_weight", "label_weight"):
+            value = getattr(teaching, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"self_teaching.{name} must be at least 0, not {value}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

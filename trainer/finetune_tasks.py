@@ -396,3 +396,27 @@ def filter_evaluate(spec: TaskSpec, model: nn.Module, tokenizer, pairs: Sequence
         return results
     finally:
         model.train(was_training)
+
+
+class TeacherCollate:
+    """A self-teaching student's batches (paper 004): the task collate's batch plus the stored teacher logits of
+    each item, matched by example id (``item_id``), as ``teacher_logits`` (``[B, C]`` classification, ``[B, L, C]``
+    tagging, padded to the batch) and ``teacher_mask`` (``[B]`` / ``[B, L]``: the rows / tokens the teacher
+    covers). Token-level logits must cover exactly the student's tokens of the target stream (the same
+    tokenizer and ``max_length``); ``TeacherPredictions.batch`` refuses other lengths."""
+
+    def __init__(self, collate: Callable[[list], dict], teacher, item_id: Callable[[Any], str]):
+        self.collate, self.teacher, self.item_id = collate, teacher, item_id
+
+    def __call__(self, items: list) -> dict:
+        batch = self.collate(items)
+        ids = [self.item_id(item) for item in items]
+        if self.teacher.task == "classification":
+            logits, _ = self.teacher.batch(ids)
+            batch["teacher_logits"] = logits["logits"]
+            batch["teacher_mask"] = torch.ones(len(ids), dtype=torch.bool)
+            return batch
+        attention = batch["attention_mask"]
+        logits, mask = self.teacher.batch(ids, attention.shape[1], attention.sum(dim=1).tolist())
+        batch["teacher_logits"], batch["teacher_mask"] = logits["logits"], mask
+        return batch
