@@ -37,6 +37,8 @@ def discover() -> list[str]:
 def load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: dataclasses (and pickling) look their module up in sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
