@@ -3,27 +3,37 @@
     pairs = ... | beam.Map(lambda r: PairToAlign(key=r.id, group="en-de", src=r.src_words, tgt=r.tgt_words))
     links = pairs | AlignPairs(aligner="eflomal")        # (key, ((0, 0), (1, 2), ...)) per emitted pair
 
-How it scales (per ``group``, a language pair; groups never share priors or batches):
+How it scales (per ``group``, a language pair; groups never share priors or batches). Every pair is aligned
+exactly once:
 
 1. the group's size is counted;
 2. when the group fits in one batch (``batch_size`` pairs), it is aligned in one go: one eflomal run over
    everything is both the simplest and the most accurate;
 3. otherwise a deterministic sample of up to ``priors_sample`` pairs (those with the smallest seeded hash of
-   their key) is aligned once and turned into eflomal priors (a side input), and the group is cut into about
-   ``count / batch_size`` batches by a seeded hash of the key; each batch is aligned on its own worker with
-   the priors, each with eflomal's iteration count for the whole group so the batches share one pass's work.
-   Non-eflomal aligners take no priors: their batches are aligned independently.
+   their key) is aligned in one eflomal run on one worker. That run is a full alignment of the sampled pairs:
+   their links are emitted from it. When the sample holds the whole group, that is all (one pass, no batches);
+4. when the group is larger than the sample, the sample's links also become eflomal priors (a side input), and
+   only the pairs outside the sample are cut into about ``(count - sample) / batch_size`` batches by a seeded
+   hash of the key; each batch is aligned on its own worker with the priors and with eflomal's iteration count
+   for the whole group, so the batches together do about one pass's work.
+   Non-eflomal aligners take no priors: there is no sample, every pair goes to a batch, aligned independently.
 
-Pairs with ``emit=False`` (extra unlabelled parallel text) take part in priors and batches but yield nothing;
-a batch holding only such pairs is not aligned (it could change nothing that is emitted).
+So the work is about one alignment of the corpus; the wall time is the sample's run (one worker) followed by
+one batch (many workers in parallel).
+
+Pairs with ``emit=False`` (extra unlabelled parallel text) take part in the sample and batches but yield
+nothing; a sample or batch holding only such pairs is not aligned when nothing depends on it.
 Pairs with an empty side are not aligned; an emitted one yields ``(key, ())``. Everything is counted
-(``pipelines.shards.count``, names ``align.<group>.<what>``).
+(``pipelines.shards.count``, names ``align.<group>.<what>``): ``pairs_aligned`` (every pair aligned, once),
+``sample_pairs_aligned`` and ``priors_pairs`` (the sample run; priors only when batches follow),
+``batches_aligned``, and the emitted link sets by where they came from, ``links_from_sample`` and
+``links_from_batches``.
 
 ``links_file`` replaces the aligner by links computed elsewhere: a UTF-8 text file with one line per pair,
 ``KEY<TAB>i-j i-j ...`` (0-based Pharaoh links, an empty link list allowed); every emitted key must have a line,
 and links past the end of a sentence are an error naming the file and line.
 
-Determinism: sample membership, batch membership and order inside a batch depend only on ``seed`` and the keys,
+Determinism: sample membership, batch membership and order inside a run depend only on ``seed`` and the keys,
 so another runner or worker count aligns the same pairs together. eflomal's Gibbs sampler itself seeds from
 the operating system and cannot be seeded: two runs give slightly different links.
 """
@@ -38,7 +48,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from alignment import (DEFAULT_HEURISTIC, canonical_heuristic, eflomal_iterations, make_aligner, parse_links,
-                       priors_from_links)
+                       priors_from_links, symmetrize_all)
 from alignment.errors import InputError
 from pipelines.shards import count
 
@@ -86,24 +96,61 @@ def _n_batches(size: int, batch_size: int) -> int:
     return max(1, math.ceil(size / batch_size))
 
 
-class _EstimatePriors(beam.DoFn):
-    """(group, sampled pairs) → (group, eflomal priors bytes), only for groups too large for one batch."""
+# The sample run is on one worker and every batch waits for its priors: it is the critical path of a large
+# group's wall time. eflomal gives n pairs 5000/sqrt(n) iterations, so that run costs ~sqrt(n) (measured on
+# WMT en-de: 2,500 / 5,000 / 10,000 pairs take 31 / 45 / 64 s CPU), i.e. about 2.5 minutes for 50,000 pairs on
+# one core and twice that for 200,000, plus the Python-side priors and a 4x larger Top accumulator in memory.
+# 50,000 pairs already give priors for every frequent word (rare words gain little from priors at any size),
+# and groups up to this size are aligned in a single run, without batches.
+DEFAULT_PRIORS_SAMPLE = 50_000
+DEFAULT_BATCH_SIZE = 5_000
 
-    def __init__(self, aligner: str, options: dict, batch_size: int, lowercase: bool):
-        self.aligner, self.options = aligner, options
+SampleItem = tuple[tuple[int, str], PairToAlign]  # ((seeded hash of the key, key), pair): unique, ordered
+
+
+def _symmetrized(forward, reverse, heuristic: str) -> list[Links]:
+    return [tuple((int(i), int(j)) for i, j in links) for links in symmetrize_all(forward, reverse, heuristic)]
+
+
+def _emit(group: str, pairs: Sequence[PairToAlign], all_links: Sequence[Links], source: str):
+    """(key, links) for the emitted pairs; ``source`` ("sample" or "batches") names the counter."""
+    for pair, links in zip(pairs, all_links):
+        if not pair.emit:
+            continue
+        count(f"align.{group}.links_from_{source}")
+        if not links:
+            count(f"align.{group}.pairs_without_links")
+        yield pair.key, links
+
+
+class _AlignSample(beam.DoFn):
+    """(group, sampled pairs) → (key, links) for the sample's emitted pairs, and (tagged ``priors``)
+    (group, eflomal priors bytes) when the group has pairs outside the sample. Groups that fit one batch are
+    left to the batch path."""
+
+    PRIORS = "priors"
+
+    def __init__(self, aligner: str, heuristic: str, options: dict, batch_size: int, lowercase: bool):
+        self.aligner, self.heuristic, self.options = aligner, heuristic, options
         self.batch_size, self.lowercase = batch_size, lowercase
 
-    def process(self, element: tuple[str, list[tuple[int, PairToAlign]]], sizes: dict[str, int]):
+    def process(self, element: tuple[str, list[SampleItem]], sizes: dict[str, int]):
         group, sample = element
-        if sizes[group] > self.batch_size:  # else one batch aligns everything together: no priors needed
-            yield group, self._priors(group, sample)
-
-    def _priors(self, group: str, sample: list[tuple[int, PairToAlign]]) -> bytes:
-        pairs = [_words(pair, self.lowercase) for _, pair in sorted(sample, key=lambda item: item[0])]
-        aligner = make_aligner(self.aligner, **self.options)
-        forward, reverse = aligner.align_directional(pairs)
-        count(f"align.{group}.priors_pairs", len(pairs))
-        return priors_from_links(pairs, forward, reverse)
+        if sizes[group] <= self.batch_size:  # one batch aligns everything together
+            return
+        pairs = [pair for _, pair in sorted(sample, key=lambda item: item[0])]
+        needs_priors = sizes[group] > len(pairs)
+        if not needs_priors and not any(pair.emit for pair in pairs):
+            count(f"align.{group}.sample_not_aligned_nothing_to_emit")
+            return
+        words = [_words(pair, self.lowercase) for pair in pairs]
+        forward, reverse = make_aligner(self.aligner, **self.options).align_directional(words)
+        count(f"align.{group}.sample_pairs_aligned", len(pairs))
+        count(f"align.{group}.pairs_aligned", len(pairs))
+        if needs_priors:
+            count(f"align.{group}.priors_pairs", len(pairs))
+            yield beam.pvalue.TaggedOutput(self.PRIORS, (group, priors_from_links(words, forward, reverse)))
+        yield from _emit(group, pairs, _symmetrized(forward, reverse, self.heuristic), "sample")
 
 
 class _AlignBatch(beam.DoFn):
@@ -116,8 +163,7 @@ class _AlignBatch(beam.DoFn):
                 sizes: dict[str, int]):
         (group, _), batch = element
         batch = sorted(batch, key=lambda pair: pair.key)  # the same order whatever the runner delivered
-        emitted = [pair for pair in batch if pair.emit]
-        if not emitted:  # aligning it could change nothing that is emitted
+        if not any(pair.emit for pair in batch):  # aligning it could change nothing that is emitted
             count(f"align.{group}.batches_not_aligned_nothing_to_emit")
         else:
             yield from self._align(group, batch, priors.get(group), sizes[group])
@@ -129,15 +175,10 @@ class _AlignBatch(beam.DoFn):
             # The batches together do one pass's work (see alignment.eflomal_iterations).
             options.setdefault("n_iterations", eflomal_iterations(group_size, options.get("model", 3)))
         aligner = make_aligner(self.aligner, **options)
-        all_links = aligner.align([_words(pair, self.lowercase) for pair in batch], symmetrize=self.heuristic)
+        forward, reverse = aligner.align_directional([_words(pair, self.lowercase) for pair in batch])
         count(f"align.{group}.batches_aligned")
         count(f"align.{group}.pairs_aligned", len(batch))
-        for pair, links in zip(batch, all_links):
-            if not pair.emit:
-                continue
-            if not links:
-                count(f"align.{group}.pairs_without_links")
-            yield pair.key, tuple((int(i), int(j)) for i, j in links)
+        yield from _emit(group, batch, _symmetrized(forward, reverse, self.heuristic), "batches")
 
 
 def read_keyed_links(path: str) -> Iterator[tuple[str, tuple[int, str]]]:
@@ -183,14 +224,17 @@ class AlignPairs(beam.PTransform):
     """PCollection[PairToAlign] → PCollection[(key, links)]: 0-based ``(src, tgt)`` links symmetrised with
     ``heuristic``, one output per input pair with ``emit=True``.
 
-    ``aligner``: an ``alignment.make_aligner`` name (eflomal by default; only eflomal uses priors) with
-    ``aligner_options`` for its constructor. ``lowercase``: align lower-cased words (the output indices are the
-    same; rare capitalised words then share counts with their lower-case forms).
+    ``aligner``: an ``alignment.make_aligner`` name (eflomal by default; only eflomal uses a sample and priors)
+    with ``aligner_options`` for its constructor. ``priors_sample``: pairs per group aligned together on one
+    worker, whose links are kept and whose priors align the rest. ``batch_size``: pairs per batch (a group that
+    fits is aligned in one go). ``lowercase``: align lower-cased words (the output indices are the same; rare
+    capitalised words then share counts with their lower-case forms).
     """
 
     def __init__(self, aligner: str = "eflomal", heuristic: str = DEFAULT_HEURISTIC,
-                 links_file: str | None = None, priors_sample: int = 200_000, batch_size: int = 5_000,
-                 seed: int = 0, aligner_options: dict | None = None, lowercase: bool = False):
+                 links_file: str | None = None, priors_sample: int = DEFAULT_PRIORS_SAMPLE,
+                 batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, aligner_options: dict | None = None,
+                 lowercase: bool = False):
         super().__init__()
         if priors_sample < 1 or batch_size < 1:
             raise ValueError("priors_sample and batch_size must be at least 1")
@@ -213,30 +257,41 @@ class AlignPairs(beam.PTransform):
         by_group = to_align | "ByGroup" >> beam.Map(lambda pair: (pair.group, pair))
         sizes = beam.pvalue.AsDict(by_group | "GroupSizes" >> beam.combiners.Count.PerKey())
 
-        seed, batch_size = self.seed, self.batch_size
+        seed, batch_size, priors_sample = self.seed, self.batch_size, self.priors_sample
+        outputs = [checked[_Skip.EMPTY]]
         if self.aligner == "eflomal":
-            priors = beam.pvalue.AsDict(
-                by_group
-                | "HashForSample" >> beam.Map(lambda kv: (kv[0], (stable_hash(seed, kv[1].key), kv[1])))
-                | "PriorsSample" >> beam.combiners.Top.SmallestPerKey(self.priors_sample, key=lambda item: item[0])
-                | "EstimatePriors" >> beam.ParDo(_EstimatePriors(self.aligner, self.aligner_options, batch_size,
-                                                                 self.lowercase), sizes))
-        else:  # only eflomal takes priors
-            priors = beam.pvalue.AsDict(pairs.pipeline | "NoPriors" >> beam.Create([]))
+            sample = (by_group
+                      | "HashForSample" >> beam.Map(
+                          lambda kv: (kv[0], ((stable_hash(seed, kv[1].key), kv[1].key), kv[1])))
+                      | "PriorsSample" >> beam.combiners.Top.SmallestPerKey(priors_sample, key=lambda item: item[0]))
+            # The largest (hash, key) of each group's sample: a pair is in the sample iff its own is not larger.
+            bounds = beam.pvalue.AsDict(
+                sample | "SampleBounds" >> beam.Map(lambda kv: (kv[0], max(item[0] for item in kv[1]))))
+            aligned_sample = sample | "AlignSample" >> beam.ParDo(
+                _AlignSample(self.aligner, self.heuristic, self.aligner_options, batch_size, self.lowercase),
+                sizes).with_outputs(_AlignSample.PRIORS, main="links")
+            priors = beam.pvalue.AsDict(aligned_sample[_AlignSample.PRIORS])
+            outputs.append(aligned_sample.links)
+        else:  # only eflomal takes priors: no sample, every pair goes to a batch
+            priors = bounds = beam.pvalue.AsDict(pairs.pipeline | "NoPriors" >> beam.Create([]))
 
-        def to_batch(kv: tuple[str, PairToAlign], sizes: dict[str, int]):
+        def to_batch(kv: tuple[str, PairToAlign], sizes: dict[str, int], bounds: dict[str, tuple[int, str]]):
             group, pair = kv
-            # A different hash from the sample's (seed + 1), so the sample spreads over the batches.
-            batch = stable_hash(seed + 1, pair.key) % _n_batches(sizes[group], batch_size)
-            return (group, batch), pair
+            size = sizes[group]
+            if size > batch_size and group in bounds:  # the sample run aligns its own pairs
+                if (stable_hash(seed, pair.key), pair.key) <= bounds[group]:
+                    return
+                size -= min(size, priors_sample)
+            # A different hash from the sample's (seed + 1): the batches are not ordered by the sample's hash.
+            yield (group, stable_hash(seed + 1, pair.key) % _n_batches(size, batch_size)), pair
 
-        aligned = (
+        outputs.append(
             by_group
-            | "AssignBatch" >> beam.Map(to_batch, sizes)
+            | "AssignBatch" >> beam.FlatMap(to_batch, sizes, bounds)
             | "GroupBatches" >> beam.GroupByKey()
             | "AlignBatches" >> beam.ParDo(
                 _AlignBatch(self.aligner, self.heuristic, self.aligner_options, self.lowercase), priors, sizes))
-        return (aligned, checked[_Skip.EMPTY]) | "WithEmpty" >> beam.Flatten()
+        return outputs | "WithEmpty" >> beam.Flatten()
 
     def _expand_precomputed(self, pairs):
         path = self.links_file

@@ -47,7 +47,7 @@ def _aer(collected, gold, n, prefix="enfr"):
     return score_alignments([list(collected[f"{prefix}:{k}"]) for k in range(n)], gold).aer
 
 
-def test_one_batch_and_batches_with_priors_align_like_the_aligner(beam_options, enfr, tmp_path):
+def test_one_batch_aligns_like_the_aligner(beam_options, enfr, tmp_path):
     pairs, gold = enfr
     # Extra pairs that only help the model (emit=False) and an empty pair, which still gets its (key, ()).
     extra = _to_align(pairs[:100], emit=False, prefix="extra")
@@ -64,14 +64,42 @@ def test_one_batch_and_batches_with_priors_align_like_the_aligner(beam_options, 
     assert counters["align.en-fr.batches_aligned"] == 1
     assert counters["align.en-fr.skipped_empty_source"] == 1
     assert "align.en-fr.priors_pairs" not in counters  # one batch: no priors needed
+    assert counters["align.en-fr.links_from_batches"] == len(pairs)
+    assert "align.en-fr.links_from_sample" not in counters
 
-    # Three batches aligned separately with priors from a sample of 300 pairs: close to the one-batch AER.
-    collected, counters = _align(beam_options, tmp_path, _to_align(pairs), batch_size=150, priors_sample=300,
+
+def _smallest_hashes(keys, n, seed=0):
+    return set(sorted(keys, key=lambda key: (stable_hash(seed, key), key))[:n])
+
+
+def test_sample_links_are_kept_and_only_the_rest_is_batched(beam_options, enfr, tmp_path):
+    pairs, gold = enfr
+    # 447 gold pairs + 60 that only help the model; a sample of 200, the other 307 in ceil(307 / 110) = 3
+    # batches aligned with the sample's priors. Every pair is aligned once, every gold key emitted once.
+    to_align = _to_align(pairs) + _to_align(pairs[:60], emit=False, prefix="extra")
+    collected, counters = _align(beam_options, tmp_path, to_align, batch_size=110, priors_sample=200,
                                  lowercase=True, aligner_options=FAST)
-    assert len(collected) == len(pairs)
-    assert counters["align.en-fr.priors_pairs"] == 300
+    assert set(collected) == {f"enfr:{k}" for k in range(len(pairs))}  # (and none twice: _align checks)
+    sample = _smallest_hashes([p.key for p in to_align], 200)
+    emitted_in_sample = sum(1 for key in sample if key.startswith("enfr:"))
+    assert 0 < emitted_in_sample < 200  # the sample mixes both kinds of pair
+    assert counters["align.en-fr.sample_pairs_aligned"] == counters["align.en-fr.priors_pairs"] == 200
+    assert counters["align.en-fr.links_from_sample"] == emitted_in_sample
+    assert counters["align.en-fr.links_from_batches"] == len(pairs) - emitted_in_sample
+    assert counters["align.en-fr.pairs_aligned"] == len(to_align)  # nothing aligned twice
     assert counters["align.en-fr.batches_aligned"] == 3
+    # One-batch AER is ~0.17; the sample's own run has fewer pairs and the batches rely on its priors.
     assert _aer(collected, gold, len(pairs)) < 0.24
+
+    # A group larger than a batch but within the sample: one run over everything, no priors, no batches.
+    small = _to_align(pairs[:120]) + _to_align(pairs[120:150], emit=False, prefix="extra")
+    collected, counters = _align(beam_options, tmp_path, small, batch_size=50, priors_sample=500,
+                                 aligner_options=FAST)
+    assert set(collected) == {f"enfr:{k}" for k in range(120)}
+    assert counters["align.en-fr.sample_pairs_aligned"] == counters["align.en-fr.pairs_aligned"] == 150
+    assert counters["align.en-fr.links_from_sample"] == 120
+    assert not {"align.en-fr.priors_pairs", "align.en-fr.batches_aligned", "align.en-fr.links_from_batches"} \
+        & set(counters)
 
 
 def test_precomputed_links_file_is_joined_by_key_and_checked(beam_options, enfr, tmp_path):

@@ -46,6 +46,7 @@ from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, 
 from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline
 from pipelines.clism.spans import MAX_SPAN_WORDS, parse_ner_models
 from pipelines.shards import write_dataset_manifest
+from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE
 
 ALIGNERS = ("eflomal", "fast_align", "giza", "mgiza")
 
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--aligner", choices=ALIGNERS, default="eflomal", help="word aligner (default eflomal)")
     add("--heuristic", default="grow-diag-final-and", help="symmetrisation heuristic")
     add("--links", metavar="FILE", help="precomputed links, `ID<TAB>i-j ...` per pair, instead of an aligner")
-    add("--priors-sample", type=int, default=200_000, help="pairs per language pair used for eflomal priors")
+    add("--priors-sample", type=int, default=DEFAULT_PRIORS_SAMPLE,
+        help="pairs per language pair aligned in one eflomal run whose links are kept and, for larger pairs, become the priors of the parallel batches")
     add("--align-batch-size", type=int, default=5_000,
         help="pairs aligned together on one worker (a language pair that fits is aligned in one go)")
     add("--lowercase-alignment", action="store_true", help="align lower-cased words")

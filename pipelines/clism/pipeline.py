@@ -29,7 +29,7 @@ from pipelines.clism.spans import (MAX_SPAN_WORDS, FilterSpans, FindEntities, Sp
                                    model_for)
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import SUPPORTED_LANGUAGES
-from pipelines.word_alignment import AlignPairs, PairToAlign
+from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE, AlignPairs, PairToAlign
 
 QUE_TOKEN = "[QUE]"
 
@@ -55,7 +55,7 @@ class ClismConfig:
     aligner: str = "eflomal"
     heuristic: str = DEFAULT_HEURISTIC
     links_file: str | None = None
-    priors_sample: int = 200_000
+    priors_sample: int = DEFAULT_PRIORS_SAMPLE
     align_batch_size: int = 5_000
     lowercase_alignment: bool = False
     align_spanless_pairs: bool = True

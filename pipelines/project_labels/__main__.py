@@ -40,6 +40,7 @@ from pipelines.project_labels.pipeline import (DEFAULT_HEURISTIC, ExtraParallel,
 from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, METHODS
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
 from pipelines.shards import DROPPED, pipeline_counters, write_dataset_manifest
+from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE
 from schemas import Manifest, read_manifest, write_manifest
 
 
@@ -82,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lowercase", action="store_true", help="align lower-cased words (default: as written)")
     add("--align-batch-size", type=int, default=20_000,
         help="pairs aligned together; larger groups are batched with eflomal priors")
-    add("--priors-sample", type=int, default=200_000, help="pairs aligned to estimate eflomal priors")
+    add("--priors-sample", type=int, default=DEFAULT_PRIORS_SAMPLE,
+        help="pairs aligned in one eflomal run whose links are kept and, for larger inputs, become the priors of "
+             "the parallel batches")
     add("--seed", type=int, default=0, help="seed of the priors sample and of the batches")
     add("--num-shards", type=int, default=0, help="shards per language (0: the runner decides)")
     return parser

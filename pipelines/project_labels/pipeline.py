@@ -21,7 +21,7 @@ from pipelines.project_labels.projection import DEFAULT_CONFLICT, project
 from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, read_extra_parallel, read_lines,
                                                    read_source, tokenize_translation)
 from pipelines.shards import WriteShards, count, count_drop
-from pipelines.word_alignment import AlignPairs, PairToAlign, format_keyed_links
+from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE, AlignPairs, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
 from schemas.storage import join
 from schemas.tags import tags_from_spans
@@ -72,7 +72,7 @@ class ProjectionConfig:
     links_file: str | None = None
     lowercase: bool = False
     align_batch_size: int = 20_000
-    priors_sample: int = 200_000
+    priors_sample: int = DEFAULT_PRIORS_SAMPLE
     seed: int = 0
     num_shards: int = 0
     conll_out: str | None = None
