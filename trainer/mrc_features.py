@@ -174,11 +174,12 @@ class MRCFeaturizer:
             context_truncated=len(context_ids) > kept)
 
 
-def collate_mrc(features: Sequence[MRCFeature], pad_token_id: int, pad_to_multiple_of: int | None = None,
-                max_length: int | None = None) -> dict:
-    """Pad a list of features to the longest one (rounded up to ``pad_to_multiple_of``, which tensor cores
-    prefer, but never past ``max_length``) and stack them. Answers stay sparse: ``answer_spans`` is a
-    ``[K, 3]`` tensor of ``(example, start, end)`` rows; the objective builds the label matrix on the device."""
+def pad_features(features: Sequence, pad_token_id: int, pad_to_multiple_of: int | None = None,
+                 max_length: int | None = None):
+    """``(input_ids, attention_mask, token_type_ids or None, answer span rows)`` of features that carry
+    ``input_ids``, ``token_type_ids`` and ``answer_spans``: padded to the longest (rounded up to
+    ``pad_to_multiple_of``, which tensor cores prefer, but never past ``max_length``); the spans as
+    ``(example, start, end)`` tuples. Shared by the MRC and QA collators."""
     if not features:
         raise ValueError("cannot collate an empty batch")
     length = max(len(feature.input_ids) for feature in features)
@@ -198,6 +199,16 @@ def collate_mrc(features: Sequence[MRCFeature], pad_token_id: int, pad_to_multip
         if with_types:
             token_type_ids[n, :size] = torch.tensor(feature.token_type_ids, dtype=INDEX_DTYPE)
         spans += [(n, start, end) for start, end in feature.answer_spans]
+    return input_ids, attention_mask, token_type_ids, spans
+
+
+def collate_mrc(features: Sequence[MRCFeature], pad_token_id: int, pad_to_multiple_of: int | None = None,
+                max_length: int | None = None) -> dict:
+    """Pad a list of features to the longest one (rounded up to ``pad_to_multiple_of``, which tensor cores
+    prefer, but never past ``max_length``) and stack them. Answers stay sparse: ``answer_spans`` is a
+    ``[K, 3]`` tensor of ``(example, start, end)`` rows; the objective builds the label matrix on the device."""
+    input_ids, attention_mask, token_type_ids, spans = pad_features(features, pad_token_id, pad_to_multiple_of,
+                                                                     max_length)
     batch = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
@@ -210,7 +221,7 @@ def collate_mrc(features: Sequence[MRCFeature], pad_token_id: int, pad_to_multip
         "made_unanswerable": torch.tensor([f.made_unanswerable for f in features], dtype=torch.bool),
         "example_ids": [f.example_id for f in features],
     }
-    if with_types:
+    if token_type_ids is not None:
         batch["token_type_ids"] = token_type_ids
     return batch
 

@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from trainer.mrc_features import INDEX_DTYPE, char_span_to_tokens
+from trainer.mrc_features import INDEX_DTYPE, char_span_to_tokens, pad_features
 
 HEADS = ("start_end", "extractor", "que")
 QUE_TOKEN = "[QUE]"
@@ -342,25 +342,8 @@ def collate_qa(features: Sequence[QAFeature], pad_token_id: int, pad_to_multiple
     ``start_positions``, ``end_positions``, ``answer_spans`` (``[K, 3]`` rows of window, start, end: the
     extractor's labels), ``que_positions`` (the [QUE] position, 0 where a layout has none), and the
     non-tensor ``example_ids`` / ``windows``."""
-    if not features:
-        raise ValueError("cannot collate an empty batch")
-    length = max(len(f.input_ids) for f in features)
-    if pad_to_multiple_of:
-        rounded = -(-length // pad_to_multiple_of) * pad_to_multiple_of
-        length = rounded if max_length is None else max(length, min(rounded, max_length))
-    size = len(features)
-    input_ids = torch.full((size, length), pad_token_id, dtype=INDEX_DTYPE)
-    attention_mask = torch.zeros((size, length), dtype=INDEX_DTYPE)
-    with_types = features[0].token_type_ids is not None
-    token_type_ids = torch.zeros((size, length), dtype=INDEX_DTYPE) if with_types else None
-    spans = []
-    for n, feature in enumerate(features):
-        width = len(feature.input_ids)
-        input_ids[n, :width] = torch.tensor(feature.input_ids, dtype=INDEX_DTYPE)
-        attention_mask[n, :width] = 1
-        if with_types:
-            token_type_ids[n, :width] = torch.tensor(feature.token_type_ids, dtype=INDEX_DTYPE)
-        spans += [(n, start, end) for start, end in feature.answer_spans]
+    input_ids, attention_mask, token_type_ids, spans = pad_features(features, pad_token_id, pad_to_multiple_of,
+                                                                     max_length)
     batch = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
@@ -373,7 +356,7 @@ def collate_qa(features: Sequence[QAFeature], pad_token_id: int, pad_to_multiple
         "example_ids": [f.example_id for f in features],
         "windows": [f.window for f in features],
     }
-    if with_types:
+    if token_type_ids is not None:
         batch["token_type_ids"] = token_type_ids
     return batch
 
