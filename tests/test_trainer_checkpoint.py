@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BertConfig
 
 from trainer_fixtures import training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
-from trainer.checkpoint import latest_complete_checkpoint, list_checkpoints
+from trainer.checkpoint import latest_complete_checkpoint, list_checkpoints, resume_point
 from trainer.config import TrainConfig
 from trainer.loop import CHECKPOINTS, METRICS_FILE, ResumableBatches, Strategy, train
 from trainer.objectives import WaeOptions, get_objective
@@ -121,6 +121,12 @@ def test_partial_checkpoints_are_never_picked(tmp_path):
     (tmp_path / "step-00000002" / "trainer_state.json").write_text("{}")
     assert latest_complete_checkpoint(tmp_path) == tmp_path / "step-00000002"
     assert latest_complete_checkpoint(tmp_path / "missing") is None
+    # What a run continues from: the newest complete checkpoint, none when asked not to resume from a fresh
+    # directory, and a refusal rather than an overwrite when asked not to resume over existing checkpoints.
+    assert resume_point(tmp_path, resume=True) == tmp_path / "step-00000002"
+    assert resume_point(tmp_path / "missing", resume=False) is None
+    with pytest.raises(FileExistsError, match="train.resume is false"):
+        resume_point(tmp_path, resume=False)
 
 
 # The run is SIGKILLed by itself while writing heads.safetensors of its second checkpoint: its rank file,

@@ -75,6 +75,16 @@ def latest_complete_checkpoint(root: str | os.PathLike) -> Path | None:
     return checkpoints[-1][1] if checkpoints else None
 
 
+def resume_point(root: str | os.PathLike, resume: bool) -> Path | None:
+    """The checkpoint a run continues from: the newest complete one under ``root`` when ``resume`` (None on a
+    first start). With ``resume`` false, existing checkpoints are an error rather than silently overwritten."""
+    latest = latest_complete_checkpoint(root)
+    if latest is not None and not resume:
+        raise FileExistsError(f"{Path(root).parent} already holds checkpoints and train.resume is false: choose "
+                              "another output_dir or resume")
+    return latest if resume else None
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
 

@@ -51,7 +51,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from schemas import DatasetError
-from trainer.checkpoint import latest_complete_checkpoint
+from trainer.checkpoint import resume_point
 from trainer.config import ConfigError, dump_config, load_config, resolve_grad_accum
 from trainer.distributed import DistributedContext, barrier, seed_everything, setup_distributed, teardown
 from trainer.evaluate import encoder_without_pooler, load_matching_heads, make_report, retention_markdown, write_report
@@ -523,10 +523,7 @@ def run(config: FinetuneConfig) -> FinetuneResult:
 
 def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
     output_dir = Path(config.output_dir)
-    resume = latest_complete_checkpoint(output_dir / CHECKPOINTS) if config.train.resume else None
-    if resume is None and not config.train.resume and latest_complete_checkpoint(output_dir / CHECKPOINTS):
-        raise ConfigError(f"{output_dir} already holds checkpoints and train.resume is false: choose another "
-                          "output_dir or resume")
+    resume = resume_point(output_dir / CHECKPOINTS, config.train.resume)
     spec = task_spec_from_config(config)
     data = load_task_data(config, spec)
     examples, warmup_examples = training_examples(config, data)

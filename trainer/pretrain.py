@@ -20,7 +20,7 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 from transformers.utils import logging as transformers_logging
 
 from schemas import DatasetError
-from trainer.checkpoint import latest_complete_checkpoint
+from trainer.checkpoint import resume_point
 from trainer.config import ConfigError, PretrainConfig, dump_config, load_config, resolve_grad_accum
 from trainer.distributed import (DistributedContext, barrier, seed_everything, setup_distributed, teardown)
 from trainer.loop import CHECKPOINTS, ResumableBatches, TrainResult, train
@@ -103,10 +103,7 @@ def _run(config: PretrainConfig, ctx: DistributedContext) -> TrainResult:
     options = objective.options(config.objective.options, config.data, seed=config.train.seed)
     grad_accum = resolve_grad_accum(config.train, config.data.batch_size, ctx.world_size)
     train_data, evals = make_datasets(config, objective)
-    resume = latest_complete_checkpoint(output_dir / CHECKPOINTS) if config.train.resume else None
-    if resume is None and not config.train.resume and latest_complete_checkpoint(output_dir / CHECKPOINTS):
-        raise ConfigError(f"{output_dir} already holds checkpoints and train.resume is false: choose another "
-                          "output_dir or resume")
+    resume = resume_point(output_dir / CHECKPOINTS, config.train.resume)
 
     tokenizer = objective.prepare_tokenizer(load_tokenizer(config, ctx, resume), options)
     seed_everything(config.train.seed)  # the same initial parameters on every rank
