@@ -16,7 +16,7 @@ from trainer.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer
 from trainer.pair_tasks import (PairClassifier, PairCollator, PairDataError, PairMRCCollator, PairReadStats,
                                 XNLI_LABELS, pair_mrc_predictions, pair_mrc_rows, read_pair_tsv)
 from trainer.qa_heads import ExtractorQA
-from trainer_fixtures import wordpiece_tokenizer
+from trainer_fixtures import fit_one_batch, wordpiece_tokenizer
 
 PAWSX = ("id\tsentence1\tsentence2\tlabel\n"
          "1\tThe Tabaci River is a tributary of the River Leurda in Romania.\t"
@@ -87,14 +87,7 @@ def test_pair_classifier_learns(pair_rows):
     assert first[0] == tokenizer.cls_token_id and first.count(tokenizer.sep_token_id) == 2
     assert set(batch["token_type_ids"][0].tolist()) == {0, 1}
     model = PairClassifier(tiny_bert(len(tokenizer)), num_labels=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(25):
-        optimizer.zero_grad()
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit_one_batch(model, batch, steps=25)
     assert losses[-1] < 0.5 * losses[0], losses
     model.eval()
     predicted = model(**batch)["logits"].argmax(-1).tolist()
@@ -123,14 +116,7 @@ def test_pair_mrc_form(pair_rows):
         scores[n, 0, 0] = 3.0
     assert pair_mrc_predictions(scores, batch) == {r["id"]: r["label"] for r in pair_rows[:6]}
     model = ExtractorQA(tiny_bert(len(tokenizer)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(10):
-        optimizer.zero_grad()
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit_one_batch(model, batch, steps=10)
     assert losses[-1] < 0.5 * losses[0], losses
 
 
@@ -217,12 +203,5 @@ def test_absa_as_mrc(tmp_path):
     # The extractor learns the polarity queries.
     batch = MRCCollator(tokenizer, MRCFeatureConfig(max_length=64, max_query_length=16))(rows)
     model = ExtractorQA(tiny_bert(len(tokenizer)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(10):
-        optimizer.zero_grad()
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit_one_batch(model, batch, steps=10)
     assert losses[-1] < 0.5 * losses[0], losses

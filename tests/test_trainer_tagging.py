@@ -17,7 +17,7 @@ from trainer.qa_heads import ExtractorQA
 from trainer.tagging import (IGNORE_INDEX, TaggingCollator, TokenTagger, constrained_decode, decode_batch,
                              decode_ner_mrc, entity_types, label_list, ner_mrc_rows, ner_mrc_tags, predict_tags,
                              repair_tags)
-from trainer_fixtures import unigram_tokenizer, wordpiece_tokenizer
+from trainer_fixtures import fit_one_batch, unigram_tokenizer, wordpiece_tokenizer
 
 
 def tiny_bert(vocab_size: int) -> BertModel:
@@ -96,14 +96,7 @@ def test_token_tagger_learns(data_dir):
     labels = label_list(("LOC", "MISC", "ORG", "PER"), "BIOES")
     batch = pickle.loads(pickle.dumps(TaggingCollator(tokenizer, labels, "BIOES")))(sentences)
     model = TokenTagger(tiny_bert(len(tokenizer)), len(labels))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(15):
-        optimizer.zero_grad()
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit_one_batch(model, batch, steps=15)
     assert losses[-1] < 0.5 * losses[0], losses
     predicted = predict_tags(model, tokenizer, sentences, labels, "BIOES", batch_size=5)
     assert model.training  # restored
@@ -165,12 +158,5 @@ def test_extractor_learns_ner_as_mrc(data_dir):
     batch = MRCCollator(tokenizer, MRCFeatureConfig(max_length=96, max_query_length=32))(rows)
     torch.manual_seed(0)
     model = ExtractorQA.from_encoder_config(tiny_bert(len(tokenizer)).config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(10):
-        optimizer.zero_grad()
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit_one_batch(model, batch, steps=10)
     assert losses[-1] < 0.5 * losses[0], losses

@@ -106,3 +106,17 @@ def unigram_tokenizer(texts: list[str], vocab_size: int = 3000) -> PreTrainedTok
 
 def training_texts(rows: list[dict]) -> list[str]:
     return sorted({row["context"] for row in rows}) + [row["query"] for row in rows]
+
+
+def fit_one_batch(model, batch: dict, steps: int, lr: float = 3e-3) -> list[float]:
+    """Adam steps on one batch (``model(**batch)["loss"]``); the loss of every step, to show a head can learn."""
+    import torch
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = model(**batch)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
