@@ -3,19 +3,25 @@ against a baseline measured in the same run).
 
     python bench/wiki_mrc.py [--dump PATH] [--lang en]
 
-Prints, on the English sample (the shared enwiki excerpt) re-packed as a multistream dump:
-- wikitext MB/s per core of a bare loop over the same pages (read + mwparserfromhell parse + tokenise);
-- wikitext MB/s per core of the pipeline on one worker (FnApiRunner), and the ratio bare / pipeline
-  (target ≤ 1.3);
-- the speed-up of the pipeline with 2 worker processes (target ≥ 1.6);
-- peak memory (max RSS of the run's processes) on the sample and on the sample repeated 4× (target: < 20%
-  growth).
-Each pipeline run is a fresh subprocess, so its peak memory and start-up are its own.
+Works on the English sample (the shared enwiki excerpt) re-packed as a multistream dump, and on the sample
+repeated 4x (titles and ids made unique), re-packed the same way. Prints:
+- wikitext MB/s per core of a bare loop over the same pages (read + mwparserfromhell parse + tokenise) and of
+  the pipeline on one worker (FnApiRunner, in process), and their ratio (target <= 1.3);
+- the speed-up with 2 worker processes (target >= 1.6) on the sample and on the 4x sample, each against the
+  in-process run and against 1 worker process (the same runner mode, so only the worker count differs), with
+  the CPU seconds every process of the run used: on a machine with C cores a run that needs S CPU seconds
+  cannot finish in less than S / C seconds, which bounds the speed-up this machine can show;
+- peak memory (max RSS) on the sample and on the 4x sample (target: < 20% growth): of the in-process run, and
+  of a run with 1 worker process, split into the runner process (where Beam's local runner keeps every
+  PCollection in memory; on Dataflow, Flink or Spark that is the shuffle service's disk) and the worker
+  process (what a Dataflow worker holds).
+Each pipeline run is a fresh subprocess, so its start-up, peak memory and CPU time are its own.
 """
 from __future__ import annotations
 
 import argparse
 import bz2
+import glob
 import json
 import os
 import re
@@ -23,6 +29,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,6 +77,10 @@ def repeat_dump(src: str, dst: str, times: int) -> None:
         out.write(raw[:first] + "\n".join(copies) + raw[last:])
 
 
+WORKERS_1 = ("--direct_num_workers=1", "--direct_running_mode=multi_processing")
+WORKERS_2 = ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+
+
 def pipeline(path: str, lang: str, out: str, *extra: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--input", path, "--lang", lang,
            "--output", out, "--runner", "FnApiRunner", "--num-shards", "1", *extra]
@@ -79,36 +90,123 @@ def pipeline(path: str, lang: str, out: str, *extra: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def high_water_mib(pid: int | str = "self") -> float:
+    """A process's own peak RSS (VmHWM). Not ``getrusage``'s ru_maxrss: Linux carries that over fork and exec,
+    so a process started by a big one (this benchmark, after its bare loop) would report its parent's size."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return 0.0
+
+
+class DescendantPeaks(threading.Thread):
+    """Polls the peak RSS of every descendant process until stopped. VmHWM only grows, so a poll shortly before
+    a process exits has its true peak; every 50 ms is close enough for processes that live seconds."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peaks: dict[int, tuple[str, float]] = {}
+        self.stopped = threading.Event()
+
+    @staticmethod
+    def children(pid: int) -> list[int]:
+        found = []
+        for task in glob.glob(f"/proc/{pid}/task/*/children"):
+            try:
+                with open(task) as listing:
+                    found += [int(p) for p in listing.read().split()]
+            except OSError:
+                pass
+        return found
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.05):
+            stack = self.children(os.getpid())
+            while stack:
+                pid = stack.pop()
+                stack += self.children(pid)
+                peak = high_water_mib(pid)
+                if peak:
+                    kind = self.peaks.get(pid, ("", 0))[0] or self.kind(pid)
+                    self.peaks[pid] = (kind, max(peak, self.peaks.get(pid, ("", 0))[1]))
+
+    @staticmethod
+    def kind(pid: int) -> str:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                text = cmdline.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "worker" if "sdk_worker_main" in text else "parser" if "_serve" in text else "other"
+
+    def largest(self, kind: str) -> float:
+        return max((peak for k, peak in self.peaks.values() if k == kind), default=0.0)
+
+
 def child(argv) -> None:
-    """Run the pipeline in this process; print its wall time and peak memory (this process and children)."""
+    """Run the pipeline in this process; print its wall time, the peak memory of this process (the runner, and
+    with the in-process runner the worker too) and of its largest worker process and page-parser process, and
+    the CPU seconds of this process and all its children."""
     import logging
     logging.disable(logging.WARNING)
     from pipelines.wiki_mrc.__main__ import run
+    peaks = DescendantPeaks()
+    peaks.start()
     start = time.perf_counter()
     manifest = run(argv)
     seconds = time.perf_counter() - start
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # KiB → MiB (Linux)
-    print(json.dumps({"seconds": seconds, "peak_mib": rss, "rows": manifest.row_count}))
+    peaks.stopped.set()
+    peaks.join()
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    runner, worker, parser = high_water_mib(), peaks.largest("worker"), peaks.largest("parser")
+    print(json.dumps({"seconds": seconds, "rows": manifest.row_count, "runner_mib": runner,
+                      "worker_mib": worker, "parser_mib": parser, "peak_mib": max(runner, worker),
+                      "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime}))
+
+
+def multistream_of(dump: str, out: str, times: int) -> str:
+    """``dump`` (repeated ``times`` times) as a multistream dump of 10 pages per stream, so that every run reads
+    its input the same way: one work unit per stream, no reshuffle of pages."""
+    from pipelines.wiki_dump import write_multistream
+    source = dump
+    if times > 1:
+        repeat_dump(dump, out + "-plain", times)
+        source = out + "-plain.xml"
+    path, _ = write_multistream(source, out + ".xml.bz2", pages_per_stream=10)
+    return path
 
 
 def measure(dump: str, lang: str, min_mentions: str, quick: bool = False) -> dict:
-    """Every figure of this benchmark; ``quick``: the bare loop and one worker only (no 2-worker run, no 4x
-    memory run)."""
-    from pipelines.wiki_dump import write_multistream
+    """Every figure of this benchmark; ``quick``: the bare loop and the in-process run only."""
     common = ["--min-mentions", min_mentions]
+    runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        multistream, _ = write_multistream(dump, os.path.join(tmp, "bench-multistream.xml.bz2"),
-                                           pages_per_stream=10)
-        figures = {"mb": wikitext_mb(multistream), "bare_s": bare_loop(multistream, lang)}
-        figures["one"] = pipeline(multistream, lang, os.path.join(tmp, "one"), *common)
-        if quick:
-            return figures
-        figures["two"] = pipeline(multistream, lang, os.path.join(tmp, "two"), *common, "--direct_num_workers=2",
-                                  "--direct_running_mode=multi_processing")
-        repeat_dump(dump, os.path.join(tmp, "x4"), 4)
-        figures["four"] = pipeline(os.path.join(tmp, "x4.xml"), lang, os.path.join(tmp, "four"), *common)
+        x1 = multistream_of(dump, os.path.join(tmp, "x1"), 1)
+        figures = {"mb": wikitext_mb(x1), "bare_s": bare_loop(x1, lang)}
+        plan = [("one", x1, ())]
+        if not quick:
+            x4 = multistream_of(dump, os.path.join(tmp, "x4"), 4)
+            plan += [("two", x1, WORKERS_2), ("procs1", x1, WORKERS_1),
+                     ("four", x4, ()), ("four_two", x4, WORKERS_2), ("four_procs1", x4, WORKERS_1)]
+        for name, path, extra in plan:
+            runs[name] = pipeline(path, lang, os.path.join(tmp, name), *common, *extra)
+    figures.update(runs)
     return figures
+
+
+def speedup_note(base: dict, two: dict, cores: int) -> str:
+    """The CPU-time bound: 2 workers that need ``cpu_s`` CPU seconds cannot finish before cpu_s / cores."""
+    floor = two["cpu_s"] / cores
+    return (f"2 workers used {two['cpu_s']:.1f} CPU s (1 in-process worker {base['cpu_s']:.1f}): on {cores} cores "
+            f"at best {base['seconds'] / floor:.2f}x")
+
+
+def growth(small: float, large: float) -> str:
+    return f"{100 * (large / small - 1):+.0f}%"
 
 
 def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
@@ -116,6 +214,7 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
     """The figures as (where, what, value, note) rows for ``python -m bench``."""
     f = measure(dump, lang, min_mentions, quick)
     mb, one = f["mb"], f["one"]
+    cores = os.cpu_count() or 1
     where = f"wiki_mrc, {lang} sample {mb:.2f} MB wikitext"
     rows = [(where, "bare loop MB/s per core", f"{mb / f['bare_s']:.3f}", "read + parse + tokenise"),
             (where, "pipeline MB/s per core (1 worker)", f"{mb / one['seconds']:.3f}",
@@ -123,11 +222,20 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
              "(target <= 1.3)"),
             (where, "peak memory, 1 worker (MiB)", f"{one['peak_mib']:.0f}", "max RSS of the run's processes")]
     if not quick:
-        two, four = f["two"], f["four"]
-        rows += [(where, "pipeline speed-up, 2 workers", f"{one['seconds'] / two['seconds']:.2f}x",
-                  "target >= 1.6"),
+        two, four, four_two = f["two"], f["four"], f["four_two"]
+        procs1, four_procs1 = f["procs1"], f["four_procs1"]
+        rows += [(where, "speed-up, 2 workers (sample)", f"{one['seconds'] / two['seconds']:.2f}x",
+                  f"target >= 1.6; vs 1 worker process {procs1['seconds'] / two['seconds']:.2f}x; "
+                  + speedup_note(one, two, cores)),
+                 (where, "speed-up, 2 workers (4x sample)", f"{four['seconds'] / four_two['seconds']:.2f}x",
+                  f"vs 1 worker process {four_procs1['seconds'] / four_two['seconds']:.2f}x; "
+                  + speedup_note(four, four_two, cores)),
                  (where, "peak memory, 4x sample (MiB)", f"{four['peak_mib']:.0f}",
-                  f"+{100 * (four['peak_mib'] / one['peak_mib'] - 1):.0f}% over the sample (target < 20%)")]
+                  f"{growth(one['peak_mib'], four['peak_mib'])} over the sample, in process (target < 20%)"),
+                 (where, "peak memory of a worker process, 4x (MiB)", f"{four_procs1['worker_mib']:.0f}",
+                  f"{growth(procs1['worker_mib'], four_procs1['worker_mib'])} over the sample "
+                  f"({procs1['worker_mib']:.0f}); runner process {procs1['runner_mib']:.0f} -> "
+                  f"{four_procs1['runner_mib']:.0f} MiB ({growth(procs1['runner_mib'], four_procs1['runner_mib'])})")]
     return rows
 
 
@@ -143,16 +251,27 @@ def main() -> None:
     parser.add_argument("--min-mentions", default="3")
     args = parser.parse_args()
     f = measure(args.dump, args.lang, args.min_mentions)
-    mb, bare, one, two, four = f["mb"], f["bare_s"], f["one"], f["two"], f["four"]
-    print(f"input: {args.dump}: {mb:.2f} MB of article wikitext; {os.cpu_count()} cores")
+    mb, bare, one, two, four, four_two = f["mb"], f["bare_s"], f["one"], f["two"], f["four"], f["four_two"]
+    procs1, four_procs1 = f["procs1"], f["four_procs1"]
+    cores = os.cpu_count() or 1
+    print(f"input: {args.dump}: {mb:.2f} MB of article wikitext; {cores} cores")
     print(f"bare loop (read + parse + tokenise), 1 core: {mb / bare:.3f} MB/s ({bare:.1f} s)")
-    print(f"pipeline, 1 worker:                           {mb / one['seconds']:.3f} MB/s "
-          f"({one['seconds']:.1f} s, {one['rows']} rows)")
+    print(f"pipeline, 1 worker in process:               {mb / one['seconds']:.3f} MB/s "
+          f"({one['seconds']:.1f} s, {one['rows']} rows, {one['cpu_s']:.1f} CPU s)")
     print(f"ratio bare / pipeline: {one['seconds'] / bare:.2f}x (target <= 1.3)")
-    print(f"pipeline, 2 workers: {two['seconds']:.1f} s, speed-up {one['seconds'] / two['seconds']:.2f}x "
-          f"(target >= 1.6; rows {two['rows']})")
-    print(f"peak memory: {one['peak_mib']:.0f} MiB on the sample, {four['peak_mib']:.0f} MiB on it repeated 4x "
-          f"(+{100 * (four['peak_mib'] / one['peak_mib'] - 1):.0f}%, target < 20%)")
+    for label, base, single, pair in (("sample", one, procs1, two), ("4x sample", four, four_procs1, four_two)):
+        print(f"{label}: 1 worker in process {base['seconds']:.1f} s, 1 worker process {single['seconds']:.1f} s, "
+              f"2 worker processes {pair['seconds']:.1f} s (rows {base['rows']}/{single['rows']}/{pair['rows']})")
+        print(f"  speed-up with 2 workers: {base['seconds'] / pair['seconds']:.2f}x "
+              f"(vs 1 worker process {single['seconds'] / pair['seconds']:.2f}x; target >= 1.6); "
+              + speedup_note(base, pair, cores))
+    print(f"peak memory in process: {one['peak_mib']:.0f} MiB on the sample, {four['peak_mib']:.0f} MiB on it "
+          f"repeated 4x ({growth(one['peak_mib'], four['peak_mib'])}, target < 20%)")
+    print(f"page parser process (one per worker): {max(r['parser_mib'] for r in (one, procs1, four, four_procs1)):.0f} "
+          "MiB at most")
+    print(f"peak memory with 1 worker process: worker {procs1['worker_mib']:.0f} -> {four_procs1['worker_mib']:.0f} "
+          f"MiB ({growth(procs1['worker_mib'], four_procs1['worker_mib'])}); runner {procs1['runner_mib']:.0f} -> "
+          f"{four_procs1['runner_mib']:.0f} MiB ({growth(procs1['runner_mib'], four_procs1['runner_mib'])})")
 
 
 if __name__ == "__main__":

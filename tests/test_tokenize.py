@@ -523,6 +523,29 @@ def test_public_module_imports_without_torch():
     assert result.stdout.strip().endswith("ok")
 
 
+def test_spacy_imported_without_torch_still_tokenises_and_leaves_torch_importable():
+    """In an environment with torch installed, `import_spacy_without_torch` keeps thinc from importing it (the
+    cost every wiki_mrc worker saves), the tokenizer works as usual, and torch can still be imported later."""
+    script = (
+        "import sys\n"
+        "import pipelines.tokenize as t\n"
+        "t.import_spacy_without_torch()\n"
+        "assert 'spacy' in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)[:5]\n"
+        "assert t.words(\"It's fine.\", 'en')[0] == ('It', 0, 2)\n"
+        "assert 'torch' not in sys.modules, 'building the tokenizer imported torch'\n"
+        "import thinc.compat\n"
+        "assert not thinc.compat.has_torch\n"
+        "import torch\n"
+        "assert torch.ones(2).sum().item() == 2.0\n"
+        "print('ok')\n"
+    )
+    pytest.importorskip("torch")  # the trainer extra; without torch there is nothing to keep out
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
 # ---------------------------------------------------------------------------------- offset helpers
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import List, Tuple
 
 from . import backends
+from .backends import import_spacy_without_torch
 from .languages import SUPPORTED_LANGUAGES
 from .offsets import AlignmentError
 
-__all__ = ["words", "tokenizer_name", "SUPPORTED_LANGUAGES", "AlignmentError"]
+__all__ = ["words", "tokenizer_name", "import_spacy_without_torch", "SUPPORTED_LANGUAGES", "AlignmentError"]
 
 
 def words(text: str, lang: str) -> List[Tuple[str, int, int]]:

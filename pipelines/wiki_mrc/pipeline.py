@@ -28,7 +28,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from pipelines.shards import WriteShards, count, count_drop
-from pipelines.tokenize import words
+from pipelines.tokenize import import_spacy_without_torch, words
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.records import (AnswerRequest, Body, Definition, Entity, Mention, Sample, Skipped,
@@ -128,6 +128,7 @@ class ParsePages(beam.DoFn):
             tables[path] = same
         self.tables = tables
         self.parsers: Dict[int, WikiTextParser] = {}
+        import_spacy_without_torch()  # this job only tokenises: no torch in the workers
         lang = self.config.tokenizer_lang
         self.tokenize = lambda text: words(text, lang)
         self.tokenize("warm up")  # build the tokenizer now, not inside the first page's timing
@@ -367,6 +368,7 @@ class BuildExamples(beam.DoFn):
         self.config = config
 
     def setup(self):
+        import_spacy_without_torch()
         lang = self.config.tokenizer_lang
         self.tokenize = lambda text: words(text, lang)
 
