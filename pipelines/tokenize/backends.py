@@ -105,8 +105,8 @@ def import_spacy_without_torch() -> None:
 
     thinc imports torch whenever it is installed, only to offer torch-backed layers that rule-based
     tokenisation never uses. Where the trainer is installed in the same environment, that import is most of
-    the cost of building a tokenizer: 1.4 s of CPU and ~180 MB of memory in every Beam worker (measured on
-    the wiki_mrc pipeline). Hiding torch makes thinc's own ``import torch`` fail and fall back, as when
+    the cost of building a tokenizer: spaCy's import takes 2.1 s of CPU instead of 0.7 s, and a wiki_mrc
+    worker peaks ~180 MiB higher (measured with bench/wiki_mrc.py's runs). Hiding torch makes thinc's own ``import torch`` fail and fall back, as when
     torch is absent; torch itself stays importable afterwards. The price: thinc in this process runs without
     torch, so a pipeline that loads a torch-backed spaCy model (a transformer NER model) must not call this.
     Does nothing when spaCy or torch is already imported."""
