@@ -34,9 +34,8 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from schemas import DatasetError
 from trainer.checkpoint import HEADS_FILE, STATE_FILE, head_state, latest_complete_checkpoint, load_module_weights
-from trainer.config import ConfigError
+from trainer.cli import run_command
 from trainer.finetune_config import TASK_HEADS
 from trainer.finetune_tasks import TaskSpec
 from trainer.loop import CHECKPOINTS
@@ -229,28 +228,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transformers_logging.disable_progress_bar()
+    return run_command(lambda: _command(args), logger)
+
+
+def _command(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    try:
-        spec, model, tokenizer, checkpoint = load_finetuned(args.model, args.task, args.head, device)
-        if args.source_lang:
-            spec.source_lang = args.source_lang
-        sources = _data_arguments(args.data, args.encoding, args.limit)
-        translations = _data_arguments(args.translations, args.encoding, args.limit)
-        per_language = evaluate_sources(spec, model, tokenizer, sources, args.batch_size, translations)
-        report = make_report(spec, per_language, model=str(checkpoint),
-                             data={s.lang: s.path for s in sources})
-        if args.json_out:
-            Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json_out).write_text(report_json(report) + "\n", encoding="utf-8")
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ConfigError, DatasetError, FileNotFoundError, OSError, ValueError, KeyError) as err:
-        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
-        logger.debug("full error", exc_info=True)
-        return 1
+    spec, model, tokenizer, checkpoint = load_finetuned(args.model, args.task, args.head, device)
+    if args.source_lang:
+        spec.source_lang = args.source_lang
+    sources = _data_arguments(args.data, args.encoding, args.limit)
+    translations = _data_arguments(args.translations, args.encoding, args.limit)
+    per_language = evaluate_sources(spec, model, tokenizer, sources, args.batch_size, translations)
+    report = make_report(spec, per_language, model=str(checkpoint), data={s.lang: s.path for s in sources})
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(report_json(report) + "\n", encoding="utf-8")
     print(report_markdown(report), end="")
     return 0
 

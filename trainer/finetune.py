@@ -50,8 +50,8 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from schemas import DatasetError
 from trainer.checkpoint import resume_point
+from trainer.cli import run_command
 from trainer.config import ConfigError, dump_config, load_config, resolve_grad_accum
 from trainer.distributed import DistributedContext, barrier, seed_everything, setup_distributed, teardown
 from trainer.evaluate import encoder_without_pooler, load_matching_heads, make_report, retention_markdown, write_report
@@ -780,25 +780,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transformers_logging.disable_progress_bar()
-    try:
-        config = load_config(args.config, args.overrides, cls=FinetuneConfig)
-        if args.print_config:
-            print(dump_config(config), end="")
-            return 0
-        if args.few_shot_sweep:
-            summary = few_shot_sweep(config)
-            if int(os.environ.get("RANK", 0)) == 0:
-                print(few_shot_markdown(summary), end="")
-            return 0
-        result = run(config)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ConfigError, DatasetError, FileNotFoundError, OSError, ValueError, KeyError) as err:
-        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
-        logger.debug("full error", exc_info=True)
-        return 1
+    return run_command(lambda: _command(args), logger)
+
+
+def _command(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.overrides, cls=FinetuneConfig)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    if args.few_shot_sweep:
+        summary = few_shot_sweep(config)
+        if int(os.environ.get("RANK", 0)) == 0:
+            print(few_shot_markdown(summary), end="")
+        return 0
+    result = run(config)
     if int(os.environ.get("RANK", 0)) != 0:
         return 0
     train_records = [r for r in result.train.records if r["split"] == "train"]

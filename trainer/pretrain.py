@@ -19,8 +19,8 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 from transformers.utils import logging as transformers_logging
 
-from schemas import DatasetError
 from trainer.checkpoint import resume_point
+from trainer.cli import run_command
 from trainer.config import ConfigError, PretrainConfig, dump_config, load_config, resolve_grad_accum
 from trainer.distributed import (DistributedContext, barrier, seed_everything, setup_distributed, teardown)
 from trainer.loop import CHECKPOINTS, ResumableBatches, TrainResult, train
@@ -151,21 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transformers_logging.disable_progress_bar()  # per-file save/load bars would drown the training log
-    try:
-        config = load_config(args.config, args.overrides)
-        if args.print_config:
-            print(dump_config(config), end="")
-            return 0
-        result = run(config)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ConfigError, DatasetError, FileNotFoundError, OSError, ValueError) as err:
-        # One line, whatever the message: dataset errors list their problems on lines of their own.
-        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
-        logger.debug("full error", exc_info=True)
-        return 1
+    return run_command(lambda: _command(args), logger)
+
+
+def _command(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    result = run(config)
     train_records = [r for r in result.records if r["split"] == "train"]
     if int(os.environ.get("RANK", 0)) != 0:
         pass  # one summary per run, from rank 0

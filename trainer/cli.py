@@ -1,0 +1,32 @@
+"""What the trainer's commands (``pretrain``, ``finetune``, ``evaluate``) share around their body: a user error
+(a bad config, dataset or path) prints one line and exits 1, Ctrl-C exits 130, and the full traceback stays
+available in the debug log."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from schemas import DatasetError
+from trainer.config import ConfigError
+
+# The errors a user can cause with a config, a dataset or a path; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, DatasetError, FileNotFoundError, OSError, ValueError, KeyError)
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line: dataset errors list their problems on lines of their own."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
+def run_command(body: Callable[[], int], logger: logging.Logger) -> int:
+    """``body()``'s exit code; 1 after a user error, 130 after Ctrl-C."""
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        logger.debug("full error", exc_info=True)
+        return 1
