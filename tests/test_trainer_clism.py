@@ -18,7 +18,7 @@ from trainer.clism_features import (SOURCE, SPECIAL, TARGET, ClismCollator, Clis
                                     add_que_token)
 from trainer.clism_model import ClismObjectiveConfig, ClismPretrainer, cacr_loss, clism_span_loss, info_nce
 from trainer.mlm_masking import IGNORE_INDEX, MaskingConfig, mask_tokens, row_generator
-from trainer.shard_dataset import ShardDataset, ShardStreamConfig
+from trainer.shard_dataset import EPOCH_FIELD, ShardDataset, ShardStreamConfig
 
 NO_MASKING = MaskingConfig(probability=0.0)
 
@@ -169,6 +169,20 @@ def test_mlm_masks_depend_on_seed_and_row_id_only(europarl, tokenizer):
     assert not reseeded["mlm_labels"].equal(alone["mlm_labels"])
     # A pickled copy (a DataLoader worker's) masks identically.
     assert pickle.loads(pickle.dumps(collator))([row])["input_ids"].equal(alone["input_ids"])
+
+
+def test_mlm_masks_change_with_the_epoch_a_row_is_read_in(europarl, tokenizer):
+    collator = ClismCollator(tokenizer, ClismFeatureConfig(max_sentence_tokens=64), seed=7)
+    rows = europarl[:20]
+    untagged = collator(rows)
+    epochs = [collator([{**row, EPOCH_FIELD: epoch} for row in rows]) for epoch in (0, 1, 2)]
+    assert epochs[0]["input_ids"].equal(untagged["input_ids"])  # epoch 0 masks as a single pass always did
+    assert not epochs[1]["mlm_labels"].equal(epochs[0]["mlm_labels"])
+    assert not epochs[2]["mlm_labels"].equal(epochs[1]["mlm_labels"])
+    again = collator([{**row, EPOCH_FIELD: 1} for row in rows])  # and each epoch's masks are reproducible
+    assert again["input_ids"].equal(epochs[1]["input_ids"])
+    for batch in epochs:  # only the masks move: the clean pair and the [QUE] answers stay
+        assert batch["answer_starts"].equal(untagged["answer_starts"])
 
 
 # --- features ------------------------------------------------------------------------------------------------

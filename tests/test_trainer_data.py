@@ -12,7 +12,7 @@ from schemas import DatasetError
 from trainer_fixtures import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
                                   xquad_rows)
 from trainer.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, char_span_to_tokens
-from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig, batches_per_worker
+from trainer.shard_dataset import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig, batches_per_worker
 
 
 def _ids(rows):
@@ -80,6 +80,18 @@ def test_shuffle_is_seeded_by_seed_and_epoch(layouts, en_rows):
     assert sorted(epoch_ids(seed=7, epoch=1)) == sorted(first)
     assert epoch_ids(seed=8, epoch=0) != first
     assert epoch_ids(seed=7, epoch=0, shuffle=False) == _ids(en_rows[:57])
+
+
+def test_rows_carry_their_epoch_only_when_asked(layouts):
+    tagged = ShardDataset(layouts["many_row_groups"], config=ShardStreamConfig(seed=7, epoch_field=EPOCH_FIELD))
+    plain = ShardDataset(layouts["many_row_groups"], config=ShardStreamConfig(seed=7))
+    for epoch in (0, 3):
+        tagged.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        rows, plain_rows = list(tagged), list(plain)
+        assert {row[EPOCH_FIELD] for row in rows} == {epoch}
+        assert [{k: v for k, v in row.items() if k != EPOCH_FIELD} for row in rows] == plain_rows
+        assert not any(EPOCH_FIELD in row for row in plain_rows)
 
 
 @pytest.mark.parametrize("consumed", [0, 1, 9, 10, 23, 56, 57])

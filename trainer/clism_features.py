@@ -29,6 +29,7 @@ import torch
 from tokenizers import AddedToken
 
 from trainer.mlm_masking import IGNORE_INDEX, MaskingConfig, mask_tokens, row_generator
+from trainer.shard_dataset import EPOCH_FIELD
 from trainer.mrc_features import INDEX_DTYPE, char_span_to_tokens
 
 SOURCE, TARGET, SPECIAL = 0, 1, -1  # values of sequence_ids
@@ -82,6 +83,7 @@ class ClismFeature:
     source_truncated: bool
     target_truncated: bool
     unmasked_source_truncated: bool
+    epoch: int = 0  # the epoch the row was read in (``EPOCH_FIELD``): each epoch draws other MLM masks
 
 
 @dataclass
@@ -230,7 +232,7 @@ class ClismFeaturizer:
             answer_positions=sorted(answer_positions), total_questions=len(answers), que_truncated=que_truncated,
             answer_truncated=answer_truncated, answer_unmappable=answer_unmappable,
             source_truncated=lengths[0] > limit, target_truncated=lengths[1] > limit,
-            unmasked_source_truncated=lengths[2] > limit)
+            unmasked_source_truncated=lengths[2] > limit, epoch=int(row.get(EPOCH_FIELD, 0)))
 
 
 def _padded_length(lengths: Sequence[int], multiple: int | None, cap: int) -> int:
@@ -282,8 +284,10 @@ class ClismCollator:
         maskable = torch.tensor(feature.sequence_ids) != SPECIAL
         maskable &= ~torch.isin(ids, self.special_ids)
         maskable[feature.answer_positions] = False
+        # Epoch 0 keeps the plain row id as its key, so a single pass masks as it always has.
+        key = feature.example_id if feature.epoch == 0 else f"{feature.example_id}\x1fepoch {feature.epoch}"
         return mask_tokens(ids, maskable, self.mask_token_id, self.replacement_ids, self.config.masking,
-                           row_generator(self.seed, feature.example_id))
+                           row_generator(self.seed, key))
 
     def __call__(self, rows: Sequence[dict]) -> dict:
         features = self.featurizer(rows)

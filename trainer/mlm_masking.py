@@ -7,7 +7,9 @@ caller's business: the CLISM collator excludes special tokens, ``[QUE]``, answer
 footnote 4: "the pre-defined answers in CLISM will not be masked to avoid missing labels") and padding.
 
 Every draw comes from a generator seeded by ``(global seed, row id)`` (DESIGN.md, deterministic randomness),
-so a row is corrupted the same way whatever batch, rank, worker or resumed run it lands in.
+so a row is corrupted the same way whatever batch, rank, worker or resumed run it lands in. Callers that read
+a row in several epochs add the epoch to the key (the CLISM collator does), so each epoch masks it anew, as
+RoBERTa's dynamic masking does, and still reproducibly.
 """
 from __future__ import annotations
 

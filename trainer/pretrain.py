@@ -25,7 +25,7 @@ from trainer.config import ConfigError, PretrainConfig, dump_config, load_config
 from trainer.distributed import (DistributedContext, barrier, seed_everything, setup_distributed, teardown)
 from trainer.loop import CHECKPOINTS, ResumableBatches, TrainResult, train
 from trainer.objectives import Objective, get_objective
-from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.shard_dataset import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
 from trainer.tokenizer_training import train_tokenizer_on_shards
 
 logger = logging.getLogger("trainer.pretrain")
@@ -79,7 +79,8 @@ def check_positions(encoder_config: PretrainedConfig, length: int) -> None:
 
 
 def make_datasets(config: PretrainConfig, objective: Objective) -> tuple[MixedDataset, list[ShardDataset]]:
-    stream = ShardStreamConfig(seed=config.train.seed, shuffle_buffer=config.data.shuffle_buffer)
+    stream = ShardStreamConfig(seed=config.train.seed, shuffle_buffer=config.data.shuffle_buffer,
+                               epoch_field=EPOCH_FIELD)
     sources = [ShardDataset(path, kind=objective.kind, config=stream) for path in config.data.train]
     weights = config.data.weights or [1.0] * len(sources)
     train_data = MixedDataset(sources, weights, seed=config.train.seed)

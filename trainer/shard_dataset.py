@@ -58,6 +58,12 @@ class ShardStreamConfig:
     # Give every consumer floor(rows / consumers) rows, so all DDP ranks take the same number of steps;
     # the few rows left over differ from epoch to epoch because the unit order does.
     drop_uneven: bool = False
+    # When set, every row carries the epoch it is read in under this key (``EPOCH_FIELD`` by convention), so
+    # per-row random choices that should change from epoch to epoch (MLM masks) can be seeded by it.
+    epoch_field: str | None = None
+
+
+EPOCH_FIELD = "_epoch"  # not a column of any schema: a leading underscore marks it as added on reading
 
 
 def distributed_rank_and_world_size() -> tuple[int, int]:
@@ -182,7 +188,10 @@ class ShardDataset(IterableDataset):
             if self.config.shuffle:
                 rng = np.random.default_rng([self.config.seed, _BLOCK_SHUFFLE, epoch, consumer, consumers, block])
                 order = rng.permutation(len(chunk))
+            epoch_key = self.config.epoch_field
             for position in order[within if block == first_block else 0:]:
+                if epoch_key:
+                    chunk[position][epoch_key] = epoch
                 yield chunk[position]
 
     def _read(self, plan: _EpochPlan, start: int, stop: int) -> Iterator[dict]:
