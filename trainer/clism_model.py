@@ -33,6 +33,7 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel
 
 from trainer.clism_features import SOURCE, TARGET, add_que_token
+from trainer.distributed import all_gather_rows
 from trainer.mlm_masking import IGNORE_INDEX
 
 _CANDIDATES = ("target", "sequence")
@@ -50,10 +51,16 @@ class ClismObjectiveConfig:
     cacr_scale: float = 20.0
     # Start/end candidates of eq. 2-3: "target" (the target sentence's tokens) or "sequence" (all tokens).
     candidates: str = "target"
+    # CACR's negatives in training: "global" (the rows of every DDP rank: the step's mini-batch) or "rank"
+    # (this rank's micro-batch only; no communication). Evaluation always uses its own batch: ranks may
+    # evaluate different numbers of batches, and a collective would wait for the missing ones.
+    cacr_negatives: str = "global"
 
     def __post_init__(self):
         if self.candidates not in _CANDIDATES:
             raise ValueError(f"candidates must be one of {_CANDIDATES}, got {self.candidates!r}")
+        if self.cacr_negatives not in ("global", "rank"):
+            raise ValueError(f"cacr_negatives must be 'global' or 'rank', got {self.cacr_negatives!r}")
 
 
 def clism_span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, candidate_mask: torch.Tensor,
@@ -74,19 +81,29 @@ def clism_span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, candid
     return per_question.sum() / questions.sum().clamp(min=1)
 
 
-def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, scale: float) -> torch.Tensor:
-    """Eq. 7: mean over i of -log softmax_j(scale·cos(anchors_i, candidates_j))[i]; row i of ``candidates``
-    is the positive of anchor i, the other rows its negatives."""
+def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, scale: float, offset: int = 0) -> torch.Tensor:
+    """Eq. 7: mean over i of -log softmax_j(scale·cos(anchors_i, candidates_j))[offset + i]; row offset + i
+    of ``candidates`` is the positive of anchor i, every other row a negative."""
     similarity = F.normalize(anchors.float(), dim=-1) @ F.normalize(candidates.float(), dim=-1).T
-    labels = torch.arange(anchors.shape[0], device=anchors.device)
+    labels = offset + torch.arange(anchors.shape[0], device=anchors.device)
     return F.cross_entropy(scale * similarity, labels)
 
 
-def cacr_loss(target: torch.Tensor, masked_source: torch.Tensor, source: torch.Tensor,
-              scale: float) -> torch.Tensor:
-    """Eq. 8: L(r^t, r̂^s) + L(r^s, r̂^s) + L(r^t, r^s) over ``[B, d]`` pooled representations."""
-    return (info_nce(target, masked_source, scale) + info_nce(source, masked_source, scale)
-            + info_nce(target, source, scale))
+def cacr_loss(target: torch.Tensor, masked_source: torch.Tensor, source: torch.Tensor, scale: float,
+              across_ranks: bool = False) -> torch.Tensor:
+    """Eq. 8: L(r^t, r̂^s) + L(r^s, r̂^s) + L(r^t, r^s) over ``[B, d]`` pooled representations.
+
+    ``across_ranks``: the candidates are the rows of every DDP rank ("others in mini-batch are negatives",
+    §3.2, the mini-batch being the whole step's), each rank's anchors its own rows. The mean of the ranks'
+    losses then equals the loss of one process over all rows, and so do the gradients DDP averages.
+    Without a process group it is the plain in-batch loss."""
+    def candidates(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return all_gather_rows(rows) if across_ranks else (rows, 0)
+
+    all_masked, offset = candidates(masked_source)
+    all_source, _ = candidates(source)
+    return (info_nce(target, all_masked, scale, offset) + info_nce(source, all_masked, scale, offset)
+            + info_nce(target, all_source, scale, offset))
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -179,7 +196,8 @@ class ClismPretrainer(nn.Module):
         loss_cacr = cacr_loss(target=mean_pool(hidden, sequence_ids == TARGET),
                               masked_source=mean_pool(hidden, sequence_ids == SOURCE),
                               source=mean_pool(source_hidden, source_sequence_ids == SOURCE),
-                              scale=config.cacr_scale)
+                              scale=config.cacr_scale,
+                              across_ranks=self.training and config.cacr_negatives == "global")
 
         loss = config.clism_weight * loss_clism + config.cacr_weight * loss_cacr + config.mlm_weight * loss_mlm
         return {"loss": loss, "loss_clism": loss_clism, "loss_cacr": loss_cacr, "loss_mlm": loss_mlm}

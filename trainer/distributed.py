@@ -76,6 +76,23 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_gather_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``rows`` (``[B_r, ...]``, B_r may differ between ranks) of every rank concatenated in rank order, with
+    gradients flowing back to each rank's own rows, and the index of this rank's first row in the result.
+    ``(rows, 0)`` without a process group. Every rank must call it, the same number of times (a collective)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return rows, 0
+    from torch.distributed.nn.functional import all_gather  # the autograd-aware all_gather
+    world, rank = dist.get_world_size(), dist.get_rank()
+    sizes = [torch.zeros(1, dtype=torch.long, device=rows.device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([rows.shape[0]], dtype=torch.long, device=rows.device))
+    counts = [int(size.item()) for size in sizes]
+    # all_gather needs one shape on every rank: pad to the largest share, cut the padding off again.
+    padding = [0, 0] * (rows.dim() - 1) + [0, max(counts) - rows.shape[0]]
+    gathered = all_gather(torch.nn.functional.pad(rows, padding))
+    return torch.cat([part[:count] for part, count in zip(gathered, counts)]), sum(counts[:rank])
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and every GPU) alike. Called with the same seed on every rank before
     the model is built, so all ranks start from the same parameters."""
