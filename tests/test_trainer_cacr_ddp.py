@@ -1,12 +1,12 @@
 """CACR with every rank's rows as negatives (trainer/clism_model.cacr_loss, across_ranks=True): two gloo ranks
 give the loss, and the gradients DDP averages, of one process over all rows."""
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
+from trainer_fixtures import free_port
 from trainer.clism_model import cacr_loss
 from trainer.distributed import all_gather_rows, setup_distributed, teardown
 
@@ -39,14 +39,8 @@ def _rank_main(rank, port, shares, out_dir):
         teardown()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_ranks(shares, tmp_path):
-    mp.start_processes(_rank_main, args=(_free_port(), shares, tmp_path), nprocs=len(shares), join=True,
+    mp.start_processes(_rank_main, args=(free_port(), shares, tmp_path), nprocs=len(shares), join=True,
                        start_method="spawn")
     return [torch.load(tmp_path / f"rank-{rank}.pt") for rank in range(len(shares))]
 

@@ -6,14 +6,13 @@ process therefore uses gradient accumulation: with 2 ranks x 2 micro-steps each,
 4 micro-steps over the same four batches (each rank's share of the shards, read with that rank's split)
 averages the same four gradients. Dropout is off so both runs draw no random masks."""
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 from transformers import BertConfig
 
-from trainer_fixtures import training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
+from trainer_fixtures import free_port, training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 from trainer.config import TrainConfig
 from trainer.distributed import setup_distributed, teardown
 from trainer.loop import CHECKPOINTS, ResumableBatches, train
@@ -56,12 +55,6 @@ def _rank_main(rank, port, rows, shards, output_dir):
         teardown()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Interleaved:
     """Micro-batches in the order rank 0, rank 1, rank 0, rank 1, ... of two ranks' streams."""
 
@@ -82,7 +75,7 @@ def rows(data_dir):
 
 def test_two_gloo_ranks_match_one_process_with_the_same_batches(rows, tmp_path):
     shards = write_mrc_dataset(tmp_path / "mrc", [rows[:20], rows[20:]], row_group_size=8)
-    mp.start_processes(_rank_main, args=(_free_port(), rows, shards, tmp_path / "ddp"), nprocs=2, join=True,
+    mp.start_processes(_rank_main, args=(free_port(), rows, shards, tmp_path / "ddp"), nprocs=2, join=True,
                        start_method="spawn")
     by_rank = {rank: torch.load(tmp_path / "ddp" / f"result-{rank}.pt") for rank in range(2)}
 

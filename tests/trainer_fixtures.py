@@ -2,6 +2,7 @@
 tokenizers whose vocabularies are learnt on the fly from that data, so nothing is downloaded."""
 import json
 import math
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -120,3 +121,10 @@ def fit_one_batch(model, batch: dict, steps: int, lr: float = 3e-3) -> list[floa
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+def free_port() -> int:
+    """A free local TCP port for a test's process group (MASTER_PORT)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
