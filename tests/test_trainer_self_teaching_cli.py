@@ -6,7 +6,6 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-import torch
 from transformers import AutoTokenizer
 
 from finetune_fixtures import read_records, read_report, run_finetune, tiny_config, write_pair_tsv
@@ -15,12 +14,7 @@ from trainer.self_teaching import TeacherPredictions
 from trainer.tagging import TaggingCollator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def entry(path, limit: int) -> dict:

@@ -1,11 +1,13 @@
-"""What the trainer's commands (``pretrain``, ``finetune``, ``evaluate``) share around their body: a user error
-(a bad config, dataset or path) prints one line and exits 1, Ctrl-C exits 130, and the full traceback stays
-available in the debug log."""
+"""What the trainer's commands (``pretrain``, ``finetune``, ``evaluate``) share around their body: INFO logging
+without transformers' progress bars; a user error (a bad config, dataset or path) prints one line and exits 1,
+Ctrl-C exits 130, and the full traceback stays available in the debug log."""
 from __future__ import annotations
 
 import logging
 import sys
 from typing import Callable
+
+from transformers.utils import logging as transformers_logging
 
 from schemas import DatasetError
 from trainer.config import ConfigError
@@ -20,7 +22,10 @@ def one_line(err: BaseException) -> str:
 
 
 def run_command(body: Callable[[], int], logger: logging.Logger) -> int:
-    """``body()``'s exit code; 1 after a user error, 130 after Ctrl-C."""
+    """Set up logging as every trainer command does, then ``body()``'s exit code; 1 after a user error, 130
+    after Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    transformers_logging.disable_progress_bar()  # per-file save/load bars would drown the training log
     try:
         return body()
     except KeyboardInterrupt:

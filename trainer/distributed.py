@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -57,6 +59,17 @@ def setup_distributed(device: str = "auto", backend: str | None = None) -> Distr
                                 device_id=torch_device if torch_device.type == "cuda" else None)
     return DistributedContext(rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(),
                               device=torch_device, backend=backend)
+
+
+@contextmanager
+def distributed_run(device: str = "auto", backend: str | None = None) -> Iterator[DistributedContext]:
+    """``with distributed_run() as ctx:``: the process group (if any) for the block, torn down however it
+    ends."""
+    ctx = setup_distributed(device, backend)
+    try:
+        yield ctx
+    finally:
+        teardown()
 
 
 def teardown() -> None:

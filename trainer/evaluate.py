@@ -32,7 +32,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
-from transformers.utils import logging as transformers_logging
 
 from trainer.checkpoint import HEADS_FILE, STATE_FILE, head_state, latest_complete_checkpoint, load_module_weights
 from trainer.cli import run_command
@@ -226,8 +225,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    transformers_logging.disable_progress_bar()
     return run_command(lambda: _command(args), logger)
 
 

@@ -48,12 +48,11 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
-from transformers.utils import logging as transformers_logging
 
 from trainer.checkpoint import resume_point
 from trainer.cli import run_command
 from trainer.config import ConfigError, dump_config, load_config, resolve_grad_accum
-from trainer.distributed import DistributedContext, barrier, seed_everything, setup_distributed, teardown
+from trainer.distributed import DistributedContext, barrier, distributed_run, seed_everything
 from trainer.evaluate import encoder_without_pooler, load_matching_heads, make_report, retention_markdown, write_report
 from trainer.few_shot import sample_ids, summarize_runs
 from trainer.finetune_config import FinetuneConfig
@@ -514,11 +513,8 @@ def _flat_scores(report: dict) -> dict:
 # ---- the run ----------------------------------------------------------------------------------------------
 
 def run(config: FinetuneConfig) -> FinetuneResult:
-    ctx = setup_distributed()
-    try:
+    with distributed_run() as ctx:
         return _run(config, ctx)
-    finally:
-        teardown()
 
 
 def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
@@ -778,8 +774,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    transformers_logging.disable_progress_bar()
     return run_command(lambda: _command(args), logger)
 
 

@@ -108,6 +108,25 @@ def char_span_to_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int
     return None if first is None else (first, last)
 
 
+def check_query_context_tokenizer(tokenizer, what: str) -> None:
+    """What a (query, context) featurizer needs of its tokenizer: offset mappings (a fast tokenizer) and cls and
+    sep tokens. ``what`` names the features in the error ("MRC", "QA")."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"{what} features need a fast tokenizer (offset mappings); got {type(tokenizer).__name__}")
+    if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise ValueError("the tokenizer needs a cls and a sep token")
+
+
+def context_room(config) -> int:
+    """Tokens left for the context after a query of ``config.max_query_length`` and the special tokens, within
+    ``config.max_length``; an error when none are."""
+    room = config.max_length - config.max_query_length - config.special_tokens()
+    if room < 1:
+        raise ValueError(f"max_length {config.max_length} leaves no room for a context after a query of "
+                         f"{config.max_query_length} tokens and the special tokens")
+    return room
+
+
 class MRCFeaturizer:
     """Turns MRC rows (dicts with ``id``, ``query``, ``context``, ``answers``) into ``MRCFeature``s.
 
@@ -117,15 +136,8 @@ class MRCFeaturizer:
     def __init__(self, tokenizer, config: MRCFeatureConfig | None = None):
         self.tokenizer = tokenizer
         self.config = config or MRCFeatureConfig()
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("MRC features need a fast tokenizer (offset mappings); got "
-                             f"{type(tokenizer).__name__}")
-        if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-            raise ValueError("the tokenizer needs a cls and a sep token")
-        room = self.config.max_length - self.config.max_query_length - self.config.special_tokens()
-        if room < 1:
-            raise ValueError(f"max_length {self.config.max_length} leaves no room for a context after a query "
-                             f"of {self.config.max_query_length} tokens and the special tokens")
+        check_query_context_tokenizer(tokenizer, "MRC")
+        context_room(self.config)
         # BERT-style models take segment ids; XLM-R-style tokenizers do not list them.
         self.with_token_types = "token_type_ids" in tokenizer.model_input_names
         self.stats = FeatureStats()

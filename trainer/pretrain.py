@@ -17,12 +17,11 @@ from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
-from transformers.utils import logging as transformers_logging
 
 from trainer.checkpoint import resume_point
 from trainer.cli import run_command
 from trainer.config import ConfigError, PretrainConfig, dump_config, load_config, resolve_grad_accum
-from trainer.distributed import (DistributedContext, barrier, seed_everything, setup_distributed, teardown)
+from trainer.distributed import DistributedContext, barrier, distributed_run, seed_everything
 from trainer.loop import CHECKPOINTS, ResumableBatches, TrainResult, train
 from trainer.objectives import Objective, get_objective
 from trainer.shard_dataset import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
@@ -91,11 +90,8 @@ def make_datasets(config: PretrainConfig, objective: Objective) -> tuple[MixedDa
 
 def run(config: PretrainConfig) -> TrainResult:
     """Set up from ``config`` and train; returns the loop's result (on every rank)."""
-    ctx = setup_distributed()
-    try:
+    with distributed_run() as ctx:
         return _run(config, ctx)
-    finally:
-        teardown()
 
 
 def _run(config: PretrainConfig, ctx: DistributedContext) -> TrainResult:
@@ -150,8 +146,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    transformers_logging.disable_progress_bar()  # per-file save/load bars would drown the training log
     return run_command(lambda: _command(args), logger)
 
 

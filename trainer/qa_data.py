@@ -30,7 +30,8 @@ from typing import Iterator, Sequence
 
 import torch
 
-from trainer.mrc_features import INDEX_DTYPE, char_span_to_tokens, pad_features
+from trainer.mrc_features import (INDEX_DTYPE, char_span_to_tokens, check_query_context_tokenizer, context_room,
+                                   pad_features)
 
 HEADS = ("start_end", "extractor", "que")
 QUE_TOKEN = "[QUE]"
@@ -250,10 +251,7 @@ class QAFeaturizer:
         self.config = config = config or QAFeatureConfig()
         if config.head not in HEADS:
             raise ValueError(f"unknown QA head {config.head!r}; known: {', '.join(HEADS)}")
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError(f"QA features need a fast tokenizer (offset mappings); got {type(tokenizer).__name__}")
-        if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-            raise ValueError("the tokenizer needs a cls and a sep token")
+        check_query_context_tokenizer(tokenizer, "QA")
         self.que_id = None
         if config.head == "que":
             ids = tokenizer.convert_tokens_to_ids([config.que_token])
@@ -261,10 +259,7 @@ class QAFeaturizer:
                 raise ValueError(f"the tokenizer has no {config.que_token!r} token; add it with trainer."
                                  "clism_features.add_que_token(tokenizer, model) before [QUE] fine-tuning")
             self.que_id = ids[0]
-        self.room = config.max_length - config.max_query_length - config.special_tokens()
-        if self.room < 1:
-            raise ValueError(f"max_length {config.max_length} leaves no room for a context after a query of "
-                             f"{config.max_query_length} tokens and the special tokens")
+        self.room = context_room(config)
         self.with_token_types = "token_type_ids" in tokenizer.model_input_names
         self.stats = QAFeatureStats()
 

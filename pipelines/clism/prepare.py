@@ -88,28 +88,20 @@ def _join_tokens(tokens: tuple[str, ...]) -> tuple[str, Words]:
 def prepare_pair(raw: RawPair, options: PrepareOptions, drop: Drop,
                  count: Callable[[str, int], None] = lambda name, value: None) -> PreparedPair | None:
     """The cleaned, tokenised pair, or None after ``drop(reason, 1)``."""
-    target = raw.target
-    if options.html_unescape:
-        target, changed = unescape(target)
-        if changed:
-            count("target_lines_html_unescaped", 1)
-    target = target.strip()
+    def unescaped(texts: tuple[str, ...], side: str) -> tuple[str, ...]:
+        """``texts`` with HTML entities undone (when the options say so); a changed line is counted once."""
+        if not options.html_unescape:
+            return texts
+        results = [unescape(text) for text in texts]
+        if any(changed for _, changed in results):
+            count(f"{side}_lines_html_unescaped", 1)
+        return tuple(text for text, _ in results)
 
+    target = unescaped((raw.target,), "target")[0].strip()
     if raw.source_tokens is not None:  # CoNLL source: its tokens are the words
-        tokens = raw.source_tokens
-        if options.html_unescape:
-            unescaped = [unescape(token) for token in tokens]
-            tokens = tuple(token for token, _ in unescaped)
-            if any(changed for _, changed in unescaped):
-                count("source_lines_html_unescaped", 1)
-        source, source_words = _join_tokens(tokens)
+        source, source_words = _join_tokens(unescaped(raw.source_tokens, "source"))
     else:
-        source = raw.source
-        if options.html_unescape:
-            source, changed = unescape(source)
-            if changed:
-                count("source_lines_html_unescaped", 1)
-        source = source.strip()
+        source = unescaped((raw.source,), "source")[0].strip()
         source_words = None
 
     if not source or not target:
