@@ -77,3 +77,15 @@ def write_pair_tsv(path: Path, sentences: list[str], count: int, offset: int = 0
         lines.append(f"{n}\t{first}\t{second}\t{1 if same else 0}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def tatoeba_pair_files(data_dir: Path, directory: Path) -> dict[str, Path]:
+    """English and German pair TSVs (``write_pair_tsv``) from the Tatoeba deu-eng sentences, lines aligned, so
+    that ``en_*`` and ``de_*`` pairs of the same id translate each other: ``{en,de}_train`` (24 pairs) and
+    ``{en,de}_dev`` (8 pairs from line 200 on)."""
+    parallel = data_dir / "parallel"
+    lines = {lang: [line.strip() for line in (parallel / f"tatoeba.deu-eng.{lang}").read_text().splitlines()
+                    if line.strip()] for lang in ("eng", "deu")}
+    return {name: write_pair_tsv(directory / f"{name}.tsv", lines["deu" if name.startswith("de") else "eng"], count,
+                                 offset) for name, count, offset in
+            (("en_train", 24, 0), ("de_train", 24, 0), ("de_dev", 8, 200), ("en_dev", 8, 200))}

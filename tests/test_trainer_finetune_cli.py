@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from finetune_fixtures import (read_records, read_report, run_finetune, tiny_config, write_pair_tsv,
+from finetune_fixtures import (read_records, read_report, run_finetune, tatoeba_pair_files, tiny_config, write_pair_tsv,
                                write_tagged_dataset)
 from schemas.conll import read_conll
 from trainer.checkpoint import latest_complete_checkpoint, save_checkpoint
@@ -396,12 +396,7 @@ def test_filter_on_europarl_pairs_and_its_evaluation(data_dir, tmp_path, capsys)
 
 def test_filter_pair_classifier_pairs_by_id(data_dir, tmp_path):
     """FILTER for sentence pairs: German pairs matched with the English pairs of the same id (de-3 with en-3)."""
-    parallel = data_dir / "parallel"
-    lines = {lang: [line.strip() for line in (parallel / f"tatoeba.deu-eng.{lang}").read_text().splitlines()
-                    if line.strip()] for lang in ("eng", "deu")}
-    files = {name: write_pair_tsv(tmp_path / f"{name}.tsv", lines["deu" if name.startswith("de") else "eng"], count,
-                                  offset) for name, count, offset in
-             (("en_train", 24, 0), ("de_train", 24, 0), ("de_dev", 8, 200), ("en_dev", 8, 200))}
+    files = tatoeba_pair_files(data_dir, tmp_path)
     out = tmp_path / "run"
     config = tiny_config(out, {"name": "pair", "head": "classifier"},
                          {"train": {"en": str(files["en_train"])}, "translated": {"de": str(files["de_train"])},

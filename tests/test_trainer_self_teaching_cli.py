@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import AutoTokenizer
 
-from finetune_fixtures import read_records, read_report, run_finetune, tiny_config, write_pair_tsv
+from finetune_fixtures import read_records, read_report, run_finetune, tatoeba_pair_files, tiny_config
 from schemas.conll import read_conll
 from trainer.self_teaching import TeacherPredictions
 from trainer.tagging import TaggingCollator
@@ -101,12 +101,7 @@ def test_student_taught_by_its_own_initial_model_has_zero_kl(data_dir, tmp_path)
 def test_pair_classifier_teacher_and_filter_student(data_dir, tmp_path):
     """Tatoeba sentence pairs: a single-stream classifier trained on the German pairs writes its logits; a FILTER
     student (German pairs read with the English pairs of the same id) learns with L^s + 0.5 L^t + 0.5 KL."""
-    parallel = data_dir / "parallel"
-    lines = {lang: [line.strip() for line in (parallel / f"tatoeba.deu-eng.{lang}").read_text().splitlines()
-                    if line.strip()] for lang in ("eng", "deu")}
-    files = {name: write_pair_tsv(tmp_path / f"{name}.tsv", lines["deu" if name.startswith("de") else "eng"], count,
-                                  offset) for name, count, offset in
-             (("en_train", 24, 0), ("de_train", 24, 0), ("de_dev", 8, 200), ("en_dev", 8, 200))}
+    files = tatoeba_pair_files(data_dir, tmp_path)
     data = {"train": {"en": str(files["en_train"])}, "translated": {"de": str(files["de_train"])},
             "eval": {"de": str(files["de_dev"])}, "eval_translations": {"de": str(files["en_dev"])},
             "max_length": 64}

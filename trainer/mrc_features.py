@@ -108,6 +108,12 @@ def char_span_to_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int
     return None if first is None else (first, last)
 
 
+# Tokenizer arguments for a query or a context on its own: ids and character offsets, no specials (the
+# featurizer places them itself) and no length warnings (it truncates itself).
+OFFSETS_ONLY = dict(add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
+                    return_token_type_ids=False, verbose=False)
+
+
 def check_query_context_tokenizer(tokenizer, what: str) -> None:
     """What a (query, context) featurizer needs of its tokenizer: offset mappings (a fast tokenizer) and cls and
     sep tokens. ``what`` names the features in the error ("MRC", "QA")."""
@@ -145,10 +151,8 @@ class MRCFeaturizer:
     def __call__(self, rows: Sequence[dict]) -> list[MRCFeature]:
         if not rows:
             return []
-        tokenize = dict(add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
-                        return_token_type_ids=False, verbose=False)
-        queries = self.tokenizer([row["query"] for row in rows], **tokenize)
-        contexts = self.tokenizer([row["context"] for row in rows], **tokenize)
+        queries = self.tokenizer([row["query"] for row in rows], **OFFSETS_ONLY)
+        contexts = self.tokenizer([row["context"] for row in rows], **OFFSETS_ONLY)
         features = [self._feature(row, queries["input_ids"][n], contexts["input_ids"][n],
                                   contexts["offset_mapping"][n]) for n, row in enumerate(rows)]
         for feature in features:

@@ -30,8 +30,8 @@ from typing import Iterator, Sequence
 
 import torch
 
-from trainer.mrc_features import (INDEX_DTYPE, char_span_to_tokens, check_query_context_tokenizer, context_room,
-                                   pad_features)
+from trainer.mrc_features import (INDEX_DTYPE, OFFSETS_ONLY, char_span_to_tokens, check_query_context_tokenizer,
+                                   context_room, pad_features)
 
 HEADS = ("start_end", "extractor", "que")
 QUE_TOKEN = "[QUE]"
@@ -266,10 +266,8 @@ class QAFeaturizer:
     def __call__(self, rows: Sequence[dict]) -> list[QAFeature]:
         if not rows:
             return []
-        tokenize = dict(add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
-                        return_token_type_ids=False, verbose=False)
-        queries = self.tokenizer([row.get("query", row.get("question")) for row in rows], **tokenize)
-        contexts = self.tokenizer([row["context"] for row in rows], **tokenize)
+        queries = self.tokenizer([row.get("query", row.get("question")) for row in rows], **OFFSETS_ONLY)
+        contexts = self.tokenizer([row["context"] for row in rows], **OFFSETS_ONLY)
         features = []
         for n, row in enumerate(rows):
             features += self._windows(row, queries["input_ids"][n], contexts["input_ids"][n],
