@@ -31,7 +31,7 @@ from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
-from pipelines.wiki_mrc.records import (AnswerRequest, Body, Definition, Entity, Mention, Sample, Skipped,
+from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
                                         UnanswerableRequest)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
@@ -195,7 +195,7 @@ class ParsePages(beam.DoFn):
             count("wikitext." + name, value)
         yield pvalue.TaggedOutput(self.DEFINITION, (title, Definition(title, page.page_id, query)))
         anchors = tuple((a.start, a.end, a.target) for a in parsed.anchors)
-        yield pvalue.TaggedOutput(self.BODY, Body(title, page.page_id, parsed.text, anchors, path))
+        yield pvalue.TaggedOutput(self.BODY, Body.pack(title, page.page_id, parsed.text, anchors, path))
         count("anchors_found", len(anchors))
         for index, (start, end, target) in enumerate(anchors):
             if target == title:
@@ -361,6 +361,27 @@ def example_id(lang: str, entity_page_id: int, kind: str, part: str) -> str:
     return f"{lang}:{entity_page_id}:{kind}:{part}"
 
 
+class Bucket:
+    """The articles of one bucket, each unpacked when first used. A title seen twice (duplicate titles across
+    inputs) keeps its smallest page id, as definitions do."""
+
+    def __init__(self, bodies: Iterable[Body]):
+        self.bodies: Dict[str, Body] = {}
+        for body in bodies:
+            if body.title not in self.bodies or body.page_id < self.bodies[body.title].page_id:
+                self.bodies[body.title] = body
+        self._unpacked: Dict[str, Article] = {}
+
+    def titles(self) -> List[str]:
+        return list(self.bodies)
+
+    def get(self, title: str) -> Optional[Article]:
+        article = self._unpacked.get(title)
+        if article is None and title in self.bodies:
+            article = self._unpacked[title] = self.bodies[title].unpack()
+        return article
+
+
 class BuildExamples(beam.DoFn):
     """One bucket: its articles and the requests sent to it → MRC rows."""
 
@@ -374,10 +395,7 @@ class BuildExamples(beam.DoFn):
 
     def process(self, element):
         _, groups = element
-        bodies: Dict[str, Body] = {}
-        for body in groups["body"]:
-            if body.title not in bodies or body.page_id < bodies[body.title].page_id:
-                bodies[body.title] = body
+        bodies = Bucket(groups["body"])
         for request in sorted(groups["answerable"], key=lambda r: (r.entity, r.mention.sort_key())):
             row = self._answerable(request, bodies.get(request.mention.context_title))
             if row is not None:
@@ -386,7 +404,7 @@ class BuildExamples(beam.DoFn):
         if unanswerable:
             yield from self._unanswerable(unanswerable, bodies)
 
-    def _answerable(self, request: AnswerRequest, body: Optional[Body]):
+    def _answerable(self, request: AnswerRequest, body: Optional[Article]):
         cfg = self.config
         mention = request.mention
         if body is None or body.page_id != mention.context_page_id or mention.index >= len(body.anchors):
@@ -422,7 +440,7 @@ class BuildExamples(beam.DoFn):
             "source_file": body.source_file,
         }
 
-    def _unanswerable(self, requests: List[UnanswerableRequest], bodies: Dict[str, Body]):
+    def _unanswerable(self, requests: List[UnanswerableRequest], bodies: Bucket):
         """Each request takes the first article of the bucket, in an order drawn for it, that neither links to
         the entity nor contains its anchor text (nor its title), and that no other request of the same entity
         took (§2.2: "pairing a query with an irrelevant context without anchor association")."""
@@ -433,12 +451,13 @@ class BuildExamples(beam.DoFn):
             avoid = [request.anchor_text, request.entity, ex.unqualified(request.entity)]
             key = f"{request.entity}\x1f{request.number}"
             taken = used.setdefault(request.entity, set())
-            order = sorted(bodies.values(), key=lambda b: (ex.stable_hash(cfg.seed, "candidate", key, b.title),
-                                                           b.title))
+            order = sorted(bodies.titles(), key=lambda title: (ex.stable_hash(cfg.seed, "candidate", key, title),
+                                                                title))
             chosen = None
-            for body in order:
-                if body.title == request.entity or body.title in taken:
+            for title in order:
+                if title == request.entity or title in taken:
                     continue
+                body = bodies.get(title)
                 if any(target in names for _, _, target in body.anchors):
                     continue
                 if any(text and text in body.text for text in avoid):
