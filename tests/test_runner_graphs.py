@@ -379,8 +379,8 @@ def test_a_hot_key_is_sampled_with_bounded_memory(beam_options):
     assert largest <= 2 * k
 
     from apache_beam.testing.util import assert_that, equal_to
-    expected = [("Hot", Sample(len(hot), tuple(sorted(hot, key=Mention.sort_key)[:k]), ())),
-                ("Cold", Sample(len(cold), tuple(sorted(cold, key=Mention.sort_key)), ()))]
+    expected = [("Hot", Sample.of(len(hot), tuple(sorted(hot, key=Mention.sort_key)[:k]), ())),
+                ("Cold", Sample.of(len(cold), tuple(sorted(cold, key=Mention.sort_key)), ()))]
     with beam.Pipeline(options=beam_options) as p:
         samples = (p
                    | beam.Create([("Hot", m) for m in hot] + [("Cold", m) for m in cold], reshuffle=False)

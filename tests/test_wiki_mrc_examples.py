@@ -116,10 +116,10 @@ def test_mention_samples_keep_the_smallest_ranks_in_any_order(beam_options):
         accs = [fn.create_accumulator() for _ in range(4)]
         for n, m in enumerate(mentions):
             accs[n % 4] = fn.add_input(accs[n % 4], m)
-        assert fn.extract_output(fn.merge_accumulators(accs)) == Sample(200, tuple(expected), ())
-    merged = MergeSamples(3).merge_accumulators([Sample(2, tuple(expected[:2]), ("A",)),
-                                                 Sample(5, tuple(expected[2:5]), ("B",))])
-    assert merged == Sample(7, tuple(expected[:3]), ("A", "B"))
+        assert fn.extract_output(fn.merge_accumulators(accs)) == Sample.of(200, tuple(expected), ())
+    merged = MergeSamples(3).merge_accumulators([Sample.of(2, tuple(expected[:2]), ("A",)),
+                                                 Sample.of(5, tuple(expected[2:5]), ("B",))])
+    assert merged == Sample.of(7, tuple(expected[:3]), ("A", "B"))
 
 
 def test_config_defaults_are_the_papers():

@@ -27,12 +27,13 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam import pvalue
 
+from pipelines.malloc_tuning import fix_mmap_threshold
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
-                                        UnanswerableRequest)
+                                        UnanswerableRequest, pack_mentions, unpack_mentions)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
 from pipelines.wikitext import DEFAULT_MAX_CHARS, WikiTextParser
@@ -128,6 +129,7 @@ class ParsePages(beam.DoFn):
             tables[path] = same
         self.tables = tables
         self.parsers: Dict[int, WikiTextParser] = {}
+        fix_mmap_threshold()  # page-sized buffers must not fragment the heap (see malloc_tuning)
         import_spacy_without_torch()  # this job only tokenises: no torch in the workers
         lang = self.config.tokenizer_lang
         self.tokenize = lambda text: words(text, lang)
@@ -218,6 +220,11 @@ def _smallest(mentions: Iterable[Mention], k: int) -> Tuple[Mention, ...]:
     return tuple(sorted(set(mentions), key=Mention.sort_key)[:k])
 
 
+def _unpacked(mentions) -> Tuple[Mention, ...]:
+    """A SampleMentions accumulator's mentions, as added (a tuple) or as compacted for the wire (bytes)."""
+    return unpack_mentions(mentions) if isinstance(mentions, bytes) else mentions
+
+
 class SampleMentions(beam.CombineFn):
     """Mentions of one link target → ``Sample(count, k smallest-ranked mentions, names=())``."""
 
@@ -229,7 +236,7 @@ class SampleMentions(beam.CombineFn):
 
     def add_input(self, acc, mention):
         n, kept = acc
-        kept = kept + (mention,)
+        kept = _unpacked(kept) + (mention,)
         if len(kept) > 2 * self.k:  # prune now and then, not on every element
             kept = _smallest(kept, self.k)
         return (n + 1, kept)
@@ -238,12 +245,17 @@ class SampleMentions(beam.CombineFn):
         total, kept = 0, []
         for n, mentions in accs:
             total += n
-            kept.extend(mentions)
+            kept.extend(_unpacked(mentions))
         return (total, _smallest(kept, self.k))
+
+    def compact(self, acc):
+        """Before an accumulator crosses the wire: its ``k`` smallest, packed (see :class:`Sample`)."""
+        n, kept = acc
+        return acc if isinstance(kept, bytes) else (n, pack_mentions(_smallest(kept, self.k)))
 
     def extract_output(self, acc):
         n, kept = acc
-        return Sample(n, _smallest(kept, self.k), ())
+        return Sample.of(n, _smallest(_unpacked(kept), self.k), ())
 
 
 class MergeSamples(beam.CombineFn):
@@ -254,7 +266,7 @@ class MergeSamples(beam.CombineFn):
         self.k = k
 
     def create_accumulator(self):
-        return Sample(0, (), ())
+        return Sample.of(0, (), ())
 
     def add_input(self, acc, sample):
         return self.merge_accumulators([acc, sample])
@@ -265,7 +277,7 @@ class MergeSamples(beam.CombineFn):
             total += sample.count
             kept.extend(sample.mentions)
             names.update(sample.names)
-        return Sample(total, _smallest(kept, self.k), tuple(sorted(names)))
+        return Sample.of(total, _smallest(kept, self.k), tuple(sorted(names)))
 
     def extract_output(self, acc):
         return acc
@@ -285,7 +297,7 @@ def _resolve_target(element):
         entity = finals[0]
     else:
         entity = target
-    yield entity, Sample(sample.count, sample.mentions, (target,))
+    yield entity, sample._replace(names=(target,))
 
 
 class MakeEntities(beam.DoFn):
@@ -389,6 +401,7 @@ class BuildExamples(beam.DoFn):
         self.config = config
 
     def setup(self):
+        fix_mmap_threshold()
         import_spacy_without_torch()
         lang = self.config.tokenizer_lang
         self.tokenize = lambda text: words(text, lang)
