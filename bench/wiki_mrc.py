@@ -11,6 +11,10 @@ repeated 4x (``--repeat``; titles and ids made unique), re-packed the same way. 
   in-process run and against 1 worker process (the same runner mode, so only the worker count differs), with
   the CPU seconds every process of the run used: on a machine with C cores a run that needs S CPU seconds
   cannot finish in less than S / C seconds, which bounds the speed-up this machine can show;
+- the steady-state speed-up: the same ratios over the time the larger input adds to the sample's run, i.e.
+  seconds per added copy of the sample. Start-up (the runner's and each worker's imports, spaCy, the page
+  parser) is paid once per run whatever the input, so it cancels out: what remains is the rate at which a
+  long run processes pages, the figure that matters for a dump of many GB;
 - peak memory (max RSS) on the sample and on the 4x sample (target: < 20% growth): of the in-process run, and
   of a run with 1 worker process, split into the runner process (where Beam's local runner keeps every
   PCollection in memory; on Dataflow, Flink or Spark that is the shuffle service's disk) and the worker
@@ -205,14 +209,19 @@ def speedup_note(base: dict, two: dict, cores: int) -> str:
             f"at best {base['seconds'] / floor:.2f}x")
 
 
+def per_added_copy(small: dict, large: dict, repeat: int) -> float:
+    """Seconds the larger input's run takes per copy of the sample beyond the first (start-up cancels out)."""
+    return (large["seconds"] - small["seconds"]) / (repeat - 1)
+
+
 def growth(small: float, large: float) -> str:
     return f"{100 * (large / small - 1):+.0f}%"
 
 
 def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
-               min_mentions: str = "3") -> list[tuple[str, str, str, str]]:
+               min_mentions: str = "3", repeat: int = 4) -> list[tuple[str, str, str, str]]:
     """The figures as (where, what, value, note) rows for ``python -m bench``."""
-    f = measure(dump, lang, min_mentions, quick)
+    f = measure(dump, lang, min_mentions, quick, repeat)
     mb, one = f["mb"], f["one"]
     cores = os.cpu_count() or 1
     where = f"wiki_mrc, {lang} sample {mb:.2f} MB wikitext"
@@ -230,6 +239,10 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
                  (where, "speed-up, 2 workers (4x sample)", f"{four['seconds'] / four_two['seconds']:.2f}x",
                   f"vs 1 worker process {four_procs1['seconds'] / four_two['seconds']:.2f}x; "
                   + speedup_note(four, four_two, cores)),
+                 (where, "speed-up, 2 workers (steady state)",
+                  f"{per_added_copy(procs1, four_procs1, repeat) / per_added_copy(two, four_two, repeat):.2f}x",
+                  "vs 1 worker process, on the time the 4x input adds (start-up excluded); vs in process "
+                  f"{per_added_copy(one, four, repeat) / per_added_copy(two, four_two, repeat):.2f}x"),
                  (where, "peak memory, 4x sample (MiB)", f"{four['peak_mib']:.0f}",
                   f"{growth(one['peak_mib'], four['peak_mib'])} over the sample, in process (target < 20%)"),
                  (where, "peak memory of a worker process, 4x (MiB)", f"{four_procs1['worker_mib']:.0f}",
@@ -270,6 +283,12 @@ def main() -> None:
         print(f"  speed-up with 2 workers: {base['seconds'] / pair['seconds']:.2f}x "
               f"(vs 1 worker process {single['seconds'] / pair['seconds']:.2f}x; target >= 1.6); "
               + speedup_note(base, pair, cores))
+    single, pair, base = (per_added_copy(procs1, four_procs1, args.repeat), per_added_copy(two, four_two, args.repeat),
+                          per_added_copy(one, four, args.repeat))
+    print(f"steady state (seconds per added copy of the sample, start-up excluded): 1 worker in process "
+          f"{base:.2f} s, 1 worker process {single:.2f} s, 2 worker processes {pair:.2f} s")
+    print(f"  speed-up with 2 workers: {single / pair:.2f}x vs 1 worker process, {base / pair:.2f}x vs in process "
+          "(target >= 1.6)")
     print(f"peak memory in process: {one['peak_mib']:.0f} MiB on the sample, {four['peak_mib']:.0f} MiB on it "
           f"repeated {args.repeat}x ({growth(one['peak_mib'], four['peak_mib'])}, target < 20% at 4x)")
     print(f"page parser process (one per worker): {max(r['parser_mib'] for r in (one, procs1, four, four_procs1)):.0f} "

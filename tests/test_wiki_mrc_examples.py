@@ -122,6 +122,20 @@ def test_mention_samples_keep_the_smallest_ranks_in_any_order(beam_options):
     assert merged == Sample.of(7, tuple(expected[:3]), ("A", "B"))
 
 
+def test_encoded_mentions_sort_as_mentions_do_and_decode_to_themselves():
+    """The combiners sort encoded mentions as bytes: that order must be ``Mention.sort_key`` order, also for
+    equal ranks, titles that extend one another, non-ASCII titles and large ids."""
+    rng = random.Random(3)
+    titles = ["Ab", "Abc", "Ab c", "Äb", "Ab\u00e9", "日本", "Z", "A\U0001F600b", "A"]
+    mentions = [Mention(rng.choice([0, 1, 2**63, 2**64 - 1, rng.getrandbits(64)]), rng.choice(titles),
+                        rng.choice([0, 7, 10**9, 2**40]), rng.choice([0, 1, 300, 2**31]), rng.choice(["", "x", "ß y"]))
+                for _ in range(2000)]
+    assert [Mention.decode(m.encode()) for m in mentions] == mentions
+    assert sorted(mentions, key=lambda m: m.encode()) == sorted(mentions, key=lambda m: (m.sort_key(), m.anchor_text))
+    sample = Sample.of(5, tuple(mentions[:3]), ("A",))
+    assert sample.mentions == tuple(mentions[:3]) and Sample.of(5, tuple(mentions[:3]), ("A",)) == sample
+
+
 def test_config_defaults_are_the_papers():
     from pipelines.wiki_mrc.pipeline import MrcConfig
     en, vi = MrcConfig("en", "en"), MrcConfig("vi", "vi")

@@ -216,17 +216,14 @@ class ParsePages(beam.DoFn):
 # Mention samples (combiners: no hot keys)
 # ---------------------------------------------------------------------------------------------------------------
 
-def _smallest(mentions: Iterable[Mention], k: int) -> Tuple[Mention, ...]:
-    return tuple(sorted(set(mentions), key=Mention.sort_key)[:k])
-
-
-def _unpacked(mentions) -> Tuple[Mention, ...]:
-    """A SampleMentions accumulator's mentions, as added (a tuple) or as compacted for the wire (bytes)."""
-    return unpack_mentions(mentions) if isinstance(mentions, bytes) else mentions
+def _smallest(encoded: Iterable[bytes], k: int) -> Tuple[bytes, ...]:
+    """The ``k`` smallest encoded mentions (:meth:`Mention.encode`: byte order is rank order)."""
+    return tuple(sorted(set(encoded))[:k])
 
 
 class SampleMentions(beam.CombineFn):
-    """Mentions of one link target → ``Sample(count, k smallest-ranked mentions, names=())``."""
+    """Mentions of one link target → ``Sample(count, k smallest-ranked mentions, names=())``. The accumulator is
+    (count, encoded mentions): a tuple while mentions are added, packed bytes once compacted for the wire."""
 
     def __init__(self, k: int):
         self.k = k
@@ -234,18 +231,22 @@ class SampleMentions(beam.CombineFn):
     def create_accumulator(self):
         return (0, ())
 
-    def add_input(self, acc, mention):
+    @staticmethod
+    def _encoded(kept) -> Tuple[bytes, ...]:
+        return unpack_mentions(kept) if isinstance(kept, bytes) else kept
+
+    def add_input(self, acc, mention: Mention):
         n, kept = acc
-        kept = _unpacked(kept) + (mention,)
+        kept = self._encoded(kept) + (mention.encode(),)
         if len(kept) > 2 * self.k:  # prune now and then, not on every element
             kept = _smallest(kept, self.k)
         return (n + 1, kept)
 
     def merge_accumulators(self, accs):
         total, kept = 0, []
-        for n, mentions in accs:
+        for n, encoded in accs:
             total += n
-            kept.extend(_unpacked(mentions))
+            kept.extend(self._encoded(encoded))
         return (total, _smallest(kept, self.k))
 
     def compact(self, acc):
@@ -255,7 +256,7 @@ class SampleMentions(beam.CombineFn):
 
     def extract_output(self, acc):
         n, kept = acc
-        return Sample.of(n, _smallest(_unpacked(kept), self.k), ())
+        return Sample(n, pack_mentions(_smallest(self._encoded(kept), self.k)), ())
 
 
 class MergeSamples(beam.CombineFn):
@@ -275,9 +276,9 @@ class MergeSamples(beam.CombineFn):
         total, kept, names = 0, [], set()
         for sample in accs:
             total += sample.count
-            kept.extend(sample.mentions)
+            kept.extend(sample.encoded)
             names.update(sample.names)
-        return Sample.of(total, _smallest(kept, self.k), tuple(sorted(names)))
+        return Sample(total, pack_mentions(_smallest(kept, self.k)), tuple(sorted(names)))
 
     def extract_output(self, acc):
         return acc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import zlib
 from typing import NamedTuple, Tuple
 
@@ -20,6 +21,26 @@ class Mention(NamedTuple):
     def sort_key(self):
         return (self.rank, self.context_title, self.index, self.context_page_id)
 
+    def encode(self) -> bytes:
+        """The mention as one bytes object whose byte order is :meth:`sort_key` order: the rank (8 bytes, big
+        endian), the title in UTF-8 ended by NUL (which no title contains, so a title sorts before its
+        extensions, as in str order; UTF-8 keeps code point order), the index and page id (big endian), then the
+        anchor text. The combiners keep mentions this way: one object instead of six, about a third of the
+        memory, and sorted without a key function."""
+        return b"".join((self.rank.to_bytes(8, "big"), self.context_title.encode("utf-8", "surrogatepass"), b"\0",
+                         _INDEX_AND_PAGE.pack(self.index, self.context_page_id),
+                         self.anchor_text.encode("utf-8", "surrogatepass")))
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Mention":
+        end = data.index(b"\0", 8)
+        index, page_id = _INDEX_AND_PAGE.unpack_from(data, end + 1)
+        return cls(int.from_bytes(data[:8], "big"), data[8:end].decode("utf-8", "surrogatepass"), page_id, index,
+                   data[end + 1 + _INDEX_AND_PAGE.size:].decode("utf-8", "surrogatepass"))
+
+
+_INDEX_AND_PAGE = struct.Struct(">IQ")
+
 
 class Sample(NamedTuple):
     """What a combiner keeps of all the links to one title or entity: how many there are, the ``k`` with the
@@ -27,33 +48,38 @@ class Sample(NamedTuple):
     redirects that reach it: an article that links to any of them links to the entity).
 
     The mentions travel packed (:func:`pack_mentions`): every link target's sample crosses three shuffles, and
-    Beam's local runners hold a shuffle in memory as Python objects, where a packed mention takes about 40 bytes
-    and an unpacked one about 350."""
+    Beam's local runners hold a shuffle in memory as Python objects, where a packed mention takes a few tens of
+    bytes and a Mention a few hundred."""
     count: int
     packed: bytes
     names: Tuple[str, ...]
 
     @classmethod
     def of(cls, count: int, mentions: Tuple[Mention, ...], names: Tuple[str, ...]) -> "Sample":
-        return cls(count, pack_mentions(mentions), names)
+        return cls(count, pack_mentions(tuple(m.encode() for m in mentions)), names)
+
+    @property
+    def encoded(self) -> Tuple[bytes, ...]:
+        """The mentions as :meth:`Mention.encode` gives them."""
+        return unpack_mentions(self.packed)
 
     @property
     def mentions(self) -> Tuple[Mention, ...]:
-        return unpack_mentions(self.packed)
+        return tuple(map(Mention.decode, self.encoded))
 
 
-def pack_mentions(mentions: Tuple[Mention, ...]) -> bytes:
-    """Mentions as a pickle of plain tuples: no class reference per mention, and no memo, so that equal
-    mentions always give equal bytes (a memo would depend on which strings are the same object)."""
+def pack_mentions(encoded: Tuple[bytes, ...]) -> bytes:
+    """Encoded mentions (:meth:`Mention.encode`) as one pickle, without a memo, so that equal mentions always
+    give equal bytes (a memo would depend on which objects happen to be the same)."""
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.fast = True
-    pickler.dump(tuple(map(tuple, mentions)))
+    pickler.dump(encoded)
     return buffer.getvalue()
 
 
-def unpack_mentions(packed: bytes) -> Tuple[Mention, ...]:
-    return tuple(map(Mention._make, pickle.loads(packed)))
+def unpack_mentions(packed: bytes) -> Tuple[bytes, ...]:
+    return pickle.loads(packed)
 
 
 class Definition(NamedTuple):
