@@ -3,6 +3,7 @@
     units ─ Reshuffle ─ ReadUnits ─┬─ faults ─────────────────────────────────────────────── dump_faults.txt
                                    └─ pages ─ (Reshuffle) ─ ParsePages ─┬─ redirects ─ ResolveRedirects ─┐
                                                                         ├─ mentions ─ SampleMentions ────┤ by link target
+                                                                        ├─ definitions ─ their titles ───┤ (none: dropped)
                                                                         │        re-keyed by entity ─ MergeSamples
                                                                         ├─ definitions ──────────────────┤ by entity
                                                                         │                          Entities (≥ floor)
@@ -42,6 +43,7 @@ from schemas.storage import join
 _log = logging.getLogger(__name__)
 
 FAULTS_FILE = "dump_faults.txt"  # in the output directory: one line per dump fault
+MISSING_PAGE = "anchor_to_missing_page"  # drop reason of links to a title that no page of the input has
 
 
 @dataclass
@@ -285,7 +287,10 @@ class MergeSamples(beam.CombineFn):
 
 
 def _resolve_target(element):
-    """(link target, {sample, final}) → (entity, sample): a link to a redirect counts for its final title."""
+    """(link target, {sample, final, page}) → (entity, sample): a link to a redirect counts for its final title.
+    A target that is neither a redirect nor any page's title has its links dropped here, under the reason
+    ``MakeEntities`` would give them, instead of after two more shuffles (in an excerpt of a wiki, most link
+    targets are outside it)."""
     target, groups = element
     samples = list(groups["sample"])
     if not samples:
@@ -296,6 +301,9 @@ def _resolve_target(element):
     if finals:
         count("anchors_via_redirect", sample.count)
         entity = finals[0]
+    elif next(iter(groups["page"]), None) is None:
+        count_drop(MISSING_PAGE, sample.count)
+        return
     else:
         entity = target
     yield entity, sample._replace(names=(target,))
@@ -320,7 +328,7 @@ class MakeEntities(beam.DoFn):
         sample = samples[0]
         if not definitions:
             reasons = sorted(r.reason for r in records if isinstance(r, Skipped))
-            count_drop(f"anchor_to_{reasons[0]}" if reasons else "anchor_to_missing_page", sample.count)
+            count_drop(f"anchor_to_{reasons[0]}" if reasons else MISSING_PAGE, sample.count)
             return
         definition = definitions[0]
         count("entities_linked")
@@ -544,7 +552,8 @@ class WikiToMrc(beam.PTransform):
         resolved = parsed[ParsePages.REDIRECT] | "ResolveRedirects" >> ResolveRedirects(cfg.max_redirect_hops)
         k = max(cfg.max_answerable, cfg.max_unanswerable, 1)
         per_target = parsed[ParsePages.MENTION] | "SampleMentions" >> beam.CombinePerKey(SampleMentions(k))
-        per_entity = ({"sample": per_target, "final": resolved}
+        pages = parsed[ParsePages.DEFINITION] | "PageTitles" >> beam.Map(lambda record: (record[0], True))
+        per_entity = ({"sample": per_target, "final": resolved, "page": pages}
                       | "JoinRedirects" >> beam.CoGroupByKey()
                       | "ToEntity" >> beam.FlatMap(_resolve_target)
                       | "MergeSamples" >> beam.CombinePerKey(MergeSamples(k)))
