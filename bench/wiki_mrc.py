@@ -18,7 +18,9 @@ repeated 4x (``--repeat``; titles and ids made unique), re-packed the same way. 
 - peak memory (max RSS) on the sample and on the 4x sample (target: < 20% growth): of the in-process run, and
   of a run with 1 worker process, split into the runner process (where Beam's local runner keeps every
   PCollection in memory; on Dataflow, Flink or Spark that is the shuffle service's disk) and the worker
-  process (what a Dataflow worker holds).
+  process (what a Dataflow worker holds). As the worker's baseline: the peak of a worker that runs a
+  pass-through pipeline (random text → GroupByKey → GroupByKey) whose stages carry as many bytes as the
+  pipeline's largest stage did, which is how much a local worker grows with its input whatever the code.
 Each pipeline run is a fresh subprocess, so its start-up, peak memory and CPU time are its own.
 """
 from __future__ import annotations
@@ -151,13 +153,32 @@ class DescendantPeaks(threading.Thread):
         return max((peak for k, peak in self.peaks.values() if k == kind), default=0.0)
 
 
+def record_stage_inputs() -> list[int]:
+    """Bytes the local runner sends to a worker per bundle, in a list that fills as the pipeline runs (empty if
+    this Beam version has no such method)."""
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    sizes: list[int] = []
+    send = getattr(fn_runner.BundleManager, "_send_input_to_worker", None)
+    if send is None:
+        return sizes
+
+    def counting(self, bundle_id, transform_id, byte_streams):
+        streams = list(byte_streams or [])
+        sizes.append(sum(len(chunk) for chunk in streams))
+        return send(self, bundle_id, transform_id, streams)
+
+    fn_runner.BundleManager._send_input_to_worker = counting
+    return sizes
+
+
 def child(argv) -> None:
     """Run the pipeline in this process; print its wall time, the peak memory of this process (the runner, and
-    with the in-process runner the worker too) and of its largest worker process and page-parser process, and
-    the CPU seconds of this process and all its children."""
+    with the in-process runner the worker too) and of its largest worker process and page-parser process, the
+    CPU seconds of this process and all its children, and the largest stage input sent to a worker."""
     import logging
     logging.disable(logging.WARNING)
     from pipelines.wiki_mrc.__main__ import run
+    stage_inputs = record_stage_inputs()
     peaks = DescendantPeaks()
     peaks.start()
     start = time.perf_counter()
@@ -169,7 +190,36 @@ def child(argv) -> None:
     runner, worker, parser = high_water_mib(), peaks.largest("worker"), peaks.largest("parser")
     print(json.dumps({"seconds": seconds, "rows": manifest.row_count, "runner_mib": runner,
                       "worker_mib": worker, "parser_mib": parser, "peak_mib": max(runner, worker),
-                      "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime}))
+                      "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+                      "largest_stage_mb": max(stage_inputs, default=0) / 1e6}))
+
+
+def child_passthrough(megabytes: float) -> None:
+    """Beam alone: one worker process runs random text (16,500 keys, ``megabytes`` in all) through two
+    GroupByKeys; print the worker's peak memory."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    keys = 16_500  # the English sample's number of link targets
+    chars = max(1, int(megabytes * 1e6 / keys))
+    peaks = DescendantPeaks()
+    peaks.start()
+    options = PipelineOptions(["--runner=FnApiRunner", *WORKERS_1])
+    with beam.Pipeline(options=options) as p:
+        (p | beam.Create(range(keys)) | beam.Reshuffle()
+         | "Text" >> beam.Map(lambda i: (f"key {i}", os.urandom(chars // 2 + 1).hex()[:chars]))
+         | "Group" >> beam.GroupByKey() | "Sizes" >> beam.Map(lambda kv: (kv[0][-1], sum(map(len, kv[1]))))
+         | "Regroup" >> beam.GroupByKey() | "Count" >> beam.Map(lambda kv: len(kv[1])))
+    peaks.stopped.set()
+    peaks.join()
+    print(json.dumps({"worker_mib": peaks.largest("worker")}))
+
+
+def passthrough(megabytes: float) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child-passthrough", str(megabytes)]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def multistream_of(dump: str, out: str, times: int) -> str:
@@ -199,6 +249,9 @@ def measure(dump: str, lang: str, min_mentions: str, quick: bool = False, repeat
         for name, path, extra in plan:
             runs[name] = pipeline(path, lang, os.path.join(tmp, name), *common, *extra)
     figures.update(runs)
+    if not quick:
+        figures["beam_small"] = passthrough(runs["procs1"]["largest_stage_mb"])
+        figures["beam_large"] = passthrough(runs["four_procs1"]["largest_stage_mb"])
     return figures
 
 
@@ -248,11 +301,19 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
                  (where, "peak memory of a worker process, 4x (MiB)", f"{four_procs1['worker_mib']:.0f}",
                   f"{growth(procs1['worker_mib'], four_procs1['worker_mib'])} over the sample "
                   f"({procs1['worker_mib']:.0f}); runner process {procs1['runner_mib']:.0f} -> "
-                  f"{four_procs1['runner_mib']:.0f} MiB ({growth(procs1['runner_mib'], four_procs1['runner_mib'])})")]
+                  f"{four_procs1['runner_mib']:.0f} MiB ({growth(procs1['runner_mib'], four_procs1['runner_mib'])})"),
+                 (where, "Beam's own worker growth, same stage sizes (MiB)",
+                  f"+{f['beam_large']['worker_mib'] - f['beam_small']['worker_mib']:.0f}",
+                  f"a pass-through pipeline carrying {procs1['largest_stage_mb']:.1f} -> "
+                  f"{four_procs1['largest_stage_mb']:.1f} MB per stage; the pipeline's worker "
+                  f"+{four_procs1['worker_mib'] - procs1['worker_mib']:.0f}")]
     return rows
 
 
 def main() -> None:
+    if "--child-passthrough" in sys.argv:
+        child_passthrough(float(sys.argv[sys.argv.index("--child-passthrough") + 1]))
+        return
     if "--child" in sys.argv:
         argv = sys.argv[1:]
         argv.remove("--child")
@@ -296,6 +357,11 @@ def main() -> None:
     print(f"peak memory with 1 worker process: worker {procs1['worker_mib']:.0f} -> {four_procs1['worker_mib']:.0f} "
           f"MiB ({growth(procs1['worker_mib'], four_procs1['worker_mib'])}); runner {procs1['runner_mib']:.0f} -> "
           f"{four_procs1['runner_mib']:.0f} MiB ({growth(procs1['runner_mib'], four_procs1['runner_mib'])})")
+    small, large = f["beam_small"]["worker_mib"], f["beam_large"]["worker_mib"]
+    print(f"  Beam's own worker on a pass-through pipeline whose stages carry as much as this pipeline's largest "
+          f"({procs1['largest_stage_mb']:.1f} -> {four_procs1['largest_stage_mb']:.1f} MB): {small:.0f} -> "
+          f"{large:.0f} MiB ({growth(small, large)}, +{large - small:.0f} MiB; the pipeline's worker "
+          f"+{four_procs1['worker_mib'] - procs1['worker_mib']:.0f} MiB)")
 
 
 if __name__ == "__main__":
