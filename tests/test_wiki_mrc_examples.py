@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.tokenize import words
 from pipelines.wiki_mrc import examples as ex
-from pipelines.wiki_mrc.pipeline import MergeSamples, SampleMentions
+from pipelines.wiki_mrc.pipeline import MergeSamples, ReadProgress, SampleMentions
 from pipelines.wiki_mrc.records import Mention, Sample
 from pipelines.wiki_mrc.redirects import ResolveRedirects, resolve_in_memory
 
@@ -134,6 +134,20 @@ def test_encoded_mentions_sort_as_mentions_do_and_decode_to_themselves():
     assert sorted(mentions, key=lambda m: m.encode()) == sorted(mentions, key=lambda m: (m.sort_key(), m.anchor_text))
     sample = Sample.of(5, tuple(mentions[:3]), ("A",))
     assert sample.mentions == tuple(mentions[:3]) and Sample.of(5, tuple(mentions[:3]), ("A",)) == sample
+
+
+def test_read_progress_logs_after_the_first_unit_then_at_most_once_an_interval():
+    now = [100.0]
+    progress = ReadProgress(total_units=22, every_s=30, clock=lambda: now[0])
+    assert progress.add(0, 0) is None  # a dump's first stream holds only <siteinfo>
+    now[0] = 102.0
+    first = progress.add(10, 2_000_000)
+    assert "read 2 of the job's 22 dump units: 10 pages, 2.0M characters of wikitext in 2 s (1.00M/s" in first
+    now[0] = 131.0
+    assert progress.add(10, 1_000_000) is None  # 29 s after the last line
+    now[0] = 133.0
+    line = progress.add(5, 1_000_000)
+    assert "read 4 of the job's 22 dump units: 25 pages, 4.0M characters of wikitext in 33 s (0.12M/s" in line
 
 
 def test_config_defaults_are_the_papers():

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -82,14 +83,45 @@ class MrcConfig:
 # Reading
 # ---------------------------------------------------------------------------------------------------------------
 
+class ReadProgress:
+    """What one worker has read so far, as a log line after its first unit with pages, then at most every
+    ``every_s`` seconds: a long run shows its progress without a line per unit (enwiki has ~200,000 streams)."""
+
+    def __init__(self, total_units: int, every_s: float = 15.0, clock: Callable[[], float] = time.monotonic):
+        self.total_units, self.every_s, self.clock = total_units, every_s, clock
+        self.units = self.pages = self.chars = 0
+        self.start = clock()
+        self.logged: Optional[float] = None
+
+    def add(self, pages: int, chars: int) -> Optional[str]:
+        """Count one unit read; the progress line when one is due."""
+        self.units += 1
+        self.pages += pages
+        self.chars += chars
+        now = self.clock()
+        if self.pages == 0 or (self.logged is not None and now - self.logged < self.every_s):
+            return None
+        self.logged = now
+        seconds = max(now - self.start, 1e-9)
+        return (f"this worker has read {self.units} of the job's {self.total_units} dump units: {self.pages} pages, "
+                f"{self.chars / 1e6:.1f}M characters of wikitext in {seconds:.0f} s "
+                f"({self.chars / 1e6 / seconds:.2f}M/s, parsing included)")
+
+
 class ReadUnits(beam.DoFn):
     """A dump unit → ``(path, Page)`` for every page; a fault → the ``fault`` output (its description, naming
     file and position). The pages read before a fault are kept."""
 
     FAULT = "fault"
 
+    def __init__(self, total_units: int = 0):
+        self.total_units = total_units
+
+    def setup(self):
+        self.progress = ReadProgress(self.total_units)
+
     def process(self, unit: DumpUnit):
-        pages = 0
+        pages = chars = 0
         for record in iter_unit(unit):
             if isinstance(record, DumpFault):
                 count("dump_faults")
@@ -98,10 +130,14 @@ class ReadUnits(beam.DoFn):
                 yield pvalue.TaggedOutput(self.FAULT, message)
                 continue
             pages += 1
+            chars += len(record.text)
             yield unit.path, record
         count("dump_units_read")
         count("pages_read", pages)
-        _log.info("read %d pages from %s", pages, unit.key)
+        _log.debug("read %d pages from %s", pages, unit.key)
+        line = self.progress.add(pages, chars)
+        if line:
+            _log.info(line)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -542,7 +578,7 @@ class WikiToMrc(beam.PTransform):
         read = (pbegin
                 | "Units" >> beam.Create(self.units)
                 | "SpreadUnits" >> beam.Reshuffle()
-                | "ReadUnits" >> beam.ParDo(ReadUnits()).with_outputs(ReadUnits.FAULT, main="pages"))
+                | "ReadUnits" >> beam.ParDo(ReadUnits(len(self.units))).with_outputs(ReadUnits.FAULT, main="pages"))
         pages = read.pages
         if self.reshuffle_pages:
             pages = pages | "SpreadPages" >> beam.Reshuffle()
