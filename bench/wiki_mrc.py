@@ -259,9 +259,10 @@ def measure(dump: str, lang: str, min_mentions: str, quick: bool = False, repeat
             x4 = multistream_of(dump, os.path.join(tmp, "x4"), repeat)
             plan += [("two", x1, WORKERS_2), ("procs1", x1, WORKERS_1),
                      ("four", x4, ()), ("four_two", x4, WORKERS_2), ("four_procs1", x4, WORKERS_1)]
-        for _ in range(runs_each):  # interleaved, so that a slow spell of the machine hits every configuration
+        for attempt in range(runs_each):  # interleaved, so that a slow spell of the machine hits every configuration
             for name, path, extra in plan:
-                runs.setdefault(name, []).append(pipeline(path, lang, os.path.join(tmp, name), *common, *extra))
+                out = os.path.join(tmp, f"{name}-{attempt}")
+                runs.setdefault(name, []).append(pipeline(path, lang, out, *common, *extra))
         runs = {name: fastest(each) for name, each in runs.items()}
     figures.update(runs)
     if not quick:
