@@ -90,13 +90,19 @@ WORKERS_1 = ("--direct_num_workers=1", "--direct_running_mode=multi_processing")
 WORKERS_2 = ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
 
 
-def pipeline(path: str, lang: str, out: str, *extra: str) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--input", path, "--lang", lang,
-           "--output", out, "--runner", "FnApiRunner", "--num-shards", "1", *extra]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+def run_child(*args: str) -> dict:
+    """This script with ``args`` in a fresh subprocess (its start-up, peaks and CPU time its own): the JSON it
+    printed last."""
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
+                            cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def pipeline(path: str, lang: str, out: str, *extra: str) -> dict:
+    return run_child("--child", "--input", path, "--lang", lang, "--output", out, "--runner", "FnApiRunner",
+                     "--num-shards", "1", *extra)
 
 
 def high_water_mib(pid: int | str = "self") -> float:
@@ -218,11 +224,7 @@ def child_passthrough(megabytes: float) -> None:
 
 
 def passthrough(megabytes: float) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child-passthrough", str(megabytes)]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr[-3000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child("--child-passthrough", str(megabytes))
 
 
 def multistream_of(dump: str, out: str, times: int) -> str:
