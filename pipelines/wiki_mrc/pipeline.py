@@ -259,6 +259,10 @@ def _smallest(encoded: Iterable[bytes], k: int) -> Tuple[bytes, ...]:
     return tuple(sorted(set(encoded))[:k])
 
 
+def _packed_smallest(encoded: Iterable[bytes], k: int) -> bytes:
+    return pack_mentions(_smallest(encoded, k))
+
+
 class SampleMentions(beam.CombineFn):
     """Mentions of one link target → ``Sample(count, k smallest-ranked mentions, names=())``. The accumulator is
     (count, encoded mentions): a tuple while mentions are added, packed bytes once compacted for the wire."""
@@ -290,11 +294,11 @@ class SampleMentions(beam.CombineFn):
     def compact(self, acc):
         """Before an accumulator crosses the wire: its ``k`` smallest, packed (see :class:`Sample`)."""
         n, kept = acc
-        return acc if isinstance(kept, bytes) else (n, pack_mentions(_smallest(kept, self.k)))
+        return acc if isinstance(kept, bytes) else (n, _packed_smallest(kept, self.k))
 
     def extract_output(self, acc):
         n, kept = acc
-        return Sample(n, pack_mentions(_smallest(self._encoded(kept), self.k)), ())
+        return Sample(n, _packed_smallest(self._encoded(kept), self.k), ())
 
 
 class MergeSamples(beam.CombineFn):
@@ -316,7 +320,7 @@ class MergeSamples(beam.CombineFn):
             total += sample.count
             kept.extend(sample.encoded)
             names.update(sample.names)
-        return Sample(total, pack_mentions(_smallest(kept, self.k)), tuple(sorted(names)))
+        return Sample(total, _packed_smallest(kept, self.k), tuple(sorted(names)))
 
     def extract_output(self, acc):
         return acc

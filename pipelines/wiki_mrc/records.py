@@ -100,7 +100,7 @@ Anchors = Tuple[Tuple[int, int, str], ...]  # (start, end, normalised target) in
 
 class Body(NamedTuple):
     """A kept article as a source of contexts. Its text and anchors travel packed (pickled, then zlib level 1:
-    about a third of the size) and are unpacked only in the bucket that builds examples from them. Bodies are
+    46% of the pickle's size on the English sample) and are unpacked only in the bucket that builds examples from them. Bodies are
     the bulk of what the pipeline shuffles, and Beam's local runners keep every shuffle in memory, as Python
     objects: a str holding one character beyond Latin-1 takes 2 or 4 bytes for every character."""
     title: str
