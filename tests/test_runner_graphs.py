@@ -341,48 +341,50 @@ def test_setup_file_ships_every_module_to_dataflow_workers(graphs):
 @pytest.mark.parametrize("runner", ["flink-docker", pytest.param("dataflow-image", marks=needs_dataflow)])
 def test_mention_samples_are_combined_before_any_shuffle(graphs, runner):
     """Hot keys: the mentions ParsePages emits (millions for a popular entity) reach a GroupByKey only through
-    a combiner, which every runner lifts into a per-bundle precombine, so a worker holds ``k`` mentions per key,
-    never all of them."""
+    the per-bundle sampler, so what is shuffled is at most ``k`` mentions per link target and bundle, never all
+    of them. It is fused with ParsePages (a ParDo after a ParDo), so the mentions never leave the worker."""
     case = next(c for c in CASES if c.name == "wiki_mrc")
     proto, _, _ = graphs(case, runner)
     mentions = output_of(proto, "WikiToMrc/ParsePages/ParDo(ParsePages)", "mention")
     readers = consumers(proto, mentions)
-    names = {t.unique_name for t in readers}
-    # Whatever reads the mentions is part of the CombinePerKey (the composite keeps its URN and CombineFn,
-    # which is what lets a runner lift it) ...
-    combine = next(t for t in proto.components.transforms.values() if t.unique_name == "WikiToMrc/SampleMentions")
-    assert combine.spec.urn == common_urns.composites.COMBINE_PER_KEY.urn
-    assert readers and all(n.startswith("WikiToMrc/SampleMentions/") for n in names), names
-    if runner.startswith("flink"):
-        # ... and the portable runner has lifted it on the client: the mentions go to a precombine, not to a
-        # GroupByKey. (Dataflow lifts in its service, from the composite checked above.)
-        assert {t.spec.urn for t in readers} == {PRECOMBINE}, names
+    assert [t.unique_name for t in readers] == ["WikiToMrc/SampleMentions/InBundle"]
+    assert readers[0].spec.urn == common_urns.primitives.PAR_DO.urn
+    sampled = consumers(proto, readers[0].outputs["None"])
+    assert [t.spec.urn for t in sampled] == [GROUP_BY_KEY], [t.unique_name for t in sampled]
 
 
 def test_a_hot_key_is_sampled_with_bounded_memory(beam_options):
-    """One link target with 20,000 mentions (and a few cold ones) on a real runner: the sample is the ``k``
-    smallest ranks of all of them, the count is exact, and the accumulator never holds more than ``2k``."""
-    from pipelines.wiki_mrc.pipeline import SampleMentions
+    """One link target with 20,000 mentions among 3,000 cold ones, on a real runner with a table budget far
+    below their size: the sample is the ``k`` smallest ranks of all the hot key's mentions, every count is exact,
+    and the table never holds more than its budget or a target more than ``2k`` mentions."""
+    from pipelines.wiki_mrc.pipeline import SampleMentions, SampleMentionsInBundle
     from pipelines.wiki_mrc.records import Mention, Sample
     from pipelines.wiki_mrc.examples import stable_hash
 
-    k = 10
-    hot = [Mention(stable_hash(0, "mention", f"Article {i}", i % 7), f"Article {i}", i, i % 7, "Hot")
+    k, budget = 10, 50_000
+    hot = [("Hot", Mention(stable_hash(0, "mention", f"Article {i}", i % 7), f"Article {i}", i, i % 7, "Hot"))
            for i in range(20_000)]
-    cold = [Mention(stable_hash(0, "mention", f"Cold {i}", 0), f"Cold {i}", 10**6 + i, 0, "Cold")
-            for i in range(3)]
-    fn = SampleMentions(k)
-    acc, largest = fn.create_accumulator(), 0
-    for mention in hot:
-        acc = fn.add_input(acc, mention)
-        largest = max(largest, len(acc[1]))
-    assert largest <= 2 * k
+    cold = [(f"Cold {i % 1000}", Mention(stable_hash(0, "mention", f"Cold {i}", 0), f"Cold {i}", 10**6 + i, 0,
+                                         "Cold")) for i in range(3_000)]
+    elements = hot[:10_000] + cold + hot[10_000:]
+    fn = SampleMentionsInBundle(k, budget_bytes=budget)
+    fn.start_bundle()
+    emitted, largest, fullest = 0, 0, 0
+    for element in elements:
+        emitted += len(list(fn.process(element)))
+        largest = max(largest, len(fn.table["Hot"][1]) if isinstance(fn.table.get("Hot"), list) else 1)
+        fullest = max(fullest, fn.bytes)
+    assert emitted > 0, "the budget never filled: the test would not exercise emission within a bundle"
+    assert largest <= 2 * k and fullest <= budget
 
     from apache_beam.testing.util import assert_that, equal_to
-    expected = [("Hot", Sample.of(len(hot), tuple(sorted(hot, key=Mention.sort_key)[:k]), ())),
-                ("Cold", Sample.of(len(cold), tuple(sorted(cold, key=Mention.sort_key)), ()))]
+    by_target = {}
+    for target, mention in elements:
+        by_target.setdefault(target, []).append(mention)
+    expected = [(target, Sample.of(len(ms), tuple(sorted(ms, key=Mention.sort_key)[:k]), ()))
+                for target, ms in by_target.items()]
     with beam.Pipeline(options=beam_options) as p:
         samples = (p
-                   | beam.Create([("Hot", m) for m in hot] + [("Cold", m) for m in cold], reshuffle=False)
-                   | beam.CombinePerKey(SampleMentions(k)))
+                   | beam.Create(elements, reshuffle=False)
+                   | SampleMentions(k, budget_bytes=budget))
         assert_that(samples, equal_to(expected))

@@ -8,7 +8,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.tokenize import words
 from pipelines.wiki_mrc import examples as ex
-from pipelines.wiki_mrc.pipeline import MergeSamples, ReadProgress, SampleMentions
+from pipelines.wiki_mrc.pipeline import (MergeSamples, ReadProgress, SampleMentionsInBundle,
+                                         merge_partial_samples)
 from pipelines.wiki_mrc.records import Mention, Sample
 from pipelines.wiki_mrc.redirects import ResolveRedirects, resolve_in_memory
 
@@ -107,19 +108,31 @@ def test_redirects_as_keyed_joins_match_in_memory(beam_options):
         assert_that(out, equal_to(sorted(final.items())))
 
 
-def test_mention_samples_keep_the_smallest_ranks_in_any_order(beam_options):
+def test_mention_samples_keep_the_smallest_ranks_in_any_order():
+    """However the mentions are spread over bundles, and whenever a small table emits them, the merged sample is
+    the ``k`` smallest ranks and the exact count."""
     mentions = [Mention(ex.stable_hash(0, i), f"P{i % 7}", i % 7, i, "x") for i in range(200)]
-    expected = sorted(mentions, key=Mention.sort_key)[:10]
-    fn = SampleMentions(10)
+    targets = ("T0", "T1", "T2")
     for seed in range(3):
         random.Random(seed).shuffle(mentions)
-        accs = [fn.create_accumulator() for _ in range(4)]
-        for n, m in enumerate(mentions):
-            accs[n % 4] = fn.add_input(accs[n % 4], m)
-        assert fn.extract_output(fn.merge_accumulators(accs)) == Sample.of(200, tuple(expected), ())
-    merged = MergeSamples(3).merge_accumulators([Sample.of(2, tuple(expected[:2]), ("A",)),
-                                                 Sample.of(5, tuple(expected[2:5]), ("B",))])
-    assert merged == Sample.of(7, tuple(expected[:3]), ("A", "B"))
+        partials = {t: [] for t in targets}
+        for bundle in range(4):
+            fn = SampleMentionsInBundle(10, budget_bytes=600)  # a few targets' worth: emits within the bundle
+            fn.start_bundle()
+            for m in mentions[bundle::4]:
+                for target, partial in fn.process((targets[m.index % 3], m)):
+                    partials[target].append(partial)
+            for windowed in fn.finish_bundle():
+                target, partial = windowed.value
+                partials[target].append(partial)
+        for t in targets:
+            assert len(partials[t]) > 4  # the budget made the table emit a target more than once a bundle
+            ranked = sorted((m for m in mentions if targets[m.index % 3] == t), key=Mention.sort_key)
+            assert merge_partial_samples((t, partials[t]), 10) == (t, Sample.of(len(ranked), tuple(ranked[:10]), ()))
+    ranked = sorted(mentions, key=Mention.sort_key)
+    merged = MergeSamples(3).merge_accumulators([Sample.of(2, tuple(ranked[:2]), ("A",)),
+                                                 Sample.of(5, tuple(ranked[2:5]), ("B",))])
+    assert merged == Sample.of(7, tuple(ranked[:3]), ("A", "B"))
 
 
 def test_encoded_mentions_sort_as_mentions_do_and_decode_to_themselves():
