@@ -13,7 +13,9 @@ repeated 4x (``--repeat``; titles and ids made unique), re-packed the same way. 
 - the speed-up with 2 worker processes (target >= 1.6) on the sample and on the 4x sample, each against the
   in-process run and against 1 worker process (the same runner mode, so only the worker count differs), with
   the CPU seconds every process of the run used: on a machine with C cores a run that needs S CPU seconds
-  cannot finish in less than S / C seconds, which bounds the speed-up this machine can show;
+  cannot finish in less than S / C seconds, which bounds the speed-up this machine can show; and Beam's own
+  ceiling on this machine: the same speed-up for a pipeline that only burns as much CPU as this one needs,
+  split perfectly over as many work units (what any pipeline of this size could show here);
 - the steady-state speed-up: the same ratios over the time the larger input adds to the sample's run, i.e.
   seconds per added copy of the sample. Start-up (the runner's and each worker's imports, spaCy, the page
   parser) is paid once per run whatever the input, so it cancels out: what remains is the rate at which a
@@ -227,6 +229,41 @@ def passthrough(megabytes: float) -> dict:
     return run_child("--child-passthrough", str(megabytes))
 
 
+def _burn(unit: int, cpu_s: float) -> int:
+    start = time.process_time()
+    while time.process_time() - start < cpu_s:
+        pass
+    return unit
+
+
+def child_burn(cpu_s: float, units: int, *runner_args: str) -> None:
+    """Beam alone, perfectly parallel: ``units`` work units (as many as the dump has streams) that each burn
+    ``cpu_s / units`` CPU seconds and nothing else; print the run's wall and CPU seconds."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    start = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *runner_args])) as p:
+        (p | beam.Create(range(units)) | beam.Reshuffle() | beam.Map(_burn, cpu_s / units)
+         | beam.combiners.Count.Globally())
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"seconds": time.perf_counter() - start,
+                      "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime}))
+
+
+def burn(cpu_s: float, units: int, *runner_args: str) -> dict:
+    return run_child("--child-burn", f"{cpu_s:.3f}", str(units), *runner_args)
+
+
+def beam_ceiling(cpu_s: float, units: int, runs_each: int) -> float:
+    """The speed-up 2 worker processes give over 1 on this machine for a job that Beam can split perfectly and
+    that needs as much CPU as the pipeline: the most any pipeline of that size could show here."""
+    one, two = [], []
+    for _ in range(runs_each):
+        one.append(burn(cpu_s, units, *WORKERS_1)["seconds"])
+        two.append(burn(cpu_s, units, *WORKERS_2)["seconds"])
+    return min(one) / min(two)
+
+
 def multistream_of(dump: str, out: str, times: int) -> str:
     """``dump`` (repeated ``times`` times) as a multistream dump of 10 pages per stream, so that every run reads
     its input the same way: one work unit per stream, no reshuffle of pages."""
@@ -253,8 +290,10 @@ def measure(dump: str, lang: str, min_mentions: str, quick: bool = False, repeat
     many times each configuration runs (timings: the fastest; memory: the highest)."""
     common = ["--min-mentions", min_mentions]
     runs = {}
+    from pipelines.wiki_dump import list_units
     with tempfile.TemporaryDirectory() as tmp:
         x1 = multistream_of(dump, os.path.join(tmp, "x1"), 1)
+        units = len(list_units(x1))  # work units (bz2 streams) of the sample
         figures = {"mb": wikitext_mb(x1), "bare_s": min(bare_loop(x1, lang) for _ in range(runs_each))}
         plan = [("one", x1, ())]
         if not quick:
@@ -270,6 +309,10 @@ def measure(dump: str, lang: str, min_mentions: str, quick: bool = False, repeat
     if not quick:
         figures["beam_small"] = passthrough(runs["procs1"]["largest_stage_mb"])
         figures["beam_large"] = passthrough(runs["four_procs1"]["largest_stage_mb"])
+        # The burn matches the pipeline's own CPU: its in-process run's, less what Beam alone costs in process.
+        beam_alone = burn(0.0, units)["cpu_s"]
+        figures["ceiling"] = beam_ceiling(runs["one"]["cpu_s"] - beam_alone, units, runs_each)
+        figures["four_ceiling"] = beam_ceiling(runs["four"]["cpu_s"] - beam_alone, units * repeat, runs_each)
     return figures
 
 
@@ -310,6 +353,9 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
                  (where, "speed-up, 2 workers (4x sample)", f"{four['seconds'] / four_two['seconds']:.2f}x",
                   f"vs 1 worker process {four_procs1['seconds'] / four_two['seconds']:.2f}x; "
                   + speedup_note(four, four_two, cores)),
+                 (where, "Beam's speed-up ceiling on this machine (sample; 4x)",
+                  f"{f['ceiling']:.2f}x; {f['four_ceiling']:.2f}x",
+                  "2 vs 1 worker processes for a pipeline that only burns the same CPU, split perfectly"),
                  (where, "speed-up, 2 workers (steady state)",
                   f"{per_added_copy(procs1, four_procs1, repeat) / per_added_copy(two, four_two, repeat):.2f}x",
                   "vs 1 worker process, on the time the 4x input adds (start-up excluded); vs in process "
@@ -329,6 +375,10 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
 
 
 def main() -> None:
+    if "--child-burn" in sys.argv:
+        at = sys.argv.index("--child-burn")
+        child_burn(float(sys.argv[at + 1]), int(sys.argv[at + 2]), *sys.argv[at + 3:])
+        return
     if "--child-passthrough" in sys.argv:
         child_passthrough(float(sys.argv[sys.argv.index("--child-passthrough") + 1]))
         return
@@ -358,12 +408,15 @@ def main() -> None:
           f"({one['seconds']:.1f} s, {one['rows']} rows, {one['cpu_s']:.1f} CPU s)")
     print(f"ratio bare / pipeline: {one['seconds'] / bare:.2f}x (target <= 1.3)")
     big = f"{args.repeat}x sample"
-    for label, base, single, pair in (("sample", one, procs1, two), (big, four, four_procs1, four_two)):
+    for label, base, single, pair, ceiling in (("sample", one, procs1, two, f["ceiling"]),
+                                               (big, four, four_procs1, four_two, f["four_ceiling"])):
         print(f"{label}: 1 worker in process {base['seconds']:.1f} s, 1 worker process {single['seconds']:.1f} s, "
               f"2 worker processes {pair['seconds']:.1f} s (rows {base['rows']}/{single['rows']}/{pair['rows']})")
         print(f"  speed-up with 2 workers: {base['seconds'] / pair['seconds']:.2f}x "
               f"(vs 1 worker process {single['seconds'] / pair['seconds']:.2f}x; target >= 1.6); "
               + speedup_note(base, pair, cores))
+        print(f"  Beam's ceiling here: a pipeline that only burns as much CPU, split perfectly over as many work "
+              f"units, gets {ceiling:.2f}x from 2 worker processes over 1")
     single, pair, base = (per_added_copy(procs1, four_procs1, args.repeat), per_added_copy(two, four_two, args.repeat),
                           per_added_copy(one, four, args.repeat))
     print(f"steady state (seconds per added copy of the sample, start-up excluded): 1 worker in process "
