@@ -31,6 +31,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
+from pipelines.gc_tuning import freeze_startup_objects
 from pipelines.malloc_tuning import fix_mmap_threshold
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
@@ -174,6 +175,7 @@ class ParsePages(beam.DoFn):
         lang = self.config.tokenizer_lang
         self.tokenize = lambda text: words(text, lang)
         self.tokenize("warm up")  # build the tokenizer now, not inside the first page's timing
+        freeze_startup_objects()  # after the imports: collections (and the worker's exit) skip them
 
     def teardown(self):
         for parser in getattr(self, "parsers", {}).values():
@@ -524,6 +526,8 @@ class BuildExamples(beam.DoFn):
         import_spacy_without_torch()
         lang = self.config.tokenizer_lang
         self.tokenize = lambda text: words(text, lang)
+        self.tokenize("warm up")
+        freeze_startup_objects()
 
     def process(self, element):
         _, groups = element
