@@ -283,7 +283,7 @@ class SampleMentionsInBundle(beam.DoFn):
     This is the precombine a runner would do for a ``CombinePerKey``, bounded by bytes instead of keys. Beam
     lifts a ``CombinePerKey`` into a table of up to 100,000 keys per bundle whatever their size (its own TODO:
     bound it by in-memory size). At 300–400 bytes for a target with one mention, up to ~1 KB with ``k``, that is
-    40–110 MB per bundle, and a Dataflow worker runs many bundles at once. Here the table counts its bytes and,
+    30–110 MB per bundle, and a Dataflow worker runs many bundles at once. Here the table counts its bytes and,
     past the budget, emits its oldest targets; what it emits for a target twice (from two bundles, or twice from
     one) is merged after the GroupByKey, where counts add and the ``k`` smallest of the union are the ``k``
     smallest of all, so the sample is the same however the mentions were bundled."""
