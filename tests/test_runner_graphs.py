@@ -154,7 +154,6 @@ COMBINE_URNS = {common_urns.composites.COMBINE_PER_KEY.urn, common_urns.composit
                 common_urns.combine_components.COMBINE_PER_KEY_MERGE_ACCUMULATORS.urn,
                 common_urns.combine_components.COMBINE_PER_KEY_EXTRACT_OUTPUTS.urn,
                 common_urns.combine_components.COMBINE_GROUPED_VALUES.urn}
-PRECOMBINE = common_urns.combine_components.COMBINE_PER_KEY_PRECOMBINE.urn
 GROUP_BY_KEY = common_urns.primitives.GROUP_BY_KEY.urn
 
 
