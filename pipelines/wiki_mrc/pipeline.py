@@ -21,6 +21,7 @@ for an unrelated context. Every random choice is a hash of (seed, stable key): t
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -38,7 +39,7 @@ from pipelines.tokenize import import_spacy_without_torch, words
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
-                                        UnanswerableRequest, pack_mentions, unpack_mentions)
+                                        UnanswerableRequest, pack_mentions)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
 from pipelines.wikitext import DEFAULT_MAX_CHARS, WikiTextParser
@@ -147,6 +148,19 @@ class ReadUnits(beam.DoFn):
 # Parsing
 # ---------------------------------------------------------------------------------------------------------------
 
+def worker_tokenizer(lang: str) -> Callable[[str], list]:
+    """What a DoFn that tokenises sets up in a worker: glibc's mmap threshold fixed (page-sized buffers must not
+    fragment the heap, see ``malloc_tuning``), spaCy imported without torch (this job only tokenises), the
+    tokenizer built now rather than inside the first element's timing, and then the start-up objects frozen
+    (collections and the worker's exit skip them, see ``gc_tuning``)."""
+    fix_mmap_threshold()
+    import_spacy_without_torch()
+    tokenize = lambda text: words(text, lang)  # noqa: E731
+    tokenize("warm up")
+    freeze_startup_objects()
+    return tokenize
+
+
 class ParsePages(beam.DoFn):
     """A page → redirect edges, the article's definition (with its query), its mentions (one per anchor) and
     its body (text + anchors), or a counted reason why it is none of these."""
@@ -170,12 +184,7 @@ class ParsePages(beam.DoFn):
             tables[path] = same
         self.tables = tables
         self.parsers: Dict[int, WikiTextParser] = {}
-        fix_mmap_threshold()  # page-sized buffers must not fragment the heap (see malloc_tuning)
-        import_spacy_without_torch()  # this job only tokenises: no torch in the workers
-        lang = self.config.tokenizer_lang
-        self.tokenize = lambda text: words(text, lang)
-        self.tokenize("warm up")  # build the tokenizer now, not inside the first page's timing
-        freeze_startup_objects()  # after the imports: collections (and the worker's exit) skip them
+        self.tokenize = worker_tokenizer(self.config.tokenizer_lang)
 
     def teardown(self):
         for parser in getattr(self, "parsers", {}).values():
@@ -255,7 +264,7 @@ class ParsePages(beam.DoFn):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Mention samples (combiners: no hot keys)
+# Mention samples (sampled per bundle, then merged: no hot keys)
 # ---------------------------------------------------------------------------------------------------------------
 
 def _smallest(encoded: Iterable[bytes], k: int) -> Tuple[bytes, ...]:
@@ -277,8 +286,8 @@ MENTION_BUFFER_BYTES = 4 << 20
 
 
 class SampleMentionsInBundle(beam.DoFn):
-    """(link target, Mention) → (link target, (count, packed ``k`` smallest)), combined within a bundle as far
-    as ``budget_bytes`` of memory allows.
+    """(link target, Mention) → (link target, Sample(count, packed ``k`` smallest, names=())), combined within a
+    bundle as far as ``budget_bytes`` of memory allows.
 
     This is the precombine a runner would do for a ``CombinePerKey``, bounded by bytes instead of keys. Beam
     lifts a ``CombinePerKey`` into a table of up to 100,000 keys per bundle whatever their size (its own TODO:
@@ -333,10 +342,10 @@ class SampleMentionsInBundle(beam.DoFn):
         for target in emitted:
             del self.table[target]
 
-    def _partial(self, entry) -> Tuple[int, bytes]:
+    def _partial(self, entry) -> Sample:
         if isinstance(entry, bytes):
-            return 1, pack_mentions((entry,))
-        return entry[0], _packed_smallest(entry[1], self.k)
+            return Sample(1, pack_mentions((entry,)), ())
+        return Sample(entry[0], _packed_smallest(entry[1], self.k), ())
 
     def finish_bundle(self):
         for target, entry in self.table.items():
@@ -345,16 +354,11 @@ class SampleMentionsInBundle(beam.DoFn):
 
 
 def merge_partial_samples(element, k: int) -> Tuple[str, Sample]:
-    """(link target, its partial samples) → (link target, Sample): reads the partials once, keeping at most
-    ``2k`` mentions, so a target linked from millions of pages costs no more memory than a rare one."""
+    """(link target, its partial samples) → (link target, Sample): merges the partials one at a time, so a
+    target linked from millions of pages holds no more than a rare one (``CombineValues`` would list them all)."""
     target, partials = element
-    total, kept = 0, []
-    for n, packed in partials:
-        total += n
-        kept.extend(unpack_mentions(packed))
-        if len(kept) > 2 * k:
-            kept = list(_smallest(kept, k))
-    return target, Sample(total, _packed_smallest(kept, k), ())
+    merge = MergeSamples(k)
+    return target, functools.reduce(merge.add_input, partials, merge.create_accumulator())
 
 
 class SampleMentions(beam.PTransform):
@@ -522,12 +526,7 @@ class BuildExamples(beam.DoFn):
         self.config = config
 
     def setup(self):
-        fix_mmap_threshold()
-        import_spacy_without_torch()
-        lang = self.config.tokenizer_lang
-        self.tokenize = lambda text: words(text, lang)
-        self.tokenize("warm up")
-        freeze_startup_objects()
+        self.tokenize = worker_tokenizer(self.config.tokenizer_lang)
 
     def process(self, element):
         _, groups = element
