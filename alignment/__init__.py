@@ -10,8 +10,6 @@ Conventions: links are 0-based ``(source, target)`` tuples; spans are word ``[st
 """
 from __future__ import annotations
 
-from typing import Any
-
 from .base import Aligner, clean_tokens
 from .corpus import read_joint, read_parallel, sentence_lengths
 from .eflomal_aligner import EflomalAligner, eflomal_iterations, estimate_priors, priors_from_links
@@ -22,35 +20,16 @@ from .giza import GizaAligner, parse_a3
 from .pharaoh import (GoldAlignment, Link, format_links, parse_gold, parse_links, read_gold, read_links,
                       write_links)
 from .precomputed import PrecomputedAligner
+from .registry import ALIGNERS, DEFAULT_ALIGNER, TEXT_ALIGNERS, canonical_aligner, make_aligner
 from .span_mapping import map_span, map_words
-from .symmetrize import HEURISTICS, canonical_heuristic, symmetrize, symmetrize_all
-
-ALIGNERS = {
-    "eflomal": EflomalAligner,
-    "fast_align": FastAlignAligner,
-    "giza": GizaAligner,
-    "mgiza": lambda **kw: GizaAligner(variant="mgiza", **kw),
-    "precomputed": PrecomputedAligner,
-}
-DEFAULT_ALIGNER = "eflomal"
-DEFAULT_HEURISTIC = "grow-diag-final-and"
-
-
-def make_aligner(name: str = DEFAULT_ALIGNER, **options: Any) -> Aligner:
-    """An aligner by name (``eflomal``, ``fast_align``, ``giza``, ``mgiza``, ``precomputed``) with its
-    constructor options."""
-    try:
-        factory = ALIGNERS[name.replace("-", "_") if name == "fast-align" else name]
-    except KeyError:
-        raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}") from None
-    return factory(**options)
-
+from .symmetrize import DEFAULT_HEURISTIC, HEURISTICS, canonical_heuristic, symmetrize, symmetrize_all
 
 __all__ = [
     "ALIGNERS", "Aligner", "AlignerFailedError", "AlignmentError", "AlignmentScores", "BinaryNotFoundError",
     "DEFAULT_ALIGNER", "DEFAULT_HEURISTIC", "EflomalAligner", "FastAlignAligner", "GizaAligner",
-    "GoldAlignment", "HEURISTICS", "InputError", "Link", "PrecomputedAligner", "canonical_heuristic",
-    "clean_tokens", "eflomal_iterations", "estimate_priors", "format_links", "make_aligner", "map_span", "map_words", "parse_a3",
-    "parse_gold", "parse_links", "priors_from_links", "read_gold", "read_joint", "read_links",
-    "read_parallel", "score_alignments", "sentence_lengths", "symmetrize", "symmetrize_all", "write_links",
+    "GoldAlignment", "HEURISTICS", "InputError", "Link", "PrecomputedAligner", "TEXT_ALIGNERS",
+    "canonical_aligner", "canonical_heuristic", "clean_tokens", "eflomal_iterations", "estimate_priors",
+    "format_links", "make_aligner", "map_span", "map_words", "parse_a3", "parse_gold", "parse_links",
+    "priors_from_links", "read_gold", "read_joint", "read_links", "read_parallel", "score_alignments",
+    "sentence_lengths", "symmetrize", "symmetrize_all", "write_links",
 ]

@@ -10,8 +10,10 @@ import json
 import sys
 from typing import List, Optional
 
-from . import (ALIGNERS, DEFAULT_ALIGNER, DEFAULT_HEURISTIC, HEURISTICS, AlignmentError, make_aligner, read_gold, read_joint, read_links, read_parallel, score_alignments,
-               sentence_lengths, symmetrize_all, write_links)
+from . import (ALIGNERS, DEFAULT_ALIGNER, DEFAULT_HEURISTIC, HEURISTICS, AlignmentError, canonical_aligner,
+               make_aligner, read_gold, read_joint, read_links, read_parallel, score_alignments, sentence_lengths,
+               symmetrize_all, write_links)
+from .external import BIN_ENV
 from .corpus import check_parallel
 from .eflomal_aligner import priors_from_links
 
@@ -36,21 +38,30 @@ def _read_pairs(args, allow_empty: bool):
     return None
 
 
-def _aligner_options(args) -> dict:
-    name = args.aligner
-    if name == "eflomal":
-        opts = {"n_samplers": args.samplers, "model": args.model}
-        if args.priors:
-            opts["priors"] = args.priors
-        return opts
-    if name == "precomputed":
-        if not args.links:
-            raise SystemExit("error: --aligner precomputed needs --links FILE (and optionally --links-rev FILE)")
-        return {"forward_path": args.links, "reverse_path": args.links_rev, "one_based": args.links_one_based}
-    opts = {"binary": args.binary}
-    if name == "mgiza":
-        opts["threads"] = args.threads
+def _eflomal_options(args) -> dict:
+    opts = {"n_samplers": args.samplers, "model": args.model}
+    if args.priors:
+        opts["priors"] = args.priors
     return opts
+
+
+def _program_options(args) -> dict:
+    return {"binary": args.aligner_bin, "threads": args.threads}
+
+
+def _precomputed_options(args) -> dict:
+    if not args.links:
+        raise SystemExit("error: --aligner precomputed needs --links FILE (and optionally --links-rev FILE)")
+    return {"forward_path": args.links, "reverse_path": args.links_rev, "one_based": args.links_one_based}
+
+
+# Which command-line options each registered aligner takes (alignment.registry names them all).
+OPTIONS_FROM_ARGS = {"eflomal": _eflomal_options, "fast_align": _program_options, "giza": _program_options,
+                     "mgiza": _program_options, "precomputed": _precomputed_options}
+
+
+def _aligner_options(args) -> dict:
+    return OPTIONS_FROM_ARGS[canonical_aligner(args.aligner)](args)
 
 
 def _write_output(path: str, links, one_based: bool) -> None:
@@ -103,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("align", help="word-align sentence pairs, write symmetrised Pharaoh links")
     _add_input(p)
-    p.add_argument("--aligner", default=DEFAULT_ALIGNER, choices=sorted(ALIGNERS))
+    p.add_argument("--aligner", default=DEFAULT_ALIGNER, choices=list(ALIGNERS),
+                   help="; ".join(f"{name}: {entry.summary}" for name, entry in ALIGNERS.items()))
     p.add_argument("--symmetrize", default=DEFAULT_HEURISTIC, choices=HEURISTICS)
     p.add_argument("--out", default="-", help="symmetrised links (Pharaoh, 0-based); '-' = stdout")
     p.add_argument("--out-fwd", help="also write forward links here")
@@ -117,8 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--samplers", type=int, default=6, help="independent samplers (default 6)")
     g.add_argument("--model", type=int, default=3, choices=(1, 2, 3), help="1 IBM1, 2 +HMM, 3 +fertility")
     g = p.add_argument_group("fast_align / giza / mgiza")
-    g.add_argument("--binary", help="the executable, or the directory holding it (default: PATH)")
-    g.add_argument("--threads", type=int, default=1, help="mgiza threads")
+    g.add_argument("--aligner-bin", "--binary", metavar="DIR",
+                   help=f"the aligner program, or the folder holding it and its companions (default: ${BIN_ENV}, "
+                        "then PATH)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="mgiza's -ncpus (default 1) / fast_align's OpenMP threads (default: all)")
     g = p.add_argument_group("precomputed")
     g.add_argument("--links", help="Pharaoh links computed elsewhere (forward, or already symmetrised)")
     g.add_argument("--links-rev", help="reverse links, if --links holds forward links")

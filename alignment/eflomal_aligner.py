@@ -57,6 +57,7 @@ class EflomalAligner(Aligner):
     """
 
     name = "eflomal"
+    shares_model = True  # its priors: counts from a sample's links guide the alignment of other pairs
 
     def __init__(self, model: int = 3, n_iterations: Optional[Tuple[int, int, int]] = None,
                  n_samplers: int = 6, rel_iterations: float = 1.0, null_prior: float = 0.2,
@@ -110,6 +111,18 @@ class EflomalAligner(Aligner):
                 if priors is not None:
                     priors.close()
             return _read_output(fwd_path, pairs, "forward"), _read_output(rev_path, pairs, "reverse")
+
+    def _train_nonempty(self, pairs):
+        fwd, rev = self._align_nonempty(pairs)
+        return fwd, rev, priors_from_links(pairs, fwd, rev)
+
+    def with_model(self, model: bytes, corpus_size: int) -> "EflomalAligner":
+        """This aligner with ``model`` (priors bytes) and, unless set, eflomal's iteration count for
+        ``corpus_size`` pairs: the batches sharing the priors then do one pass's work together."""
+        iterations = self.n_iterations or eflomal_iterations(corpus_size, self.model, self.rel_iterations)
+        return EflomalAligner(model=self.model, n_iterations=iterations, n_samplers=self.n_samplers,
+                              rel_iterations=self.rel_iterations, null_prior=self.null_prior,
+                              priors=model or None, tmp_dir=self.tmp_dir, quiet=self.quiet)
 
 
 def eflomal_iterations(n_sentences: int, model: int = 3, rel_iterations: float = 1.0) -> Tuple[int, int, int]:

@@ -1,38 +1,60 @@
-"""GIZA++ / MGIZA++ (Och & Ney 2003) through their binaries, and a parser for their ``A3.final`` output.
+"""GIZA++ / MGIZA++ (Och & Ney 2003) through their programs, with the recipe of Moses' ``train-model.perl``,
+and a parser for their ``A3.final`` output.
 
-The corpus files GIZA reads are written here in Python (``.vcb``: ``id word count`` from id 2; ``.snt``:
-``1`` / source ids / target ids per pair, as Moses does), so only ``snt2cooc`` (co-occurrence file) and the
-aligner itself are external; ``mkcls`` word classes are used when mkcls is found, else one class per file.
+The recipe, in a private temporary directory removed afterwards:
+
+1. ``plain2snt src tgt``: vocabularies (``.vcb``) and the corpus as word ids (``.snt``) of both directions;
+2. ``mkcls -c50 -n2``: 50 word classes for each side (the HMM and model 4 condition on them);
+3. ``snt2cooc``: the co-occurrence file of each direction;
+4. GIZA once per direction with Moses' model schedule (IBM 1 ×5, HMM ×5, IBM 3 ×3, IBM 4 ×3; MGIZA++ with
+   ``-ncpus threads``), keeping only the final Viterbi alignments (``A3.final``);
+5. each direction's ``A3.final`` parsed into links; symmetrisation is the project's (``atools -c``'s rules).
 
 GIZA models P(target | source): a run with source S and target T links each T word to at most one S word.
-Forward = run with the pair's source as S; reverse = run with the roles swapped, then flipped, so both come
-out in source-target order for symmetrisation. GIZA cannot handle sentences over 100 words or a length ratio
-over 9 (it drops them); those pairs are not sent and get no links (logged).
+Forward = run with the pair's source as S; reverse = the roles swapped, its links flipped, so both come out in
+source-target order. GIZA cannot take sentences over 100 words or a length ratio over 9 (Moses' corpus
+cleaning drops them first): such pairs are not sent and get no links, and ``cannot_align`` names the reason so
+callers count them.
+
+``variant``: ``auto`` (the default; what ``--aligner giza`` means) runs GIZA++ when its program is found and
+MGIZA++ otherwise, since users say "GIZA++" for both; ``giza`` and ``mgiza`` insist on one.
 """
 from __future__ import annotations
 
 import glob
-import logging
 import os
 import re
 import tempfile
-from collections import Counter
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .base import Aligner, Directional
-from .errors import AlignerFailedError, InputError
+from .errors import AlignerFailedError, BinaryNotFoundError, InputError
 from .external import find_binary, run_command
 from .pharaoh import Link
 
-logger = logging.getLogger(__name__)
+INSTALL_HINT = ("Install GIZA++ (https://github.com/moses-smt/giza-pp: make; GIZA++, plain2snt.out, "
+                "snt2cooc.out, mkcls) or MGIZA++ (https://github.com/moses-smt/mgiza: mgiza, plain2snt, snt2cooc, "
+                "mkcls); no Debian package exists. Put them on PATH, in $POLYSPAN_ALIGNER_BIN, or pass their "
+                "directory (--aligner-bin / binary=).")
 
-INSTALL_HINT = ("Install GIZA++ (https://github.com/moses-smt/giza-pp: make; provides GIZA++ and "
-                "snt2cooc.out) or MGIZA++ (https://github.com/moses-smt/mgiza: provides mgiza and snt2cooc); "
-                "no Debian package exists. Put them on PATH or pass their directory (--binary / binary=).")
+# Program names of each variant: (aligner, plain2snt, snt2cooc, mkcls). GIZA++'s own build suffixes its
+# helpers with ".out"; MGIZA++'s does not (both are accepted for either).
+PROGRAMS = {
+    "giza": (("GIZA++", "giza++"), ("plain2snt.out", "plain2snt"), ("snt2cooc.out", "snt2cooc"), ("mkcls",)),
+    "mgiza": (("mgiza",), ("plain2snt", "plain2snt.out"), ("snt2cooc", "snt2cooc.out"), ("mkcls",)),
+}
+VARIANTS = ("auto", *PROGRAMS)
+
+# Moses' train-model.perl GIZA settings: iterations of IBM 1, 2 (none), HMM, 3, 4, and its smoothing.
+MOSES_SCHEDULE = ("-m1", "5", "-m2", "0", "-mh", "5", "-m3", "3", "-m4", "3", "-model1dumpfrequency", "1",
+                  "-model4smoothfactor", "0.4", "-nsmooth", "4", "-p0", "0.999")
+MKCLS_CLASSES = 50
 
 _HEADER = re.compile(r"#\s*Sentence pair \((\d+)\)")
 # "word ({ 1 3 })": the positions (1-based) of the other side's words linked to this word.
 _LINKS = re.compile(r"\(\{((?:\s+\d+)*)\s*\}\)")
+# A token that would break the A3 format's "word ({ ... })" groups.
+_A3_UNSAFE = re.compile(r"\(\{|\}\)")
 
 
 def parse_a3(text: str, path: str = "A3.final") -> Dict[int, List[Link]]:
@@ -68,124 +90,114 @@ def parse_a3(text: str, path: str = "A3.final") -> Dict[int, List[Link]]:
     return out
 
 
-def _write_vcb(path: str, sentences: Sequence[Sequence[str]]) -> Dict[str, int]:
-    counts = Counter(w for s in sentences for w in s)
-    ids = {}
+def _write_lines(path: str, sentences: Sequence[Sequence[str]]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        for n, (word, count) in enumerate(sorted(counts.items(), key=lambda wc: (-wc[1], wc[0]))):
-            ids[word] = n + 2  # 0 is NULL, 1 is UNK in GIZA's vocabulary
-            f.write(f"{n + 2} {word} {count}\n")
-    return ids
-
-
-def _write_snt(path: str, first: Sequence[Sequence[str]], second: Sequence[Sequence[str]],
-               ids1: Dict[str, int], ids2: Dict[str, int]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for a, b in zip(first, second):
-            f.write("1\n" + " ".join(str(ids1[w]) for w in a) + "\n" + " ".join(str(ids2[w]) for w in b) + "\n")
-
-
-def _write_classes(path: str, ids: Dict[str, int]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for word in ids:
-            f.write(f"{word}\t1\n")
+        f.writelines(" ".join("<a3-unsafe>" if _A3_UNSAFE.search(w) else w for w in s) + "\n" for s in sentences)
 
 
 class GizaAligner(Aligner):
-    """GIZA++ (``variant='giza'``) or MGIZA++ (``variant='mgiza'``, multi-threaded with ``threads``).
+    """GIZA++ or MGIZA++ (``variant``: auto, giza, mgiza; see the module's docstring).
 
-    ``binary``: the GIZA++/mgiza executable or the directory holding it and its tools; default: PATH.
-    ``options``: extra GIZA options as a flat list (e.g. ``['-m4', '3']``)."""
+    ``binary``: the aligner program or the directory holding it and its companions (default:
+    $POLYSPAN_ALIGNER_BIN, then PATH). ``threads``: MGIZA++'s ``-ncpus`` (default 1). ``options``: extra GIZA flags as a
+    flat list, after Moses' schedule (e.g. ``['-m4', '0']`` to stop after model 3)."""
 
     name = "giza"
 
-    def __init__(self, binary: Optional[str] = None, variant: str = "giza", threads: int = 1,
+    def __init__(self, binary: Optional[str] = None, variant: str = "auto", threads: Optional[int] = None,
                  options: Sequence[str] = (), max_length: int = 100, max_ratio: float = 9.0,
                  tmp_dir: Optional[str] = None, timeout: Optional[float] = None):
-        if variant not in ("giza", "mgiza"):
-            raise ValueError(f"variant must be 'giza' or 'mgiza', not {variant!r}")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
         self.binary = binary
         self.variant = variant
-        self.threads = threads
+        self.threads = threads or 1
         self.options = tuple(options)
         self.max_length = max_length
         self.max_ratio = max_ratio
         self.tmp_dir = tmp_dir
         self.timeout = timeout
 
-    def _tools(self):
-        names = ["GIZA++", "giza++"] if self.variant == "giza" else ["mgiza"]
-        exe = find_binary(names, self.binary, f"{self.variant} aligner", INSTALL_HINT)
-        tool_dir = os.path.dirname(exe)
-        cooc = find_binary(["snt2cooc.out", "snt2cooc"] if self.variant == "giza" else ["snt2cooc", "snt2cooc.out"],
-                           None, f"{self.variant} aligner (snt2cooc)", INSTALL_HINT, search_dir=tool_dir)
-        try:
-            mkcls = find_binary(["mkcls"], None, "mkcls", "", search_dir=tool_dir)
-        except FileNotFoundError:
-            mkcls = None
-        return exe, cooc, mkcls
+    def tools(self) -> Tuple[str, Dict[str, str]]:
+        """(variant found, {role: path}) for the aligner and its companions, found as the module says."""
+        variants = ("giza", "mgiza") if self.variant == "auto" else (self.variant,)
+        missing = []
+        for variant in variants:
+            names = PROGRAMS[variant]
+            try:
+                exe = find_binary(names[0], self.binary, f"{variant} aligner", INSTALL_HINT)
+            except BinaryNotFoundError as err:
+                missing.append(err)
+                continue
+            here = os.path.dirname(exe)
+            found = {"aligner": exe}
+            for role, role_names in zip(("plain2snt", "snt2cooc", "mkcls"), names[1:]):
+                found[role] = find_binary(role_names, None, f"{variant} aligner ({role})", INSTALL_HINT,
+                                          search_dir=here)
+            return variant, found
+        if len(missing) == 1:
+            raise missing[0]
+        tried = "; ".join(str(err).split(f". {INSTALL_HINT}")[0] for err in missing)
+        raise BinaryNotFoundError(f"giza aligner: found neither GIZA++ nor MGIZA++ ({tried}). {INSTALL_HINT}")
 
-    def _run_direction(self, tools, tmp: str, name: str, rows, cols) -> Dict[int, List[Link]]:
-        """One GIZA run where ``rows`` are GIZA's source sentences and ``cols`` its target sentences."""
-        exe, snt2cooc, mkcls = tools
-        d = os.path.join(tmp, name)
-        os.mkdir(d)
-        vcb_s, vcb_t = os.path.join(d, "s.vcb"), os.path.join(d, "t.vcb")
-        ids_s, ids_t = _write_vcb(vcb_s, rows), _write_vcb(vcb_t, cols)
-        snt, cooc = os.path.join(d, "s_t.snt"), os.path.join(d, "s_t.cooc")
-        _write_snt(snt, rows, cols, ids_s, ids_t)
-        for vcb, sents, ids in ((vcb_s, rows, ids_s), (vcb_t, cols, ids_t)):
-            if mkcls:
-                plain = vcb + ".txt"
-                with open(plain, "w", encoding="utf-8") as f:
-                    f.writelines(" ".join(s) + "\n" for s in sents)
-                run_command([mkcls, "-c50", "-n2", f"-p{plain}", f"-V{vcb}.classes", "opt"], "mkcls", cwd=d,
+    def cannot_align(self, n_src: int, n_tgt: int) -> Optional[str]:
+        if max(n_src, n_tgt) > self.max_length:
+            return "over_giza_max_length"
+        if max(n_src, n_tgt) > self.max_ratio * min(n_src, n_tgt):
+            return "over_giza_length_ratio"
+        return None
+
+    def _run_direction(self, variant: str, tools: Dict[str, str], tmp: str, name: str, source: str,
+                       target: str) -> Dict[int, List[Link]]:
+        """One GIZA run with ``source`` as GIZA's source and ``target`` as its target (file stems in ``tmp``,
+        already through plain2snt and mkcls)."""
+        cooc = f"{name}.cooc"
+        vcb_s, vcb_t, snt = f"{source}.vcb", f"{target}.vcb", f"{source}_{target}.snt"
+        if variant == "mgiza":  # snt2cooc OUT VCB1 VCB2 SNT
+            run_command([tools["snt2cooc"], cooc, vcb_s, vcb_t, snt], f"{variant} (snt2cooc)", cwd=tmp,
+                        timeout=self.timeout)
+        else:  # snt2cooc.out VCB1 VCB2 SNT > OUT
+            with open(os.path.join(tmp, cooc), "wb") as f:
+                run_command([tools["snt2cooc"], vcb_s, vcb_t, snt], f"{variant} (snt2cooc)", cwd=tmp, stdout=f,
                             timeout=self.timeout)
-            else:
-                _write_classes(vcb + ".classes", ids)
-        if self.variant == "mgiza":
-            run_command([snt2cooc, cooc, vcb_s, vcb_t, snt], "snt2cooc", cwd=d, timeout=self.timeout)
-        else:
-            with open(cooc, "wb") as f:
-                run_command([snt2cooc, vcb_s, vcb_t, snt], "snt2cooc.out", cwd=d, stdout=f, timeout=self.timeout)
-        prefix = os.path.join(d, "giza")
-        args = [exe, "-s", vcb_s, "-t", vcb_t, "-c", snt, "-CoocurrenceFile", cooc, "-o", prefix,
-                "-nodumps", "1", "-onlyaldumps", "1"]
-        if self.variant == "mgiza":
+        args = [tools["aligner"], "-s", vcb_s, "-t", vcb_t, "-c", snt, "-CoocurrenceFile", cooc, "-o", name,
+                *MOSES_SCHEDULE, "-nodumps", "1", "-onlyaldumps", "1"]
+        if variant == "mgiza":
             args += ["-ncpus", str(self.threads)]
-        run_command(args + list(self.options), f"{self.variant} ({name})", cwd=d, timeout=self.timeout)
-        parts = sorted(glob.glob(prefix + ".A3.final*"))
+        run_command(args + list(self.options), f"{variant} ({name})", cwd=tmp, timeout=self.timeout)
+        parts = sorted(glob.glob(os.path.join(tmp, name + ".A3.final*")))
         if not parts:
-            raise AlignerFailedError(f"{self.variant} ({name}) wrote no {os.path.basename(prefix)}.A3.final file")
+            raise AlignerFailedError(f"{variant} ({name}) wrote no {name}.A3.final file")
         links: Dict[int, List[Link]] = {}
-        for part in parts:
+        for part in parts:  # MGIZA++ writes one part per thread; pair numbers are the corpus's
             with open(part, encoding="utf-8", errors="replace") as f:
                 links.update(parse_a3(f.read(), part))
         return links
 
     def _align_nonempty(self, pairs) -> Directional:
-        tools = self._tools()
-        ok = [k for k, (s, t) in enumerate(pairs)
-              if len(s) <= self.max_length and len(t) <= self.max_length
-              and max(len(s), len(t)) <= self.max_ratio * min(len(s), len(t))]
-        if len(ok) < len(pairs):
-            logger.warning("%s: %d of %d pairs too long (> %d words) or too unequal (ratio > %g): no links",
-                           self.variant, len(pairs) - len(ok), len(pairs), self.max_length, self.max_ratio)
-        src = [pairs[k][0] for k in ok]
-        tgt = [pairs[k][1] for k in ok]
+        variant, tools = self.tools()
+        ok = [k for k, (s, t) in enumerate(pairs) if self.cannot_align(len(s), len(t)) is None]
         fwd: List[List[Link]] = [[] for _ in pairs]
         rev: List[List[Link]] = [[] for _ in pairs]
         if not ok:
             return fwd, rev
         with tempfile.TemporaryDirectory(prefix="polyspan-giza-", dir=self.tmp_dir) as tmp:
-            f_links = self._run_direction(tools, tmp, "fwd", src, tgt)
-            r_links = self._run_direction(tools, tmp, "rev", tgt, src)
+            _write_lines(os.path.join(tmp, "src"), [pairs[k][0] for k in ok])
+            _write_lines(os.path.join(tmp, "tgt"), [pairs[k][1] for k in ok])
+            run_command([tools["plain2snt"], "src", "tgt"], f"{variant} (plain2snt)", cwd=tmp, timeout=self.timeout)
+            for side in ("src", "tgt"):
+                run_command([tools["mkcls"], f"-c{MKCLS_CLASSES}", "-n2", f"-p{side}", f"-V{side}.vcb.classes",
+                             "opt"], f"{variant} (mkcls)", cwd=tmp, timeout=self.timeout)
+            f_links = self._run_direction(variant, tools, tmp, "fwd", "src", "tgt")
+            r_links = self._run_direction(variant, tools, tmp, "rev", "tgt", "src")
         for n, k in enumerate(ok):
             s_len, t_len = len(pairs[k][0]), len(pairs[k][1])
             fwd[k] = f_links.get(n + 1, [])
             rev[k] = sorted((i, j) for j, i in r_links.get(n + 1, []))
             for i, j in fwd[k] + rev[k]:
                 if i >= s_len or j >= t_len:
-                    raise AlignerFailedError(f"{self.variant} output for pair {k + 1} does not match its "
+                    raise AlignerFailedError(f"{variant} output for pair {k + 1} does not match its "
                                              f"lengths ({s_len}, {t_len}): link {i}-{j}")
         return fwd, rev

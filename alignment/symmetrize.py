@@ -24,6 +24,8 @@ from typing import Iterable, List, Sequence, Set
 from .pharaoh import Link
 
 HEURISTICS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+# The alignment layer's default (the pipelines choose their own in pipelines/alignment_options.py).
+DEFAULT_HEURISTIC = "grow-diag-final-and"
 # Accepted spellings for convenience; canonical names are the atools ones above.
 _ALIASES = {"intersection": "intersect", "gdfa": "grow-diag-final-and", "gdf": "grow-diag-final",
             "gd": "grow-diag"}
@@ -79,7 +81,7 @@ def _final(alignment: Set[Link], links: Iterable[Link], src_aligned: Set[int], t
 
 
 def symmetrize(forward: Iterable[Link], reverse: Iterable[Link],
-               heuristic: str = "grow-diag-final-and") -> List[Link]:
+               heuristic: str = DEFAULT_HEURISTIC) -> List[Link]:
     """Symmetrise one sentence pair's forward and reverse links (0-based (i, j), source-target order in
     both) into a sorted list of links."""
     heuristic = canonical_heuristic(heuristic)
@@ -100,7 +102,7 @@ def symmetrize(forward: Iterable[Link], reverse: Iterable[Link],
 
 
 def symmetrize_all(forward: Sequence[Iterable[Link]], reverse: Sequence[Iterable[Link]],
-                   heuristic: str = "grow-diag-final-and") -> List[List[Link]]:
+                   heuristic: str = DEFAULT_HEURISTIC) -> List[List[Link]]:
     """Symmetrise a corpus: one link list per sentence pair."""
     if len(forward) != len(reverse):
         raise ValueError(f"{len(forward)} forward but {len(reverse)} reverse alignments")

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the real data lives, and how Beam pipelines run in tests."""
+"""Shared pytest fixtures: where the real data and the real aligner programs live, and how Beam pipelines run in
+tests."""
 import os
 from pathlib import Path
 
@@ -25,6 +26,29 @@ def data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return root
+
+
+def _tools_root() -> Path:
+    # POLYSPAN_TOOLS points at real builds of the external aligners (bin/fast_align, bin/atools, bin/mgiza and
+    # its companions, lib/ for mgiza's Boost library); relative paths are taken from the repository root.
+    root = Path(os.environ.get("POLYSPAN_TOOLS", "../shared/tools"))
+    return root if root.is_absolute() else (REPO_ROOT / root).resolve()
+
+
+@pytest.fixture(scope="session")
+def tools_dir() -> Path:
+    """The ``bin/`` folder of the real aligner programs (fast_align, atools, mgiza, mkcls, plain2snt, snt2cooc).
+    Missing tools fail under CI=true and skip (loudly) elsewhere, like the data."""
+    bin_dir = _tools_root() / "bin"
+    wanted = ("fast_align", "atools", "mgiza", "mkcls", "plain2snt", "snt2cooc")
+    missing = [name for name in wanted if not os.access(bin_dir / name, os.X_OK)]
+    if missing:
+        message = (f"real aligner programs {', '.join(missing)} not found in {bin_dir}: set POLYSPAN_TOOLS to the "
+                   "folder holding bin/ (and lib/) of fast_align and MGIZA++")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return bin_dir
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import sys
 import pytest
 
 from alignment.__main__ import main
-from test_alignment_external import FAKE_FAST_ALIGN, _script
 
 
 def _run(argv, capsys):
@@ -60,12 +59,17 @@ def test_precomputed_and_src_tgt_files(tmp_path, capsys):
     assert out.read_text() == "0-1 1-0\n0-0\n"
 
 
-def test_fast_align_through_cli(tmp_path, capsys):
-    exe = _script(tmp_path / "fast_align", FAKE_FAST_ALIGN)
-    (tmp_path / "in").write_text("a b ||| x y\n")
-    code, out, err = _run(["align", "--input", tmp_path / "in", "--aligner", "fast_align", "--binary", exe],
-                          capsys)
-    assert (code, out) == (0, "0-0 1-1\n"), err
+@pytest.mark.parametrize("aligner", ["fast_align", "giza"])
+def test_external_aligners_through_cli(tools_dir, data_dir, tmp_path, capsys, aligner):
+    """The real programs found through --aligner-bin, on the first 60 roen gold pairs."""
+    lines = (data_dir / "align_gold" / "roen.src-tgt").read_text(encoding="utf-8").splitlines()[:60]
+    (tmp_path / "in").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "links"
+    code, _, err = _run(["align", "--input", tmp_path / "in", "--aligner", aligner, "--aligner-bin", tools_dir,
+                         "--out", out], capsys)
+    assert code == 0, err
+    links = out.read_text().splitlines()
+    assert len(links) == 60 and sum(1 for line in links if line) > 55
 
 
 @pytest.mark.parametrize("case", ["line_counts", "empty_line", "missing_binary", "gold_past_end",
