@@ -1,0 +1,40 @@
+"""The report of every dataset kind, registered by the kind's name (the manifest's ``kind``), and the one
+function that writes a report whatever the kind."""
+from __future__ import annotations
+
+import os
+
+from pipelines.report import clism, mrc, tagged
+from pipelines.report.common import Figures, ReportKind, frame
+from schemas import open_dataset
+
+REPORTS: dict[str, ReportKind] = {report.kind: report for report in (mrc.REPORT, clism.REPORT, tagged.REPORT)}
+
+
+def get_report(kind: str) -> ReportKind:
+    try:
+        return REPORTS[kind]
+    except KeyError:
+        raise ValueError(f"no report for dataset kind {kind!r}; reports exist for: "
+                         f"{', '.join(sorted(REPORTS))}") from None
+
+
+def write_report(directory: str, out: str | None = None) -> str:
+    """Write the report of the dataset in ``directory`` (``out``, default ``directory/report``):
+    ``report.md`` and its PNG plots. Returns the Markdown file's path."""
+    dataset = open_dataset(directory)
+    report = get_report(dataset.manifest.kind)
+    summary = report.summarize(dataset)
+    out = out or os.path.join(directory, "report")
+    os.makedirs(out, exist_ok=True)
+    figures = Figures(out)
+    report.plot(summary, figures)
+    drawn = {name for name, _ in figures.written}
+    for name in set(report.plots) - drawn:  # a stale plot of an earlier run would contradict report.md
+        stale = os.path.join(out, name + ".png")
+        if os.path.exists(stale):
+            os.remove(stale)
+    path = os.path.join(out, "report.md")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(frame(report, summary, dataset, figures.written))
+    return path
