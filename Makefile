@@ -25,6 +25,7 @@ demo: install
 	$(PY) -m pipelines.import_conll --input pipelines/samples/en-de-sample.en.conll --lang en \
 		--output $(DEMO_OUT)/tagged-en --num-shards 2 --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/tagged-en
+	$(PY) -m pipelines.report $(DEMO_OUT)/tagged-en
 	$(PY) -m pipelines.wiki_mrc --input pipelines/samples/enwiki-sample.xml --lang en --min-mentions 5 \
 		--output $(DEMO_OUT)/mrc-en --num-shards 2 --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/mrc-en
@@ -33,10 +34,12 @@ demo: install
 		--translations pipelines/samples/en-de-sample.de.txt --tgt-lang de --output $(DEMO_OUT)/projected \
 		--conll-out '$(DEMO_OUT)/projected/{lang}.conll' --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/projected/de
+	$(PY) -m pipelines.report $(DEMO_OUT)/projected/de
 	$(PY) -m pipelines.clism --source-spans pipelines/samples/en-de-sample.en.conll --src-lang en \
 		--tgt pipelines/samples/en-de-sample.de.txt --tgt-lang de --output $(DEMO_OUT)/clism-en-de \
 		--num-shards 1 --runner DirectRunner
 	$(PY) -m schemas validate $(DEMO_OUT)/clism-en-de
+	$(PY) -m pipelines.report $(DEMO_OUT)/clism-en-de
 	$(PY) -m trainer.pretrain --config configs/demo_tiny_wae.yaml output_dir=$(DEMO_OUT)/pretrain-wae \
 		data.train=$(DEMO_OUT)/mrc-en data.eval=$(DEMO_OUT)/mrc-en
 	$(PY) -m trainer.finetune --config configs/demo_tiny_finetune_projected.yaml output_dir=$(DEMO_OUT)/finetune-ner-de \
