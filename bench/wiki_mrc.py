@@ -31,11 +31,9 @@ Each pipeline run is a fresh subprocess, so its start-up, peak memory and CPU ti
 from __future__ import annotations
 
 import argparse
-import bz2
 import glob
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -45,6 +43,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench import pmr_chain, wiki_scale  # noqa: E402  (needs ROOT on the path)
+from bench.wiki_replicas import write_replicated  # noqa: E402
 DEFAULT_DUMP = os.path.join(ROOT, os.environ.get("POLYSPAN_DATA", "../shared/data"),
                             "wiki/enwiki-pages-articles-shortened.xml.bz2")
 
@@ -74,18 +74,6 @@ def bare_loop(path: str, lang: str) -> float:
                 continue
             words(parser.parse(page.text).text, lang)
     return time.perf_counter() - start
-
-
-def repeat_dump(src: str, dst: str, times: int) -> None:
-    """The dump with its pages repeated ``times`` times (titles and ids made unique)."""
-    raw = bz2.decompress(open(src, "rb").read()).decode("utf-8")
-    first, last = raw.index("<page>"), raw.rindex("</page>") + len("</page>")
-    pages = raw[first:last]
-    copies = [pages] + [re.sub(r"<title>(.*?)</title>", rf"<title>\1 r{n}</title>",
-                               re.sub(r"<id>(\d+)</id>", lambda m: f"<id>{int(m.group(1)) + n * 10**8}</id>", pages))
-                        for n in range(1, times)]
-    with open(dst + ".xml", "w", encoding="utf-8") as out:
-        out.write(raw[:first] + "\n".join(copies) + raw[last:])
 
 
 WORKERS_1 = ("--direct_num_workers=1", "--direct_running_mode=multi_processing")
@@ -202,7 +190,11 @@ def child(argv) -> None:
     print(json.dumps({"seconds": seconds, "rows": manifest.row_count, "runner_mib": runner,
                       "worker_mib": worker, "parser_mib": parser, "peak_mib": max(runner, worker),
                       "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
-                      "largest_stage_mb": max(stage_inputs, default=0) / 1e6}))
+                      "largest_stage_mb": max(stage_inputs, default=0) / 1e6,
+                      # every bundle's input the runner sent to a worker: what a distributed runner shuffles
+                      # (GroupByKey and Reshuffle outputs, side inputs), encoded
+                      "stage_input_mb": sum(stage_inputs) / 1e6,
+                      "counters": manifest.counters}))
 
 
 def child_passthrough(megabytes: float) -> None:
@@ -264,15 +256,11 @@ def beam_ceiling(cpu_s: float, units: int, runs_each: int) -> float:
     return min(one) / min(two)
 
 
-def multistream_of(dump: str, out: str, times: int) -> str:
-    """``dump`` (repeated ``times`` times) as a multistream dump of 10 pages per stream, so that every run reads
-    its input the same way: one work unit per stream, no reshuffle of pages."""
-    from pipelines.wiki_dump import write_multistream
-    source = dump
-    if times > 1:
-        repeat_dump(dump, out + "-plain", times)
-        source = out + "-plain.xml"
-    path, _ = write_multistream(source, out + ".xml.bz2", pages_per_stream=10)
+def multistream_of(dump: str, out: str, times: int, lang: str = "en") -> str:
+    """``dump`` replicated ``times`` times (``bench/wiki_replicas.py``: each copy a wiki of its own, links and
+    redirects within it) as a multistream dump of 10 pages per stream, so that every run reads its input the
+    same way: one work unit per stream, no reshuffle of pages."""
+    path, _, _ = write_replicated(dump, out + "-multistream.xml.bz2", times, lang, pages_per_stream=10)
     return path
 
 
@@ -285,26 +273,43 @@ def fastest(runs: list[dict]) -> dict:
     return best
 
 
+def fastest_chain(runs: list[dict]) -> dict:
+    return min(runs, key=lambda r: r["seconds"])
+
+
 def measure(dump: str, lang: str, min_mentions: str, quick: bool = False, repeat: int = 4, runs_each: int = 1) -> dict:
-    """Every figure of this benchmark; ``quick``: the bare loop and the in-process run only; ``runs_each``: how
-    many times each configuration runs (timings: the fastest; memory: the highest)."""
+    """Every figure of this benchmark; ``quick``: the bare loop, the in-process run, the PMR chain and the
+    profiles on the sample only; ``runs_each``: how many times each configuration runs (timings: the fastest;
+    memory: the highest)."""
     common = ["--min-mentions", min_mentions]
-    runs = {}
+    runs, chains = {}, {}
     from pipelines.wiki_dump import list_units
     with tempfile.TemporaryDirectory() as tmp:
-        x1 = multistream_of(dump, os.path.join(tmp, "x1"), 1)
+        x1 = multistream_of(dump, os.path.join(tmp, "x1"), 1, lang)
         units = len(list_units(x1))  # work units (bz2 streams) of the sample
         figures = {"mb": wikitext_mb(x1), "bare_s": min(bare_loop(x1, lang) for _ in range(runs_each))}
         plan = [("one", x1, ())]
+        chain_plan = [("chain", x1)]
+        largest = x1
         if not quick:
-            x4 = multistream_of(dump, os.path.join(tmp, "x4"), repeat)
+            x4 = largest = multistream_of(dump, os.path.join(tmp, "x4"), repeat, lang)
             plan += [("two", x1, WORKERS_2), ("procs1", x1, WORKERS_1),
                      ("four", x4, ()), ("four_two", x4, WORKERS_2), ("four_procs1", x4, WORKERS_1)]
+            chain_plan += [("chain_four", x4)]
         for attempt in range(runs_each):  # interleaved, so that a slow spell of the machine hits every configuration
             for name, path, extra in plan:
                 out = os.path.join(tmp, f"{name}-{attempt}")
                 runs.setdefault(name, []).append(pipeline(path, lang, out, *common, *extra))
+            for name, path in chain_plan:
+                chains.setdefault(name, []).append(pmr_chain.run_chain(path, lang, os.path.join(tmp, f"{name}-{attempt}")))
         runs = {name: fastest(each) for name, each in runs.items()}
+        figures.update({name: fastest_chain(each) for name, each in chains.items()})
+        # Where the time goes, on the largest input (start-up weighs least there): both sides in one process.
+        figures["profile"] = run_child("--child-profile", "--input", largest, "--lang", lang, "--output",
+                                       os.path.join(tmp, "profile"), "--runner", "FnApiRunner", "--num-shards",
+                                       "1", *common)
+        figures["chain_profile"] = pmr_chain.profile_chain(largest, lang)
+        figures["profile_copies"] = repeat if largest != x1 else 1
     figures.update(runs)
     if not quick:
         figures["beam_small"] = passthrough(runs["procs1"]["largest_stage_mb"])
@@ -332,6 +337,37 @@ def growth(small: float, large: float) -> str:
     return f"{100 * (large / small - 1):+.0f}%"
 
 
+def chain_ratios(f: dict) -> dict:
+    """Pipeline (in process) against the PMR chain, in CPU seconds of all their processes: on the sample (both
+    start-ups included) and, with the larger input, per added copy (start-ups cancel out)."""
+    one, chain = f["one"], f["chain"]
+    ratios = {"sample": one["cpu_s"] / chain["cpu_s"]}
+    if "chain_four" in f:
+        ratios["steady"] = ((f["four"]["cpu_s"] - one["cpu_s"]) / (f["chain_four"]["cpu_s"] - chain["cpu_s"]))
+    return ratios
+
+
+def where_time_goes(f: dict) -> list[tuple[str, float | None, float | None]]:
+    """(stage, pipeline CPU s, chain CPU s) on the profiled input. Each side's last row is what its profile
+    does not see: for the pipeline, the runner and its shuffles; for the chain, its processes' queues, files and
+    start-ups (its run's CPU less its profile's, two runs: approximate)."""
+    stages, chain = f["profile"]["stages"], f["chain_profile"]
+    run = f["chain_four"] if f["profile_copies"] > 1 else f["chain"]
+    return [
+        ("read (bz2, XML)", stages["read"], chain["read"]),
+        ("parse (wikitext to text + anchors; chain: wikiextractor's clean, then its <a> links out)",
+         stages["parse"], chain["clean"] + chain["anchors"]),
+        ("tokenise (pipelines.tokenize.words)", stages["tokenise"], chain["tokenise"]),
+        ("examples (queries, masks, contexts, answers)", stages["examples"], None),
+        ("pack / unpack for shuffles (pickle + zlib)", stages["pack"], None),
+        ("write (Parquet)", stages["write"], None),
+        ("start-up in the DoFns (spaCy import)", stages["start-up"], None),
+        ("Beam runner, coders, in-memory shuffles, DoFn bookkeeping", stages["beam"], None),
+        ("chain: queues between its processes, its files, start-ups", None,
+         run["cpu_s"] - sum(chain.values())),
+    ]
+
+
 def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
                min_mentions: str = "3", repeat: int = 4) -> list[tuple[str, str, str, str]]:
     """The figures as (where, what, value, note) rows for ``python -m bench``."""
@@ -344,6 +380,13 @@ def bench_rows(quick: bool = False, dump: str = DEFAULT_DUMP, lang: str = "en",
              f"{one['rows'] / one['seconds']:.1f} rows/s; bare/pipeline {one['seconds'] / f['bare_s']:.2f}x "
              "(target <= 1.3)"),
             (where, "peak memory, 1 worker (MiB)", f"{one['peak_mib']:.0f}", "max RSS of the run's processes")]
+    chain, ratios = f["chain"], chain_ratios(f)
+    rows.append((where, "PMR chain MB/s per core (CPU)", f"{mb / chain['cpu_s']:.3f}",
+                 f"wikiextractor {' '.join(pmr_chain.WIKIEXTRACTOR_ARGS[:2])} + words(); pipeline "
+                 f"{mb / one['cpu_s']:.3f} MB/s per CPU s"))
+    rows.append((where, "pipeline / PMR chain, CPU s", f"{ratios['sample']:.2f}x"
+                 + (f"; {ratios['steady']:.2f}x per added copy" if "steady" in ratios else ""),
+                 "goal <= 1.3; sample (start-ups included); per added copy of the sample (start-ups excluded)"))
     if not quick:
         two, four, four_two = f["two"], f["four"], f["four_two"]
         procs1, four_procs1 = f["procs1"], f["four_procs1"]
@@ -382,6 +425,12 @@ def main() -> None:
     if "--child-passthrough" in sys.argv:
         child_passthrough(float(sys.argv[sys.argv.index("--child-passthrough") + 1]))
         return
+    if "--child-profile" in sys.argv:
+        from bench import wiki_profile
+        argv = sys.argv[1:]
+        argv.remove("--child-profile")
+        wiki_profile.child(argv)
+        return
     if "--child" in sys.argv:
         argv = sys.argv[1:]
         argv.remove("--child")
@@ -395,9 +444,16 @@ def main() -> None:
                         help="run each configuration this many times: the fastest time, the highest memory")
     parser.add_argument("--repeat", type=int, default=4,
                         help="how many times the larger input repeats the sample (the issue's figure: 4)")
+    parser.add_argument("--scale", metavar="N,N,...",
+                        help="instead of the comparisons: the pipeline at each of these multiples of the sample "
+                             "(e.g. 1,10,50; one worker process), and the cost of whole Wikipedias extrapolated "
+                             "from it (bench/wiki_scale.py)")
     args = parser.parse_args()
     if args.repeat < 2:
         parser.error("--repeat must be at least 2")
+    if args.scale:
+        scale_main(args)
+        return
     f = measure(args.dump, args.lang, args.min_mentions, repeat=args.repeat, runs_each=max(1, args.runs))
     mb, bare, one, two, four, four_two = f["mb"], f["bare_s"], f["one"], f["two"], f["four"], f["four_two"]
     procs1, four_procs1 = f["procs1"], f["four_procs1"]
@@ -407,6 +463,7 @@ def main() -> None:
     print(f"pipeline, 1 worker in process:               {mb / one['seconds']:.3f} MB/s "
           f"({one['seconds']:.1f} s, {one['rows']} rows, {one['cpu_s']:.1f} CPU s)")
     print(f"ratio bare / pipeline: {one['seconds'] / bare:.2f}x (target <= 1.3)")
+    print_chain(f, args.repeat)
     big = f"{args.repeat}x sample"
     for label, base, single, pair, ceiling in (("sample", one, procs1, two, f["ceiling"]),
                                                (big, four, four_procs1, four_two, f["four_ceiling"])):
@@ -435,6 +492,49 @@ def main() -> None:
           f"({procs1['largest_stage_mb']:.1f} -> {four_procs1['largest_stage_mb']:.1f} MB): {small:.0f} -> "
           f"{large:.0f} MiB ({growth(small, large)}, +{large - small:.0f} MiB; the pipeline's worker "
           f"+{four_procs1['worker_mib'] - procs1['worker_mib']:.0f} MiB)")
+
+
+
+def print_chain(f: dict, repeat: int) -> None:
+    mb, one, chain, ratios = f["mb"], f["one"], f["chain"], chain_ratios(f)
+    print(f"PMR chain (wikiextractor {' '.join(pmr_chain.WIKIEXTRACTOR_ARGS)}, then the same words()): "
+          f"{mb / chain['cpu_s']:.3f} MB/s per core ({chain['cpu_s']:.1f} CPU s: wikiextractor "
+          f"{chain['extract']['cpu_s']:.1f}, tokeniser {chain['tokenise']['cpu_s']:.1f}; {chain['seconds']:.1f} s "
+          f"wall; {chain['tokenise']['articles']} articles, {chain['tokenise']['anchors']} anchors)")
+    print(f"pipeline in process: {mb / one['cpu_s']:.3f} MB/s per core ({one['cpu_s']:.1f} CPU s); "
+          f"pipeline / chain: {ratios['sample']:.2f}x on the sample (start-ups included; goal <= 1.3)")
+    if "steady" in ratios:
+        print(f"  per added copy of the sample ({repeat}x run less the sample's, start-ups excluded): pipeline "
+              f"{(f['four']['cpu_s'] - one['cpu_s']) / (repeat - 1):.1f} CPU s, chain "
+              f"{(f['chain_four']['cpu_s'] - chain['cpu_s']) / (repeat - 1):.1f} CPU s: {ratios['steady']:.2f}x")
+    rows = where_time_goes(f)
+    copies = f["profile_copies"]
+    total_p = sum(p for _, p, _ in rows if p is not None)
+    total_c = sum(c for _, _, c in rows if c is not None)
+    print(f"where the time goes ({copies}x sample; CPU s; the pipeline's profile parses inline, "
+          f"its profiled run took {f['profile']['cpu_s']:.1f} CPU s):")
+    print(f"  {'stage':<92} {'pipeline':>9} {'share':>6} {'chain':>7} {'share':>6}")
+    for stage, p, c in rows:
+        cells = (f"{p:9.2f} {100 * p / total_p:5.0f}%" if p is not None else f"{'-':>9} {'':>6}",
+                 f"{c:7.2f} {100 * c / total_c:5.0f}%" if c is not None else f"{'-':>7} {'':>6}")
+        print(f"  {stage:<92} {cells[0]} {cells[1]}")
+    print(f"  {'total':<92} {total_p:9.2f} {'':>6} {total_c:7.2f}")
+
+
+def scale_main(args) -> None:
+    scales = wiki_scale.parse_scales(args.scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = wiki_scale.measure_scales(
+            args.dump, args.lang, scales, tmp,
+            run_pipeline=lambda path, out: pipeline(path, args.lang, out, "--min-mentions", args.min_mentions,
+                                                    *WORKERS_1),
+            passthrough=passthrough)
+    print(f"input: {args.dump} replicated {', '.join(f'{s}x' for s in scales)} (1 worker process; "
+          f"{os.cpu_count()} cores, shared)")
+    for line in wiki_scale.scale_table(result) + [""] + wiki_scale.verdicts(result) + [""] \
+            + wiki_scale.extrapolation(result):
+        print(line)
+    print("\n" + json.dumps(result))
 
 
 if __name__ == "__main__":
