@@ -37,6 +37,14 @@ ARTICLES: Dict[str, int] = {
 }
 ARTICLES_SOURCE = ("meta.wikimedia.org/wiki/List_of_Wikipedias, approximate 2025 counts (not fetched here); "
                    "English 6.8M as in issue 21")
+# enwiki's pages-articles dump, bz2: "about 22.14 GB" on 2 July 2023 (en.wikipedia.org/wiki/Wikipedia:Size_of_Wikipedia;
+# approximate, and growing). The excerpt's articles are the dump's first, long ones (54 KB of wikitext on
+# average), so scaling by bytes instead of articles bounds the cost from the other side.
+ENWIKI_DUMP_BYTES = 22.14e9
+# At most this many rows per kept entity (MAX_ANSWERABLE + MAX_UNANSWERABLE of pipelines/wiki_mrc/examples.py):
+# in the excerpt most link targets lie outside it, so few articles become entities and rows per article are
+# far below what a whole wiki, where nearly every article is linked, gives.
+MAX_ROWS_PER_ENTITY = 20
 
 # The scale bench runs one worker process (see the module docstring).
 RunPipeline = Callable[[str, str], dict]  # (dump path, output dir) -> the child's JSON
@@ -143,34 +151,41 @@ def rates(result: dict) -> dict:
 
 
 def extrapolation(result: dict, worker_margin: float = 2.0) -> List[str]:
-    """What the Wikipedias would cost at this machine's per-article rates, as Markdown lines."""
+    """What the Wikipedias would cost at this machine's per-article rates, as Markdown lines: by article count
+    (the issue's figure), and for enwiki also by dump size; rows and output as measured (a lower bound, see
+    MAX_ROWS_PER_ENTITY) and at most."""
     r = rates(result)
     runs = result["runs"]
-    per_core = 1 / r["cpu_s"]
     bytes_per_row = r["output_bytes"] / r["rows"] if r["rows"] else float("nan")
     worker = runs[0]["worker_mib"] + runs[0]["parser_mib"]
     lines = [f"Rates per added article ({r['between']}, this machine, CPU time of all processes): "
-             f"{per_core:.2f} articles/s per core; {r['shuffle_bytes'] / 1e3:.0f} kB passed between stages per "
-             f"article; {r['rows']:.1f} rows and {r['output_bytes'] / 1e3:.1f} kB of Parquet per article "
-             f"({bytes_per_row:,.0f} bytes per row); {r['dump_bytes'] / 1e3:.1f} kB of bz2 dump per article.",
+             f"{1 / r['cpu_s']:.2f} articles/s per core ({1 / r['seconds']:.2f} per wall second); "
+             f"{r['shuffle_bytes'] / 1e3:.0f} kB passed between stages per article; {r['rows']:.2f} rows and "
+             f"{r['output_bytes'] / 1e3:.2f} kB of Parquet per article ({bytes_per_row:,.0f} bytes per row); "
+             f"{r['dump_bytes'] / 1e3:.1f} kB of bz2 dump per article.",
              "",
-             "| wiki | articles | core-hours | shuffle volume | output (Parquet) | rows |",
+             "| wiki | articles | core-hours | shuffle volume | rows (measured rate; at most) "
+             "| output, Parquet (measured rate; at most) |",
              "|---|---|---|---|---|---|"]
 
-    def row(name: str, articles: int) -> str:
-        return (f"| {name} | {articles / 1e6:.2f}M | {articles * r['cpu_s'] / 3600:,.0f} | "
-                f"{articles * r['shuffle_bytes'] / 1e12:.2f} TB | {articles * r['output_bytes'] / 1e9:,.0f} GB | "
-                f"{articles * r['rows'] / 1e6:,.0f}M |")
+    def row(name: str, articles: float, label: str = "") -> str:
+        most = articles * MAX_ROWS_PER_ENTITY
+        return (f"| {name} | {label or f'{articles / 1e6:.2f}M'} | {articles * r['cpu_s'] / 3600:,.0f} | "
+                f"{articles * r['shuffle_bytes'] / 1e12:.2f} TB | {articles * r['rows'] / 1e6:,.1f}M; "
+                f"{most / 1e6:,.0f}M | {articles * r['output_bytes'] / 1e9:,.1f} GB; "
+                f"{most * bytes_per_row / 1e9:,.0f} GB |")
 
-    lines.append(row("enwiki", ARTICLES["en"]))
-    lines.append(row(f"all {len(ARTICLES)} languages", sum(ARTICLES.values())))
+    lines.append(row("enwiki, by article count", ARTICLES["en"]))
+    by_size = ENWIKI_DUMP_BYTES / r["dump_bytes"]  # the excerpt's articles (with their redirects) that fill it
+    lines.append(row("enwiki, by dump size (22 GB bz2)", by_size, f"{by_size / 1e6:.2f}M of the excerpt's size"))
+    lines.append(row(f"all {len(ARTICLES)} languages, by article count", sum(ARTICLES.values())))
     lines += ["",
-              f"Article counts: {ARTICLES_SOURCE}.",
+              f"Article counts: {ARTICLES_SOURCE}. Dump size: Wikipedia:Size of Wikipedia (July 2023).",
               f"Worker memory: one SDK process per vCPU holds a worker ({runs[0]['worker_mib']:.0f} MiB here at "
               f"{runs[0]['copies']}×, whose bundles are already larger than Dataflow's) and its page parser "
               f"({runs[0]['parser_mib']:.0f} MiB): {worker:.0f} MiB; with {worker_margin:.0f}× headroom "
               f"{worker * worker_margin / 1024:.1f} GiB per vCPU, before the transient of a page near "
-              "--max-page-chars (see above)."]
+              "--max-page-chars."]
     return lines
 
 
