@@ -42,12 +42,16 @@ code anyway, and a thread cannot be killed. So :class:`WikiTextParser` does two 
    instance, started in ``setup`` and reused for every page). The parent sends the wikitext over a pipe and
    waits with ``select`` up to ``timeout_s``; if the child does not answer in time it is killed (reason
    ``timeout``) and a fresh one is started for the next page; a child that dies (e.g. a crash in C code) gives
-   reason ``worker_crashed``. The child does the whole conversion, so the parent only pays for pickling the
+   reason ``worker_crashed``. The child also runs under an address-space ceiling (``RLIMIT_AS``,
+   ``max_memory_mb``): the time bound alone does not stop a page whose parse tree balloons, which can take the
+   whole machine before the timeout fires, more so on a loaded worker. A page that hits the ceiling is
+   reported as ``memory_limit`` and the next page gets a fresh child. The child does the whole conversion, so the parent only pays for pickling the
    wikitext and the (smaller) result, a few percent of the parse time. The child is started with
    ``subprocess`` (not ``multiprocessing``): no ``fork`` of a multi-threaded Beam worker, no re-import of the
    worker's ``__main__``. Linux/macOS only (``select`` on a pipe).
 
 Without ``timeout_s`` the conversion runs inline (size bound only): fastest, for trusted input and tests.
+Inline, nothing bounds memory, and a ``MemoryError`` is the worker's own: it propagates.
 """
 from __future__ import annotations
 
@@ -56,6 +60,7 @@ import html
 import os
 import pickle
 import re
+import resource
 import select
 import struct
 import subprocess
@@ -104,7 +109,8 @@ class Anchor:
 @dataclass(slots=True)
 class WikiText:
     """Plain text of one page with its anchors. ``skipped`` is the reason when the page could not be
-    converted (``too_large``, ``timeout``, ``parser_error``, ``worker_crashed``); then ``text`` is empty.
+    converted (``too_large``, ``timeout``, ``memory_limit``, ``parser_error``, ``worker_crashed``); then
+    ``text`` is empty.
 
     ``bold_aliases``: bold text of the lead paragraph (``'''Mercury''' is ...`` → ``("Mercury",)``), in order.
     ``templates``: normalised names of the templates used (for disambiguation detection), first-seen order.
@@ -533,6 +539,11 @@ class _Walker:
 # ---------------------------------------------------------------------------------------------------------------
 
 DEFAULT_MAX_CHARS = 2_000_000  # a few enwiki lists are ~1.5M chars; anything bigger is an outlier
+# Address space of a parse child. Pages at the size bound made of the densest markup measured (2M characters
+# of links, of list items with links, of entities) peak at 0.22-0.28 GB resident in the child; the child
+# itself starts at 24 MB. 1 GB leaves every legitimate page 3.5x room and stops a balloon long before it
+# takes the machine (the tests' busiest process stays under 0.5 GB).
+DEFAULT_MAX_MEMORY_MB = 1024
 
 
 def _skipped(reason: str) -> WikiText:
@@ -550,6 +561,8 @@ def parse_wikitext(wikitext: str, lang: str = "en", namespaces: Optional[Namespa
         walker = _Walker(table, lang)
         walker.walk(code.nodes)
         return walker.result()
+    except MemoryError:  # not a fault of the page's markup: the child answers memory_limit (see _serve)
+        raise
     except RecursionError:
         return _skipped("parser_error")
     except Exception:  # mwparserfromhell raises ParserError and, on odd input, assorted internal errors
@@ -561,15 +574,19 @@ class WikiTextParser:
     ``teardown``. Picklable (the child process is not pickled; a copy starts its own when first used).
 
     ``timeout_s=None``: inline conversion. ``timeout_s=t``: conversion in a child process, killed after ``t``
-    seconds per page (see the module docstring)."""
+    seconds per page, whose address space is capped at ``max_memory_mb`` (0: no cap; see the module
+    docstring)."""
 
     def __init__(self, lang: str = "en", namespaces: Optional[NamespaceTable] = None, *,
                  max_chars: int = DEFAULT_MAX_CHARS, timeout_s: Optional[float] = None,
-                 startup_timeout_s: float = 120.0):
+                 max_memory_mb: int = DEFAULT_MAX_MEMORY_MB, startup_timeout_s: float = 120.0):
+        if max_memory_mb < 0:
+            raise ValueError(f"max_memory_mb must be 0 (no ceiling) or positive, not {max_memory_mb}")
         self.lang = lang
         self.namespaces = namespaces if namespaces is not None else NamespaceTable.default(lang)
         self.max_chars = max_chars
         self.timeout_s = timeout_s
+        self.max_memory_mb = max_memory_mb
         self.startup_timeout_s = startup_timeout_s
         self._worker: Optional[_Worker] = None
         self._lock = threading.Lock()
@@ -591,9 +608,11 @@ class WikiTextParser:
             return parse_wikitext(wikitext, self.lang, self.namespaces, max_chars=self.max_chars)
         with self._lock:
             if self._worker is None:
-                self._worker = _Worker((self.lang, self.namespaces, self.max_chars), self.startup_timeout_s)
+                self._worker = _Worker((self.lang, self.namespaces, self.max_chars, self.max_memory_mb),
+                                       self.startup_timeout_s)
             result = self._worker.call(wikitext, self.timeout_s)
-            if result.skipped in ("timeout", "worker_crashed"):
+            # After a MemoryError the child's heap may stay near its ceiling: the next page gets a fresh one.
+            if result.skipped in ("timeout", "worker_crashed", "memory_limit"):
                 self._worker.kill()
                 self._worker = None  # a fresh child for the next page
             return result
@@ -700,8 +719,9 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _serve() -> None:
-    """Child main loop: first frame (lang, namespaces, max_chars), then one wikitext per frame, answered with
-    one pickled WikiText. Exits on EOF. stdout is the protocol channel, so anything printed goes to stderr."""
+    """Child main loop: first frame (lang, namespaces, max_chars, max_memory_mb), then one wikitext per frame,
+    answered with one pickled WikiText. Exits on EOF. stdout is the protocol channel, so anything printed goes
+    to stderr."""
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     inp = os.fdopen(os.dup(0), "rb", buffering=0)
@@ -723,7 +743,12 @@ def _serve() -> None:
     header = read_exact(_HEADER.size)
     if header is None:
         return
-    lang, namespaces, max_chars = pickle.loads(read_exact(_HEADER.unpack(header)[0]))
+    lang, namespaces, max_chars, max_memory_mb = pickle.loads(read_exact(_HEADER.unpack(header)[0]))
+    # Built now: when the ceiling is hit there may be no memory left to build the answer.
+    out_of_memory = pickle.dumps(_skipped("memory_limit"), protocol=pickle.HIGHEST_PROTOCOL)
+    out_of_memory = _HEADER.pack(len(out_of_memory)) + out_of_memory
+    if max_memory_mb:
+        _cap_address_space(max_memory_mb << 20)
     send("ready")
     while True:
         header = read_exact(_HEADER.size)
@@ -732,4 +757,21 @@ def _serve() -> None:
         payload = read_exact(_HEADER.unpack(header)[0])
         if payload is None:
             return
-        send(parse_wikitext(pickle.loads(payload), lang, namespaces, max_chars=max_chars))
+        failed = False
+        try:
+            send(parse_wikitext(pickle.loads(payload), lang, namespaces, max_chars=max_chars))
+        except MemoryError:
+            failed = True
+        # Outside the except clause: the exception's traceback, which holds the half-built tree, is gone.
+        if failed:
+            del payload
+            out.write(out_of_memory)
+
+
+def _cap_address_space(limit_bytes: int) -> None:
+    """Set this process's RLIMIT_AS soft limit (never above a hard limit someone else set). Set by the child
+    itself, not by ``preexec_fn``, which is unsafe in a multi-threaded parent such as a Beam worker."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit_bytes = min(limit_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, hard))
