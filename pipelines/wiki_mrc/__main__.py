@@ -32,7 +32,7 @@ from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pipeline
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS
 from pipelines.wiki_titles import NamespaceTable
-from pipelines.wikitext import DEFAULT_MAX_CHARS
+from pipelines.wikitext import DEFAULT_MAX_CHARS, DEFAULT_MAX_MEMORY_MB
 from schemas.storage import join
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="articles per bucket on average: the candidates for an unrelated (unanswerable) context")
     add("--parse-timeout", type=float, default=30.0, metavar="SECONDS",
         help="skip a page whose wikitext takes longer to parse (0: parse inline, no bound)")
+    add("--parse-memory-mb", type=int, default=DEFAULT_MAX_MEMORY_MB, metavar="MB",
+        help=f"skip a page whose parse needs more address space than this (default {DEFAULT_MAX_MEMORY_MB}; "
+             "0: no ceiling; applies with --parse-timeout, whose child process it bounds)")
     add("--max-page-chars", type=int, default=DEFAULT_MAX_CHARS, help="skip pages with more wikitext")
     add("--target-unit-mb", type=float, default=0,
         help="merge consecutive streams of a multistream dump into units of about this many MB (0: one per stream)")
@@ -86,6 +89,7 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
         max_unanswerable=args.max_unanswerable, min_mentions=args.min_mentions,
         min_article_words=args.min_article_words, mask_token=args.mask_token,
         max_redirect_hops=args.max_redirect_hops, bucket_articles=args.bucket_articles,
+        parse_memory_mb=args.parse_memory_mb,
         parse_timeout_s=args.parse_timeout, max_page_chars=args.max_page_chars)
     units = []
     for pattern in args.input:

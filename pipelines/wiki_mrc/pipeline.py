@@ -42,7 +42,7 @@ from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition
                                         UnanswerableRequest, pack_mentions)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
-from pipelines.wikitext import DEFAULT_MAX_CHARS, WikiTextParser
+from pipelines.wikitext import DEFAULT_MAX_CHARS, DEFAULT_MAX_MEMORY_MB, WikiTextParser
 from schemas.storage import join
 
 _log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class MrcConfig:
     bucket_articles: int = 16
     parse_timeout_s: float = 30.0  # 0: parse inline, no time bound
     max_page_chars: int = DEFAULT_MAX_CHARS
+    parse_memory_mb: int = DEFAULT_MAX_MEMORY_MB  # address-space ceiling of a parse child; 0: none
 
     def __post_init__(self):
         if self.min_mentions <= 0:
@@ -75,7 +76,7 @@ class MrcConfig:
         for name in ("query_words", "context_words", "bucket_articles", "max_redirect_hops"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("max_answerable", "max_unanswerable", "min_article_words"):
+        for name in ("max_answerable", "max_unanswerable", "min_article_words", "parse_memory_mb"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
@@ -202,7 +203,7 @@ class ParsePages(beam.DoFn):
         if key not in self.parsers:
             timeout = self.config.parse_timeout_s or None
             self.parsers[key] = WikiTextParser(self.config.lang, table, max_chars=self.config.max_page_chars,
-                                               timeout_s=timeout)
+                                               timeout_s=timeout, max_memory_mb=self.config.parse_memory_mb)
         return self.parsers[key]
 
     def process(self, element: Tuple[str, Page]):
@@ -228,6 +229,9 @@ class ParsePages(beam.DoFn):
         count("articles_read")
         parsed = self._parser(table).parse(page.text)
         if not parsed.ok:
+            # The counter says how many; this line says which page, for a user who wants it back.
+            _log.warning("%s: page %r (id %d) dropped: wikitext not converted (%s)", path, title, page.page_id,
+                         parsed.skipped)
             yield from self._skip(title, "parse_" + str(parsed.skipped))
             return
         if is_disambiguation(title, parsed.templates, cfg.lang, parsed.magic_words):
