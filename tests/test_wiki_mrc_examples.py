@@ -170,3 +170,25 @@ def test_config_defaults_are_the_papers():
     assert (en.min_mentions, vi.min_mentions) == (10, 5)
     with pytest.raises(ValueError):
         MrcConfig("en", "en", context_words=0)
+
+
+def test_answer_positions_are_uniform_or_centred_by_name():
+    stochastic = [ex.words_before_anchor("stochastic", 0, f"e{i}", 200) for i in range(3000)]
+    assert min(stochastic) == 0 and max(stochastic) == 200 and len(set(stochastic)) > 150
+    # The default is the draw the pipeline always made: the same ξ for the same example.
+    assert stochastic[:5] == [ex.draw(0, f"e{i}", "xi", 201) for i in range(5)]
+    assert {ex.words_before_anchor("centre", 0, f"e{i}", 200) for i in range(50)} == {100}
+    with pytest.raises(ValueError, match="unknown answer position"):
+        ex.words_before_anchor("middle", 0, "e", 200)
+    from pipelines.wiki_mrc.pipeline import MrcConfig
+    assert MrcConfig("en", "en").answer_position == ex.DEFAULT_ANSWER_POSITION == "stochastic"
+    assert MrcConfig("bg", "ru").title_masking == "prefix" and MrcConfig("zh", "zh").title_masking == "substring"
+    with pytest.raises(ValueError):
+        MrcConfig("en", "en", answer_position="middle")
+
+
+def test_query_masks_case_folded_and_counts_masked_words_by_kind():
+    text = "MERCURY and mercury's moons; Mercurys. " + "More words here. " * 20
+    query = ex.build_masked_query(text, ["Mercury"], "en", tok, query_words=10)
+    assert query.text.startswith("[MASK] and [MASK]'s moons; [MASK].")
+    assert query.masked == {"exact": 2, "prefix": 1, "substring": 0} and query.guarded == 0

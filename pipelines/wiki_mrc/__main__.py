@@ -11,6 +11,8 @@ writing what it could.
 Languages: ``--lang`` is the wiki's language (titles, disambiguation rules, link trails, the mention floor:
 10 for English, 5 for others). Words come from the tokenizer of ``--tokenizer-lang`` (default: ``--lang``);
 a language outside the 24 mPMR languages needs it explicitly, e.g. ``--lang bg --tokenizer-lang ru``.
+The entity's names are masked in the query as ``--lang``'s row of ``title_masking.py`` says (a language outside
+that table takes the row of ``--tokenizer-lang``); ``--title-masking`` overrides the rule.
 
 Beam options (``--runner``, ``--project``, ``--temp_location``, ``--direct_num_workers`` ...) pass through.
 """
@@ -31,6 +33,7 @@ from pipelines.wiki_dump import list_units, read_siteinfo
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pipeline
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS
+from pipelines.wiki_mrc.title_masking import RULE_NAMES
 from pipelines.wiki_titles import NamespaceTable
 from pipelines.wikitext import DEFAULT_MAX_CHARS, DEFAULT_MAX_MEMORY_MB
 from schemas.storage import join
@@ -58,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--min-article-words", type=int, default=ex.MIN_ARTICLE_WORDS,
         help="skip articles with fewer words (default 21: articles of 20 words or fewer are skipped)")
     add("--mask-token", default=ex.MASK_TOKEN, help="what the entity's names become in the query (default [MASK])")
+    add("--title-masking", choices=RULE_NAMES, default=None,
+        help="how a query word carries the entity's name: as the whole word (word), as its start (prefix), after "
+             "proclitics too (clitic), anywhere (substring); default: the language's row of "
+             "pipelines/wiki_mrc/title_masking.py (the README lists it)")
+    add("--answer-position", choices=tuple(ex.ANSWER_POSITIONS), default=ex.DEFAULT_ANSWER_POSITION,
+        help="where the answer sits in its context: stochastic (xi ~ U{0..C} words before it, the paper's) or "
+             "centre (C/2 words on each side: the ablation of paper 001's Table 2)")
     add("--max-redirect-hops", type=int, default=DEFAULT_MAX_HOPS,
         help=f"longest redirect chain followed (default {DEFAULT_MAX_HOPS})")
     add("--bucket-articles", type=int, default=16,
@@ -90,7 +100,8 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
         min_article_words=args.min_article_words, mask_token=args.mask_token,
         max_redirect_hops=args.max_redirect_hops, bucket_articles=args.bucket_articles,
         parse_memory_mb=args.parse_memory_mb,
-        parse_timeout_s=args.parse_timeout, max_page_chars=args.max_page_chars)
+        parse_timeout_s=args.parse_timeout, max_page_chars=args.max_page_chars,
+        title_masking=args.title_masking or "", answer_position=args.answer_position)
     units = []
     for pattern in args.input:
         units += list_units(pattern, target_unit_bytes=int(args.target_unit_mb * 2**20))

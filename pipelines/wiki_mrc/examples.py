@@ -3,9 +3,11 @@
 Nothing here imports Beam: every function takes plain values and returns plain values, so the example
 construction can be read and tested on its own. The Beam graph (``pipeline.py``) only routes records to them.
 
-- :func:`build_query`: the first Q words of the definition article, the entity anonymised to the mask token.
+- :func:`build_query`: the first Q words of the definition article, every word that carries one of the entity's
+  names (as the language's row of :mod:`title_masking` says) replaced by the mask token.
 - :func:`answerable_context`: C words around an anchor, ξ of them before it and C − ξ after (§2.2, "Stochastic
-  Answer Position"), with every span identical to the anchor text as an answer.
+  Answer Position"; :data:`ANSWER_POSITIONS` also has the ablation's fixed ξ = C/2), with every span identical
+  to the anchor text as an answer.
 - :func:`unrelated_context`: C words of an article around a random position (unanswerable examples).
 - :func:`stable_hash` / :func:`draw`: every random choice is a hash of (seed, stable key) - never process
   state - so any runner, worker count or bundle order gives the same rows (DESIGN.md, deterministic
@@ -20,7 +22,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from pipelines.wiki_mrc.title_masking import (EXACT, MASK_KINDS, SUBSTRING, LanguageMasking, NameMatch,
+                                              TitleMasker, masking_for)
 
 # Paper 001, Appendix A.1: "the query length Q is set to 50 words, and the context length C is set to 200
 # words. Both are computed before the subword segmentation."
@@ -69,6 +75,25 @@ def stable_hash(seed: int, *parts: object) -> int:
 def draw(seed: int, key: str, what: str, n: int) -> int:
     """A uniform integer on ``0..n-1`` for the random choice ``what`` of the item ``key``."""
     return stable_hash(seed, what, key) % n if n > 0 else 0
+
+
+# How many of the C context words come before the anchor (ξ), by name (``--answer-position``). Paper 001 §2.2
+# draws ξ ~ U{0..C} so that the answer may sit anywhere ("stochastic answer position"); its Table 2 ablation
+# (row #2 against #3) builds the contexts with C/2 words on each side of the anchor instead.
+ANSWER_POSITIONS: Mapping[str, Callable[[int, str, int], int]] = MappingProxyType({
+    "stochastic": lambda seed, key, context_words: draw(seed, key, "xi", context_words + 1),
+    "centre": lambda seed, key, context_words: context_words // 2,
+})
+DEFAULT_ANSWER_POSITION = "stochastic"
+
+
+def words_before_anchor(position: str, seed: int, key: str, context_words: int) -> int:
+    """ξ of the example ``key`` under the answer-position strategy ``position``."""
+    try:
+        strategy = ANSWER_POSITIONS[position]
+    except KeyError:
+        raise ValueError(f"unknown answer position {position!r}: one of {', '.join(ANSWER_POSITIONS)}") from None
+    return strategy(seed, key, context_words)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -138,64 +163,71 @@ def entity_names(title: str, aliases: Iterable[str] = ()) -> List[str]:
     return sorted((n for n in names if n and n.strip()), key=lambda n: (-len(n), n))
 
 
-def _first_letter_insensitive(name: str) -> str:
-    # MediaWiki titles are first-letter case-insensitive ("the tarrow" in running text is the same name), but
-    # folding the whole name would mask ordinary words ("It (novel)" must not mask every "it").
-    first, rest = name[0], name[1:]
-    if first.lower() != first.upper():
-        head = "[" + re.escape(first.lower()) + re.escape(first.upper()) + "]"
-    else:
-        head = re.escape(first)
-    return head + re.escape(rest)
+class MaskedQuery(NamedTuple):
+    text: str
+    masked: Dict[str, int]  # masked words by how they carried a name (title_masking.MASK_KINDS)
+    guarded: int  # name words the length guard made match whole (title_masking)
 
 
-def name_pattern(names: Sequence[str], lang: str) -> Optional["re.Pattern[str]"]:
-    """A regex matching any of ``names`` (first letter in either case), as whole words where the language
-    separates words with spaces."""
-    if not names:
-        return None
-    spaced = lang.split("-")[0] not in NO_SPACE_LANGUAGES
-    alternatives = []
-    for name in names:
-        body = _first_letter_insensitive(name)
-        if spaced and re.match(r"\w", name[0]):
-            body = r"(?<!\w)" + body
-        if spaced and re.match(r"\w", name[-1]):
-            body = body + r"(?!\w)"
-        alternatives.append(body)
-    return re.compile("|".join(alternatives))
-
-
-def build_query(text: str, names: Sequence[str], lang: str, tokenize: Tokenize, *,
-                query_words: int = QUERY_WORDS, mask_token: str = MASK_TOKEN) -> str:
-    """The first ``query_words`` words of ``text`` with every occurrence of the names replaced by
-    ``mask_token``; a word that overlaps a name is masked whole, consecutive masks collapse to one, and
-    whitespace runs become single spaces. Words are counted before masking (the paper's "first Q words")."""
+def build_masked_query(text: str, names: Sequence[str], lang: str, tokenize: Tokenize, *,
+                       query_words: int = QUERY_WORDS, mask_token: str = MASK_TOKEN,
+                       masking: Optional[LanguageMasking] = None) -> MaskedQuery:
+    """The first ``query_words`` words of ``text`` with every word that carries one of the names replaced by
+    ``mask_token``, as the language's row of :mod:`title_masking` says (``masking`` overrides it): a word that
+    overlaps a name is masked whole, consecutive masks collapse to one, and whitespace runs become single spaces.
+    Words are counted before masking (the paper's "first Q words")."""
     found = words_after(text, 0, query_words, tokenize)
+    masker = TitleMasker(names, masking or masking_for(lang))
+    masked = dict.fromkeys(MASK_KINDS, 0)
     if not found:
-        return ""
+        return MaskedQuery("", masked, masker.guarded)
     end = found[-1][1]
-    pattern = name_pattern(names, lang)
     # Search a little past the last word, so that a name cut by the Q-word limit is still masked.
-    spans = [m.span() for m in pattern.finditer(text, 0, end + max(map(len, names)))] if pattern else []
+    matches = masker.matches(text[:end + max(map(len, names), default=0)])
     pieces: List[str] = []
     last_end = None
     last_was_mask = False
     k = 0
     for start, stop in found:
-        while k < len(spans) and spans[k][1] <= start:
+        while k < len(matches) and matches[k].end <= start:
             k += 1
-        masked = k < len(spans) and spans[k][0] < stop
+        kind = _mask_kind(start, stop, matches, k)
+        if kind:
+            masked[kind] += 1
         gap = "" if last_end is None else text[last_end:start]
-        if masked and last_was_mask and not gap.strip():
+        if kind and last_was_mask and not gap.strip():
             last_end = stop  # a mask right after a mask: one mask stands for both
             continue
         if last_end is not None and gap:
             pieces.append(_squeeze(gap))
-        pieces.append(mask_token if masked else text[start:stop])
-        last_was_mask = masked
+        pieces.append(mask_token if kind else text[start:stop])
+        last_was_mask = bool(kind)
         last_end = stop
-    return "".join(pieces).strip()
+    return MaskedQuery("".join(pieces).strip(), masked, masker.guarded)
+
+
+def _mask_kind(start: int, stop: int, matches: Sequence[NameMatch], k: int) -> Optional[str]:
+    """How the word [start, stop) carries a name, if it overlaps one of the matches (from index ``k`` on): the
+    strongest kind among them, and ``substring`` where the word reaches beyond an exact match (a name inside a
+    segmenter's word: 北京 in 北京大学)."""
+    kind = None
+    while k < len(matches) and matches[k].start < stop:
+        match = matches[k]
+        this = match.kind
+        if this == EXACT and (start < match.start or stop > match.end):
+            this = SUBSTRING
+        if kind is None or MASK_KINDS.index(this) > MASK_KINDS.index(kind):
+            kind = this
+        k += 1
+    return kind
+
+
+def build_query(text: str, names: Sequence[str], lang: str, tokenize: Tokenize, *,
+                query_words: int = QUERY_WORDS, mask_token: str = MASK_TOKEN,
+                masking: Optional[LanguageMasking] = None) -> str:
+    """:func:`build_masked_query`'s text."""
+    return build_masked_query(text, names, lang, tokenize, query_words=query_words, mask_token=mask_token,
+                              masking=masking).text
 
 
 def _squeeze(gap: str) -> str:
@@ -207,10 +239,9 @@ def _squeeze(gap: str) -> str:
     return lead + " ".join(gap.split()) + trail
 
 
-def contains_name(text: str, names: Sequence[str], lang: str) -> bool:
+def contains_name(text: str, names: Sequence[str], lang: str, masking: Optional[LanguageMasking] = None) -> bool:
     """Does ``text`` contain one of ``names`` as :func:`build_query` would mask it?"""
-    pattern = name_pattern([n for n in names if n], lang)
-    return bool(pattern and pattern.search(text))
+    return bool(TitleMasker([n for n in names if n], masking or masking_for(lang)).matches(text))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
                                         UnanswerableRequest, pack_mentions)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
+from pipelines.wiki_mrc.title_masking import GUARDED, LanguageMasking, masking_for, with_rule
 from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
 from pipelines.wikitext import DEFAULT_MAX_CHARS, DEFAULT_MAX_MEMORY_MB, WikiTextParser
 from schemas.storage import join
@@ -69,16 +70,30 @@ class MrcConfig:
     parse_timeout_s: float = 30.0  # 0: parse inline, no time bound
     max_page_chars: int = DEFAULT_MAX_CHARS
     parse_memory_mb: int = DEFAULT_MAX_MEMORY_MB  # address-space ceiling of a parse child; 0: none
+    # How a query word carries the entity's name: "" = the language's row of title_masking.LANGUAGES (resolved
+    # here, so the manifest names the rule), or one of title_masking.RULES.
+    title_masking: str = ""
+    answer_position: str = ex.DEFAULT_ANSWER_POSITION  # a key of examples.ANSWER_POSITIONS
 
     def __post_init__(self):
         if self.min_mentions <= 0:
             self.min_mentions = ex.min_mentions_default(self.lang)
+        if not self.title_masking:
+            self.title_masking = masking_for(self.lang, self.tokenizer_lang).rule
+        self.masking()  # an unknown rule fails here, not in a worker
+        if self.answer_position not in ex.ANSWER_POSITIONS:
+            raise ValueError(f"unknown answer position {self.answer_position!r}: one of "
+                             f"{', '.join(ex.ANSWER_POSITIONS)}")
         for name in ("query_words", "context_words", "bucket_articles", "max_redirect_hops"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("max_answerable", "max_unanswerable", "min_article_words", "parse_memory_mb"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+
+    def masking(self) -> LanguageMasking:
+        """The language's masking data under the configured rule."""
+        return with_rule(masking_for(self.lang, self.tokenizer_lang), self.title_masking)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,6 +177,18 @@ def worker_tokenizer(lang: str) -> Callable[[str], list]:
     return tokenize
 
 
+def count_masks(query: ex.MaskedQuery) -> None:
+    """The masked words of a kept article's query by kind (``masked_words.exact`` ...), the queries that mask
+    nothing, and the name words too short for affix matching (``masked_words.guarded``)."""
+    for kind, value in query.masked.items():
+        if value:
+            count("masked_words." + kind, value)
+    if not any(query.masked.values()):
+        count("queries_without_mask")
+    if query.guarded:
+        count("masked_words." + GUARDED, query.guarded)
+
+
 class ParsePages(beam.DoFn):
     """A page → redirect edges, the article's definition (with its query), its mentions (one per anchor) and
     its body (text + anchors), or a counted reason why it is none of these."""
@@ -185,6 +212,7 @@ class ParsePages(beam.DoFn):
             tables[path] = same
         self.tables = tables
         self.parsers: Dict[int, WikiTextParser] = {}
+        self.masking = self.config.masking()
         self.tokenize = worker_tokenizer(self.config.tokenizer_lang)
 
     def teardown(self):
@@ -241,8 +269,9 @@ class ParsePages(beam.DoFn):
             if not ex.has_more_words_than(parsed.text, cfg.min_article_words - 1, self.tokenize):
                 yield from self._skip(title, "too_short")
                 return
-            query = ex.build_query(parsed.text, ex.entity_names(title, parsed.bold_aliases), cfg.lang,
-                                   self.tokenize, query_words=cfg.query_words, mask_token=cfg.mask_token)
+            query = ex.build_masked_query(parsed.text, ex.entity_names(title, parsed.bold_aliases), cfg.lang,
+                                          self.tokenize, query_words=cfg.query_words, mask_token=cfg.mask_token,
+                                          masking=self.masking)
         except ValueError as err:  # the tokenizer could not place its words on the text
             _log.warning("tokenizer failed on %r: %s", title, err)
             yield from self._skip(title, "tokenizer_error")
@@ -250,7 +279,8 @@ class ParsePages(beam.DoFn):
         count("articles_kept")
         for name, value in parsed.counters.items():
             count("wikitext." + name, value)
-        yield pvalue.TaggedOutput(self.DEFINITION, (title, Definition(title, page.page_id, query)))
+        count_masks(query)
+        yield pvalue.TaggedOutput(self.DEFINITION, (title, Definition(title, page.page_id, query.text)))
         anchors = tuple((a.start, a.end, a.target) for a in parsed.anchors)
         yield pvalue.TaggedOutput(self.BODY, Body.pack(title, page.page_id, parsed.text, anchors, path))
         count("anchors_found", len(anchors))
@@ -551,7 +581,7 @@ class BuildExamples(beam.DoFn):
             return None
         start, end, _ = body.anchors[mention.index]
         example = example_id(cfg.lang, request.entity_page_id, "a", f"{body.page_id}:{mention.index}")
-        xi = ex.draw(cfg.seed, example, "xi", cfg.context_words + 1)  # ξ ~ U{0..C} (§2.2)
+        xi = ex.words_before_anchor(cfg.answer_position, cfg.seed, example, cfg.context_words)  # ξ (§2.2)
         try:
             context = ex.answerable_context(body.text, start, end, xi, cfg.lang, self.tokenize,
                                             context_words=cfg.context_words)
@@ -609,7 +639,7 @@ class BuildExamples(beam.DoFn):
             taken.add(chosen.title)
             example = example_id(cfg.lang, request.entity_page_id, "u", str(request.number))
             pos = ex.draw(cfg.seed, example, "position", len(chosen.text))
-            xi = ex.draw(cfg.seed, example, "xi", cfg.context_words + 1)
+            xi = ex.words_before_anchor(cfg.answer_position, cfg.seed, example, cfg.context_words)
             try:
                 context = ex.unrelated_context(chosen.text, pos, xi, self.tokenize, context_words=cfg.context_words)
             except ValueError:
