@@ -557,6 +557,10 @@ class _Parser:
         """End of input. A multistream unit may end with only the root open (it is closed by a later stream);
         anything else still open means the XML is truncated."""
         depth = len(self.handler.stack)
+        if self.synthetic_root and not self.unit.multistream and not self.handler.saw_page:
+            # A whole file without <mediawiki> is read like a root-less stream, so text or foreign XML would
+            # otherwise parse cleanly into zero pages: a wrong --input would give an empty dataset, silently.
+            raise _NotADump("neither a <mediawiki> root nor any <page>: not a MediaWiki XML dump")
         if depth == 1 and not self.handler.in_page and (self.unit.multistream or self.synthetic_root):
             self.expat.Parse("</mediawiki>".encode(self.encoding), True)
             return
@@ -591,6 +595,10 @@ class _Parser:
 
 class _Truncated(Exception):
     pass
+
+
+class _NotADump(Exception):
+    """Input that is not a dump at all: the fault points at its start, where a dump would have begun."""
 
 
 def _parse(unit: DumpUnit, siteinfo_only: bool = False) -> Iterator[Union[Page, DumpFault, _Handler]]:
@@ -637,6 +645,10 @@ def _parse(unit: DumpUnit, siteinfo_only: bool = False) -> Iterator[Union[Page, 
         yield from handler.pages
         handler.pages.clear()
         yield parser.fault(str(exc), source, expat_error=False)
+        return
+    except _NotADump as exc:
+        from dataclasses import replace
+        yield replace(parser.fault(str(exc), source, expat_error=False), line=1, column=1, byte_offset=0)
         return
     yield from handler.pages
     handler.pages.clear()
