@@ -8,11 +8,12 @@ import pytest
 from pipelines.clism.__main__ import run
 from pipelines.report.__main__ import main
 from pipelines.report.clism import COVERAGE, summarize
+from pipelines.report.common import TINY_ROWS
 from report_fixtures import RUNNER, europarl_head
 from schemas import open_dataset
 
 SAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "samples"
-SENTENCES = 120
+SENTENCES = 60
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,9 @@ def test_report_has_a_row_per_language_pair_and_every_plot(clism_dir, tmp_path, 
     for name in ("en-de", "de-en"):
         line = next(line for line in text.splitlines() if line.startswith(f"| {name} | {SENTENCES} |"))
         assert f"| {manifest['counters'][f'rows.{name}']} |" in line
-    assert "| no_source_span |" in text and "tiny" not in text
+    assert "| no_source_span |" in text
+    assert ("a tiny dataset" in text) == (manifest["row_count"] < TINY_ROWS)
+    assert "neither rows nor counted drops" not in text  # every usable pair is a row or a counted drop
     for name in ("pairs_per_language_pair", "answers_per_pair", "span_lengths", "aligned_span_coverage",
                  "drop_reasons"):
         assert (tmp_path / "r" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -76,6 +79,7 @@ def test_report_of_a_run_that_kept_no_pair_says_so(tmp_path, capsys):
     assert main([str(out)]) == 0
     text = (out / "report" / "report.md").read_text()
     assert "The dataset is empty: 0 rows" in text
-    assert "source_over_max_words" in text
+    assert "source_over_max_words" in text and "in 1 language pair." in text
+    assert "| en-de | 20 | 0 | 0 | 0 |" in text  # read, usable, rows, answers
     assert sorted(p.name for p in (out / "report").glob("*.png")) == ["drop_reasons.png",
                                                                       "pairs_per_language_pair.png"]

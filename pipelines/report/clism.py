@@ -17,8 +17,8 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height,
-                                     distribution, hbar_counts, percent, stacked_hbar, table)
+from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height, distribution,
+                                     hbar_counts, percent, series_height, stacked_hbar, table)
 from schemas import Dataset
 
 COLUMNS = ["src_lang", "tgt_lang", "source", "target", "source_spans", "answers", "source_words",
@@ -27,6 +27,8 @@ COLUMNS = ["src_lang", "tgt_lang", "source", "target", "source_spans", "answers"
 LAST_ANSWERS, LAST_WORDS = 8, 11
 COVERAGE = ("all words", "half or more", "under half")
 SPAN_DROPS = "spans_dropped."
+# Why a usable (cleaned) pair becomes no row: no source span survived the filters, or none was aligned.
+SPAN_STAGE_DROPS = ("no_source_span", "no_aligned_span")
 
 PLOTS = ("pairs_per_language_pair", "answers_per_pair", "span_lengths", "aligned_span_coverage", "drop_reasons")
 
@@ -118,19 +120,35 @@ def _median(counter: Counter) -> str:
     return "–"
 
 
+def _unaccounted(summary: Summary) -> int:
+    """Usable pairs that became no row and no drop at the span stage (0 when the manifest adds up, or when it
+    has no per-pair counters to check against)."""
+    if not summary.usable:
+        return 0
+    span_stage = sum(summary.dropped.get(reason, 0) for reason in SPAN_STAGE_DROPS)
+    return sum(summary.usable.values()) - summary.rows - span_stage
+
+
 def body(summary: Summary, dataset: Dataset) -> list[str]:
     pairs = summary.pairs
     answers = sum(pair.answers for pair in pairs.values())
-    lines = [f"{summary.rows} rows with {answers} [QUE] answers, in {len(pairs)} language "
-             f"pair{'s' if len(pairs) != 1 else ''}.", ""]
+    groups = summary.language_pairs()
+    lines = [f"{summary.rows} rows with {answers} [QUE] answers, in {len(groups)} language "
+             f"pair{'s' if len(groups) != 1 else ''}.", ""]
     if summary.spans_selected is not None:
         unaligned = summary.span_drops.get("unaligned", 0)
         lines += [f"Source spans selected: {summary.spans_selected}; mapped to an answer: {answers} "
                   f"({percent(answers, summary.spans_selected)}); no aligned target word: {unaligned}.", ""]
+    unaccounted = _unaccounted(summary)
+    if unaccounted:
+        lines += [f"**{unaccounted} usable pairs are neither rows nor counted drops** (pairs_usable − rows − "
+                  "no_source_span − no_aligned_span): the manifest misses a drop counter.", ""]
     rows = []
-    for name in summary.language_pairs():
+    for name in groups:
         pair = pairs.get(name, PairSummary())
-        read, usable = summary.read.get(name), summary.usable.get(name)
+        read = summary.read.get(name)
+        # a language pair none of whose pairs was usable has no `pairs_usable.<pair>` counter
+        usable = summary.usable.get(name, None if read is None else 0)
         rows.append((name, "–" if read is None else read, "–" if usable is None else usable, pair.rows,
                      pair.answers, f"{pair.answers / pair.rows:.2f}" if pair.rows else "–",
                      _median(pair.span_words), _median(pair.answer_words),
@@ -154,7 +172,7 @@ def plot(summary: Summary, figures: Figures) -> None:
         fig, (ax,) = figures.new(width=8, height=height + 0.4)
         rows = [summary.pairs[g].rows if g in summary.pairs else 0 for g in groups]
         read = [summary.read.get(g, r) for g, r in zip(groups, rows)]
-        usable = [summary.usable.get(g, r) for g, r in zip(groups, rows)]
+        usable = [summary.usable.get(g, r if g not in summary.read else 0) for g, r in zip(groups, rows)]
         stacked_hbar(ax, groups, [("rows", rows, KEPT),
                                   ("dropped: no (aligned) span", [u - r for u, r in zip(usable, rows)], LOST),
                                   ("dropped in cleaning: empty, too long…", [p - u for p, u in zip(read, usable)],
@@ -163,13 +181,13 @@ def plot(summary: Summary, figures: Figures) -> None:
         figures.save(fig, "pairs_per_language_pair", "Input pairs per language pair: rows and drops")
     if summary.rows:
         series = {name: pair for name, pair in summary.pairs.items() if pair.rows}
-        fig, (ax,) = figures.new()
+        fig, (ax,) = figures.new(width=7, height=series_height(len(series)))
         distribution(ax, {n: p.answers_per_row for n, p in series.items()}, LAST_ANSWERS, 1,
                      "[QUE] answers per row", "answers in the row", unit="rows",
                      series_name="language pair")
         figures.save(fig, "answers_per_pair", "[QUE] answers per row")
 
-        fig, axes = figures.new(2, width=10)
+        fig, axes = figures.new(2, width=12, height=series_height(len(series)))
         distribution(axes[0], {n: p.span_words for n, p in series.items()}, LAST_WORDS, 1,
                      "Source span length", "words", unit="spans",
                      series_name="language pair")

@@ -61,7 +61,7 @@ def size_note(rows: int) -> list[str]:
     """The sentence that warns about an empty or tiny dataset (nothing for a normal one)."""
     if rows == 0:
         return ["**The dataset is empty: 0 rows.** The drop reasons below say where the input went; "
-                "no plot of rows is drawn.", ""]
+                "no plot of the rows' contents is drawn.", ""]
     if rows < TINY_ROWS:
         return [f"**Only {rows} row{'s' if rows != 1 else ''}**: a tiny dataset, so the distributions below "
                 "show single rows rather than a shape.", ""]
@@ -151,8 +151,8 @@ def distribution(ax, series: Mapping[str, Counter], last: int, first: int, title
     """Counts of small integers (exact values → count), bars ``first`` … ``last``+, of one or several
     series (e.g. language pairs).
 
-    One series: bars with counts. Several: lines of each series' share, since their sizes differ and
-    grouped bars of many series are hard to read."""
+    One series: bars with counts. Several: a heat map of each series' shares, one row per series with the
+    percentage written in each cell; lines or grouped bars of many series hide each other."""
     labels = bucket_labels(last, first)
     xs = list(range(len(labels)))
     if len(series) <= 1:
@@ -161,14 +161,30 @@ def distribution(ax, series: Mapping[str, Counter], last: int, first: int, title
         label_bars(ax, bars, values)
         ax.set(ylabel=unit)
         ax.margins(y=0.15)
+        ax.set_xticks(xs, labels)
     else:
-        for name, counter in sorted(series.items()):
-            total = sum(counter.values()) or 1
-            ax.plot(xs, [100 * n / total for n in bucketed(counter, first, last)], marker="o", label=name)
-        ax.set(ylabel=f"% of each {series_name}'s {unit}")
-        ax.legend(fontsize=8, title=series_name, title_fontsize=8)
-    ax.set_xticks(xs, labels)
+        names = sorted(series)
+        shares = []
+        for name in names:
+            values = bucketed(series[name], first, last)
+            total = sum(values) or 1
+            shares.append([100 * v / total for v in values])
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=100, aspect="auto")
+        for row, line in enumerate(shares):
+            for column, share in enumerate(line):
+                if share >= 0.5:
+                    ax.text(column, row, f"{share:.0f}", ha="center", va="center", fontsize=8,
+                            color="white" if share > 60 else "black")
+        ax.set_xticks(xs, labels)
+        ax.set_yticks(range(len(names)), names)
+        ax.set(ylabel=series_name)
+        xlabel = f"{xlabel} (cell: % of the {series_name}'s {unit})"
     ax.set(title=title, xlabel=xlabel)
+
+
+def series_height(series: int, base: float = 3.6) -> float:
+    """Figure height for a distribution of ``series`` series (a heat map row each)."""
+    return max(base, 1.6 + 0.4 * series)
 
 
 def stacked_hbar(ax, groups: Sequence[str], parts: Sequence[tuple[str, Sequence[int], str]], title: str,
