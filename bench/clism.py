@@ -29,7 +29,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 DEFAULT_DATA = ROOT / os.environ.get("POLYSPAN_DATA", "../shared/data")
 
-from pipelines.word_alignment import DEFAULT_BATCH_SIZE, DEFAULT_PRIORS_SAMPLE  # noqa: E402
+from pipelines.alignment_options import PIPELINE_DEFAULTS  # noqa: E402
+
+ALIGNMENT = PIPELINE_DEFAULTS["clism"]
 
 
 def head(src: Path, dst: Path, n: int) -> str:
@@ -61,9 +63,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=5000, help="WMT pairs to use (the sample has 10,000)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
-    parser.add_argument("--align-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--align-batch-size", type=int, default=ALIGNMENT.batch_size,
                         help="the pipeline's --align-batch-size")
-    parser.add_argument("--priors-sample", type=int, default=DEFAULT_PRIORS_SAMPLE,
+    parser.add_argument("--priors-sample", type=int, default=ALIGNMENT.priors_sample,
                         help="the pipeline's --priors-sample")
     args, beam_args = parser.parse_known_args()
     beam_args = beam_args or ["--runner=FnApiRunner"]
@@ -95,7 +97,7 @@ def main() -> None:
     print(f"pipeline ({manifest.row_count} rows):{' ' * max(0, 19 - len(str(manifest.row_count)))}"
           f"{pipeline_s:7.1f} s wall {pipeline_cpu:7.1f} s CPU  {len(pairs) / pipeline_s:7.1f} pairs/s")
     align = {k.split(".", 2)[2]: v for k, v in sorted(manifest.counters.items()) if k.startswith("align.")
-             and k.split(".", 2)[2] in ("pairs_aligned", "sample_pairs_aligned", "priors_pairs", "batches_aligned",
+             and k.split(".", 2)[2] in ("pairs_aligned", "sample_pairs_aligned", "model_pairs", "batches_aligned",
                                         "links_from_sample", "links_from_batches")}
     print("pipeline alignment: " + ", ".join(f"{k} {v}" for k, v in align.items()))
     print(f"pipeline / aligner: {pipeline_s / aligner_s:.2f}x wall, {pipeline_cpu / aligner_cpu:.2f}x CPU "

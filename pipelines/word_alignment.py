@@ -2,21 +2,24 @@
 
     pairs = ... | beam.Map(lambda r: PairToAlign(key=r.id, group="en-de", src=r.src_words, tgt=r.tgt_words))
     links = pairs | AlignPairs(aligner="eflomal")        # (key, ((0, 0), (1, 2), ...)) per emitted pair
+    links = pairs | AlignPairs.from_options(options, seed)   # a pipeline's AlignmentOptions
 
-How it scales (per ``group``, a language pair; groups never share priors or batches). Every pair is aligned
-exactly once:
+Every aligner of ``alignment.registry`` runs here (eflomal, fast_align, GIZA++/MGIZA++). How it scales (per
+``group``, a language pair; groups never share models or batches). Every pair is aligned exactly once:
 
 1. the group's size is counted;
-2. when the group fits in one batch (``batch_size`` pairs), it is aligned in one go: one eflomal run over
-   everything is both the simplest and the most accurate;
-3. otherwise a deterministic sample of up to ``priors_sample`` pairs (those with the smallest seeded hash of
-   their key) is aligned in one eflomal run on one worker. That run is a full alignment of the sampled pairs:
-   their links are emitted from it. When the sample holds the whole group, that is all (one pass, no batches);
-4. when the group is larger than the sample, the sample's links also become eflomal priors (a side input), and
-   only the pairs outside the sample are cut into about ``(count - sample) / batch_size`` batches by a seeded
-   hash of the key; each batch is aligned on its own worker with the priors and with eflomal's iteration count
-   for the whole group, so the batches together do about one pass's work.
-   Non-eflomal aligners take no priors: there is no sample, every pair goes to a batch, aligned independently.
+2. when the group fits in one batch (``batch_size`` pairs), it is aligned in one go: one run of the aligner
+   over everything is both the simplest and the most accurate;
+3. otherwise, for an aligner that can hand a trained model on (``Aligner.shares_model``: eflomal, its priors;
+   fast_align, its parameter tables), a deterministic sample of up to ``priors_sample`` pairs (those with the
+   smallest seeded hash of their key) is aligned in one run on one worker. That run is a full alignment of the
+   sampled pairs: their links are emitted from it. When the sample holds the whole group, that is all (one
+   pass, no batches);
+4. when the group is larger than the sample, the sample's run also exports its model (a side input), and only
+   the pairs outside the sample are cut into about ``(count - sample) / batch_size`` batches by a seeded hash
+   of the key; each batch is aligned on its own worker with that model (eflomal: with its iteration count for
+   the whole group, so the batches together do about one pass's work; fast_align: without training).
+   GIZA++ cannot take a model on: there is no sample, every pair goes to a batch, each trained on its own.
 
 So the work is about one alignment of the corpus; the wall time is the sample's run (one worker) followed by
 one batch (many workers in parallel).
@@ -25,9 +28,10 @@ Pairs with ``emit=False`` (extra unlabelled parallel text) take part in the samp
 nothing; a sample or batch holding only such pairs is not aligned when nothing depends on it.
 Pairs with an empty side are not aligned; an emitted one yields ``(key, ())``. Everything is counted
 (``pipelines.shards.count``, names ``align.<group>.<what>``): ``pairs_aligned`` (every pair aligned, once),
-``sample_pairs_aligned`` and ``priors_pairs`` (the sample run; priors only when batches follow),
-``batches_aligned``, and the emitted link sets by where they came from, ``links_from_sample`` and
-``links_from_batches``.
+``sample_pairs_aligned`` and ``model_pairs`` (the sample run; a model only when batches follow),
+``batches_aligned``, the emitted link sets by where they came from, ``links_from_sample`` and
+``links_from_batches``, and pairs the aligner leaves without links by its reason (``not_aligned.<reason>``,
+e.g. GIZA's ``over_giza_max_length``).
 
 ``links_file`` replaces the aligner by links computed elsewhere: a UTF-8 text file with one line per pair,
 ``KEY<TAB>i-j i-j ...`` (0-based Pharaoh links, an empty link list allowed); every emitted key must have a line,
@@ -35,7 +39,8 @@ and links past the end of a sentence are an error naming the file and line.
 
 Determinism: sample membership, batch membership and order inside a run depend only on ``seed`` and the keys,
 so another runner or worker count aligns the same pairs together. eflomal's Gibbs sampler itself seeds from
-the operating system and cannot be seeded: two runs give slightly different links.
+the operating system and cannot be seeded, and fast_align with several OpenMP threads sums in a varying
+order: two runs give slightly different links (GIZA++, and fast_align with ``threads=1``, do not).
 """
 from __future__ import annotations
 
@@ -47,12 +52,13 @@ from typing import Any, Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from alignment import (DEFAULT_HEURISTIC, canonical_heuristic, eflomal_iterations, make_aligner, parse_links,
-                       priors_from_links, symmetrize_all)
+from alignment import canonical_heuristic, make_aligner, parse_links, symmetrize_all
 from alignment.errors import InputError
+from pipelines.alignment_options import AlignmentOptions
 from pipelines.shards import count
 
 Links = tuple[tuple[int, int], ...]
+_DEFAULTS = AlignmentOptions()  # AlignPairs' defaults: the alignment options' own (pipelines/alignment_options.py)
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class PairToAlign:
     """One word-tokenised sentence pair to align (element of ``AlignPairs``' input)."""
 
     key: str  # stable, unique id of the pair, e.g. "<corpus>:<line>"
-    group: str  # language pair, e.g. "en-de"; priors and batches never mix groups
+    group: str  # language pair, e.g. "en-de"; models and batches never mix groups
     src: tuple[str, ...]  # source words
     tgt: tuple[str, ...]  # target words
     emit: bool = True  # False: the pair only helps estimate the model; no links are emitted for it
@@ -96,20 +102,19 @@ def _n_batches(size: int, batch_size: int) -> int:
     return max(1, math.ceil(size / batch_size))
 
 
-# The sample run is on one worker and every batch waits for its priors: it is the critical path of a large
-# group's wall time. eflomal gives n pairs 5000/sqrt(n) iterations, so that run costs ~sqrt(n) (measured on
-# WMT en-de: 2,500 / 5,000 / 10,000 pairs take 31 / 45 / 64 s CPU), i.e. about 2.5 minutes for 50,000 pairs on
-# one core and twice that for 200,000, plus the Python-side priors and a 4x larger Top accumulator in memory.
-# 50,000 pairs already give priors for every frequent word (rare words gain little from priors at any size),
-# and groups up to this size are aligned in a single run, without batches.
-DEFAULT_PRIORS_SAMPLE = 50_000
-DEFAULT_BATCH_SIZE = 5_000
-
 SampleItem = tuple[tuple[int, str], PairToAlign]  # ((seeded hash of the key, key), pair): unique, ordered
 
 
 def _symmetrized(forward, reverse, heuristic: str) -> list[Links]:
     return [tuple((int(i), int(j)) for i, j in links) for links in symmetrize_all(forward, reverse, heuristic)]
+
+
+def _count_unalignable(group: str, aligner, words: Sequence[tuple[list[str], list[str]]]) -> None:
+    """Count the pairs the aligner will leave without links, by its reason (e.g. GIZA's length limits)."""
+    for src, tgt in words:
+        reason = aligner.cannot_align(len(src), len(tgt))
+        if reason is not None:
+            count(f"align.{group}.not_aligned.{reason}")
 
 
 def _emit(group: str, pairs: Sequence[PairToAlign], all_links: Sequence[Links], source: str):
@@ -124,11 +129,11 @@ def _emit(group: str, pairs: Sequence[PairToAlign], all_links: Sequence[Links], 
 
 
 class _AlignSample(beam.DoFn):
-    """(group, sampled pairs) → (key, links) for the sample's emitted pairs, and (tagged ``priors``)
-    (group, eflomal priors bytes) when the group has pairs outside the sample. Groups that fit one batch are
-    left to the batch path."""
+    """(group, sampled pairs) → (key, links) for the sample's emitted pairs, and (tagged ``model``)
+    (group, the trained model's bytes) when the group has pairs outside the sample. Groups that fit one batch
+    are left to the batch path."""
 
-    PRIORS = "priors"
+    MODEL = "model"
 
     def __init__(self, aligner: str, heuristic: str, options: dict, batch_size: int, lowercase: bool):
         self.aligner, self.heuristic, self.options = aligner, heuristic, options
@@ -139,17 +144,22 @@ class _AlignSample(beam.DoFn):
         if sizes[group] <= self.batch_size:  # one batch aligns everything together
             return
         pairs = [pair for _, pair in sorted(sample, key=lambda item: item[0])]
-        needs_priors = sizes[group] > len(pairs)
-        if not needs_priors and not any(pair.emit for pair in pairs):
+        needs_model = sizes[group] > len(pairs)
+        if not needs_model and not any(pair.emit for pair in pairs):
             count(f"align.{group}.sample_not_aligned_nothing_to_emit")
             return
         words = [_words(pair, self.lowercase) for pair in pairs]
-        forward, reverse = make_aligner(self.aligner, **self.options).align_directional(words)
+        aligner = make_aligner(self.aligner, **self.options)
+        _count_unalignable(group, aligner, words)
+        if needs_model:
+            forward, reverse, model = aligner.train(words)
+        else:
+            forward, reverse = aligner.align_directional(words)
         count(f"align.{group}.sample_pairs_aligned", len(pairs))
         count(f"align.{group}.pairs_aligned", len(pairs))
-        if needs_priors:
-            count(f"align.{group}.priors_pairs", len(pairs))
-            yield beam.pvalue.TaggedOutput(self.PRIORS, (group, priors_from_links(words, forward, reverse)))
+        if needs_model:
+            count(f"align.{group}.model_pairs", len(pairs))
+            yield beam.pvalue.TaggedOutput(self.MODEL, (group, model))
         yield from _emit(group, pairs, _symmetrized(forward, reverse, self.heuristic), "sample")
 
 
@@ -159,23 +169,22 @@ class _AlignBatch(beam.DoFn):
     def __init__(self, aligner: str, heuristic: str, options: dict, lowercase: bool):
         self.aligner, self.heuristic, self.options, self.lowercase = aligner, heuristic, options, lowercase
 
-    def process(self, element: tuple[tuple[str, int], Iterable[PairToAlign]], priors: dict[str, bytes],
+    def process(self, element: tuple[tuple[str, int], Iterable[PairToAlign]], models: dict[str, bytes],
                 sizes: dict[str, int]):
         (group, _), batch = element
         batch = sorted(batch, key=lambda pair: pair.key)  # the same order whatever the runner delivered
         if not any(pair.emit for pair in batch):  # aligning it could change nothing that is emitted
             count(f"align.{group}.batches_not_aligned_nothing_to_emit")
         else:
-            yield from self._align(group, batch, priors.get(group), sizes[group])
+            yield from self._align(group, batch, models.get(group), sizes[group])
 
-    def _align(self, group: str, batch: list[PairToAlign], group_priors: bytes | None, group_size: int):
-        options = dict(self.options)
-        if group_priors is not None:
-            options["priors"] = group_priors
-            # The batches together do one pass's work (see alignment.eflomal_iterations).
-            options.setdefault("n_iterations", eflomal_iterations(group_size, options.get("model", 3)))
-        aligner = make_aligner(self.aligner, **options)
-        forward, reverse = aligner.align_directional([_words(pair, self.lowercase) for pair in batch])
+    def _align(self, group: str, batch: list[PairToAlign], model: bytes | None, group_size: int):
+        aligner = make_aligner(self.aligner, **self.options)
+        if model is not None:  # the sample's model, standing for the whole group
+            aligner = aligner.with_model(model, group_size)
+        words = [_words(pair, self.lowercase) for pair in batch]
+        _count_unalignable(group, aligner, words)
+        forward, reverse = aligner.align_directional(words)
         count(f"align.{group}.batches_aligned")
         count(f"align.{group}.pairs_aligned", len(batch))
         yield from _emit(group, batch, _symmetrized(forward, reverse, self.heuristic), "batches")
@@ -224,17 +233,17 @@ class AlignPairs(beam.PTransform):
     """PCollection[PairToAlign] → PCollection[(key, links)]: 0-based ``(src, tgt)`` links symmetrised with
     ``heuristic``, one output per input pair with ``emit=True``.
 
-    ``aligner``: an ``alignment.make_aligner`` name (eflomal by default; only eflomal uses a sample and priors)
-    with ``aligner_options`` for its constructor. ``priors_sample``: pairs per group aligned together on one
-    worker, whose links are kept and whose priors align the rest. ``batch_size``: pairs per batch (a group that
+    ``aligner``: an ``alignment.make_aligner`` name, with ``aligner_options`` for its constructor (only those
+    whose ``shares_model`` is true use a sample). ``priors_sample``: pairs per group aligned together on one
+    worker, whose links are kept and whose model aligns the rest. ``batch_size``: pairs per batch (a group that
     fits is aligned in one go). ``lowercase``: align lower-cased words (the output indices are the same; rare
-    capitalised words then share counts with their lower-case forms).
+    capitalised words then share counts with their lower-case forms). Defaults: ``AlignmentOptions``'.
     """
 
-    def __init__(self, aligner: str = "eflomal", heuristic: str = DEFAULT_HEURISTIC,
-                 links_file: str | None = None, priors_sample: int = DEFAULT_PRIORS_SAMPLE,
-                 batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, aligner_options: dict | None = None,
-                 lowercase: bool = False):
+    def __init__(self, aligner: str = _DEFAULTS.aligner, heuristic: str = _DEFAULTS.heuristic,
+                 links_file: str | None = None, priors_sample: int = _DEFAULTS.priors_sample,
+                 batch_size: int = _DEFAULTS.batch_size, seed: int = 0, aligner_options: dict | None = None,
+                 lowercase: bool = _DEFAULTS.lowercase):
         super().__init__()
         if priors_sample < 1 or batch_size < 1:
             raise ValueError("priors_sample and batch_size must be at least 1")
@@ -246,8 +255,15 @@ class AlignPairs(beam.PTransform):
         self.seed = seed
         self.aligner_options = dict(aligner_options or {})
         self.lowercase = lowercase
-        if links_file is None:
-            make_aligner(aligner, **self.aligner_options)  # unknown aligner or bad option: fail now
+        # An unknown aligner or a bad option fails now, at graph construction.
+        self.shares_model = make_aligner(aligner, **self.aligner_options).shares_model
+
+    @classmethod
+    def from_options(cls, options: AlignmentOptions, seed: int = 0) -> "AlignPairs":
+        """The transform a pipeline's AlignmentOptions describe."""
+        return cls(aligner=options.aligner, heuristic=options.heuristic, links_file=options.links_file,
+                   priors_sample=options.priors_sample, batch_size=options.batch_size, seed=seed,
+                   aligner_options=options.aligner_options(), lowercase=options.lowercase)
 
     def expand(self, pairs):
         if self.links_file is not None:
@@ -259,7 +275,7 @@ class AlignPairs(beam.PTransform):
 
         seed, batch_size, priors_sample = self.seed, self.batch_size, self.priors_sample
         outputs = [checked[_Skip.EMPTY]]
-        if self.aligner == "eflomal":
+        if self.shares_model:
             sample = (by_group
                       | "HashForSample" >> beam.Map(
                           lambda kv: (kv[0], ((stable_hash(seed, kv[1].key), kv[1].key), kv[1])))
@@ -269,11 +285,11 @@ class AlignPairs(beam.PTransform):
                 sample | "SampleBounds" >> beam.Map(lambda kv: (kv[0], max(item[0] for item in kv[1]))))
             aligned_sample = sample | "AlignSample" >> beam.ParDo(
                 _AlignSample(self.aligner, self.heuristic, self.aligner_options, batch_size, self.lowercase),
-                sizes).with_outputs(_AlignSample.PRIORS, main="links")
-            priors = beam.pvalue.AsDict(aligned_sample[_AlignSample.PRIORS])
+                sizes).with_outputs(_AlignSample.MODEL, main="links")
+            models = beam.pvalue.AsDict(aligned_sample[_AlignSample.MODEL])
             outputs.append(aligned_sample.links)
-        else:  # only eflomal takes priors: no sample, every pair goes to a batch
-            priors = bounds = beam.pvalue.AsDict(pairs.pipeline | "NoPriors" >> beam.Create([]))
+        else:  # no model to hand on: no sample, every pair goes to a batch
+            models = bounds = beam.pvalue.AsDict(pairs.pipeline | "NoModel" >> beam.Create([]))
 
         def to_batch(kv: tuple[str, PairToAlign], sizes: dict[str, int], bounds: dict[str, tuple[int, str]]):
             group, pair = kv
@@ -290,7 +306,7 @@ class AlignPairs(beam.PTransform):
             | "AssignBatch" >> beam.FlatMap(to_batch, sizes, bounds)
             | "GroupBatches" >> beam.GroupByKey()
             | "AlignBatches" >> beam.ParDo(
-                _AlignBatch(self.aligner, self.heuristic, self.aligner_options, self.lowercase), priors, sizes))
+                _AlignBatch(self.aligner, self.heuristic, self.aligner_options, self.lowercase), models, sizes))
         return outputs | "WithEmpty" >> beam.Flatten()
 
     def _expand_precomputed(self, pairs):

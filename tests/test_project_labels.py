@@ -41,7 +41,7 @@ def test_europarl_span_to_span_beats_word_to_word_and_gains_from_wmt(data_dir, t
     links = tmp_path / "links.tsv"
     manifest = run(common + ["--output", str(tmp_path / "span"), "--links-out", str(links)])
     assert manifest.row_count == 799 and validate_dataset(str(tmp_path / "span/de")) == []
-    assert manifest.config["tag_scheme"] == "BIOES" and manifest.config["heuristic"] == "intersect"
+    assert manifest.config["tag_scheme"] == "BIOES" and manifest.config["alignment"]["heuristic"] == "intersect"
     alone = score(str(tmp_path / "span/de"), gold).overall
     assert alone.f1 >= ALONE_MIN_F1, alone
     # Every source span is accounted for: projected, or dropped with a reason.

@@ -63,7 +63,7 @@ def test_one_batch_aligns_like_the_aligner(beam_options, enfr, tmp_path):
     assert counters["align.en-fr.pairs_aligned"] == len(pairs) + 100
     assert counters["align.en-fr.batches_aligned"] == 1
     assert counters["align.en-fr.skipped_empty_source"] == 1
-    assert "align.en-fr.priors_pairs" not in counters  # one batch: no priors needed
+    assert "align.en-fr.model_pairs" not in counters  # one batch: no model to hand on
     assert counters["align.en-fr.links_from_batches"] == len(pairs)
     assert "align.en-fr.links_from_sample" not in counters
 
@@ -83,7 +83,7 @@ def test_sample_links_are_kept_and_only_the_rest_is_batched(beam_options, enfr, 
     sample = _smallest_hashes([p.key for p in to_align], 200)
     emitted_in_sample = sum(1 for key in sample if key.startswith("enfr:"))
     assert 0 < emitted_in_sample < 200  # the sample mixes both kinds of pair
-    assert counters["align.en-fr.sample_pairs_aligned"] == counters["align.en-fr.priors_pairs"] == 200
+    assert counters["align.en-fr.sample_pairs_aligned"] == counters["align.en-fr.model_pairs"] == 200
     assert counters["align.en-fr.links_from_sample"] == emitted_in_sample
     assert counters["align.en-fr.links_from_batches"] == len(pairs) - emitted_in_sample
     assert counters["align.en-fr.pairs_aligned"] == len(to_align)  # nothing aligned twice
@@ -98,7 +98,7 @@ def test_sample_links_are_kept_and_only_the_rest_is_batched(beam_options, enfr, 
     assert set(collected) == {f"enfr:{k}" for k in range(120)}
     assert counters["align.en-fr.sample_pairs_aligned"] == counters["align.en-fr.pairs_aligned"] == 150
     assert counters["align.en-fr.links_from_sample"] == 120
-    assert not {"align.en-fr.priors_pairs", "align.en-fr.batches_aligned", "align.en-fr.links_from_batches"} \
+    assert not {"align.en-fr.model_pairs", "align.en-fr.batches_aligned", "align.en-fr.links_from_batches"} \
         & set(counters)
 
 
@@ -126,3 +126,31 @@ def test_batches_and_sample_depend_only_on_seed_and_key():
         AlignPairs(heuristic="grow")
     with pytest.raises(ValueError, match="unknown aligner"):
         AlignPairs(aligner="nope")
+
+
+def test_fast_align_hands_its_sample_model_to_the_batches(beam_options, enfr, tools_dir, tmp_path):
+    """fast_align shares a model too: the sample's run exports its tables, the batches align with them."""
+    pairs, gold = enfr
+    to_align = _to_align(pairs)
+    collected, counters = _align(beam_options, tmp_path, to_align, aligner="fast_align", batch_size=100,
+                                 priors_sample=300, lowercase=True,
+                                 aligner_options={"binary": str(tools_dir), "threads": 1})
+    assert set(collected) == {f"enfr:{k}" for k in range(len(pairs))}
+    assert counters["align.en-fr.sample_pairs_aligned"] == counters["align.en-fr.model_pairs"] == 300
+    assert counters["align.en-fr.links_from_batches"] == len(pairs) - 300
+    assert counters["align.en-fr.batches_aligned"] == 2
+    assert _aer(collected, gold, len(pairs)) < 0.33  # one run over all: 0.293
+
+
+def test_giza_batches_and_its_length_limit_is_counted(beam_options, enfr, tools_dir, tmp_path):
+    """GIZA++ (MGIZA++ here) hands no model on: every pair goes to a batch, trained on its own."""
+    pairs, _ = enfr
+    to_align = _to_align(pairs[:150]) + [PairToAlign("long:0", "en-fr", ("w",) * 120, ("v",) * 120)]
+    collected, counters = _align(beam_options, tmp_path, to_align, aligner="giza", batch_size=100,
+                                 priors_sample=50, aligner_options={"binary": str(tools_dir)})
+    assert set(collected) == {f"enfr:{k}" for k in range(150)} | {"long:0"}
+    assert collected["long:0"] == ()
+    assert counters["align.en-fr.not_aligned.over_giza_max_length"] == 1
+    assert "align.en-fr.sample_pairs_aligned" not in counters  # no sample without a model to share
+    assert counters["align.en-fr.batches_aligned"] == 2 and counters["align.en-fr.pairs_aligned"] == 151
+    assert sum(1 for key, links in collected.items() if links) > 140

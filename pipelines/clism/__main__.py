@@ -19,17 +19,18 @@ with no span left is dropped. spaCy models cannot be downloaded by the pipeline:
 `python -m spacy download en_core_web_sm` on a connected machine (or in the worker image), then pass
 --ner-model en_core_web_sm, or a model directory.
 
-Alignment: eflomal by default, one model per language pair over all its usable pairs (priors from a sample,
-then batches aligned in parallel, see pipelines/word_alignment.py); --aligner fast_align|giza|mgiza, or
---links FILE with precomputed links, one line `ID<TAB>i-j i-j ...` per pair (ID = SRC-TGT:CORPUS:LINE, line
-0-based; from a line-aligned Pharaoh file: awk '{print "en-de:NAME:" NR-1 "\\t" $0}' links.txt). A span maps to
-the target words from the first to the last one linked to it; a span with no link is dropped.
+Alignment: eflomal by default, one model per language pair over all its usable pairs (a model from a sample,
+then batches aligned in parallel, see pipelines/word_alignment.py); --aligner fast_align|giza (GIZA++, or
+MGIZA++ when GIZA++ is not installed; --aligner-bin DIR finds their programs), or --links-file FILE with
+precomputed links, one line `ID<TAB>i-j i-j ...` per pair (ID = SRC-TGT:CORPUS:LINE, line 0-based; from a
+line-aligned Pharaoh file: awk '{print "en-de:NAME:" NR-1 "\\t" $0}' links.txt). A span maps to the target
+words from the first to the last one linked to it; a span with no link is dropped.
 
 Input hygiene, each counted in the manifest: HTML character references are unescaped (--no-html-unescape to
 keep them); empty sentences and sentences over --max-words words or --max-chars characters are dropped, never
 cut; files of different lengths or malformed TSV/joint lines stop the run with file and line unless
 --on-length-mismatch truncate / --on-malformed skip. Moses-tokenised input: --pretokenized (words = the
-whitespace-separated tokens; also what --links must index).
+whitespace-separated tokens; also what --links-file must index).
 
 Beam options (--runner, --project, --temp_location, --direct_num_workers ...) pass through.
 """
@@ -41,14 +42,12 @@ import sys
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.alignment_options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, CorpusSpec, parse_corpus_spec
 from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline
 from pipelines.clism.spans import MAX_SPAN_WORDS, parse_ner_models
 from pipelines.shards import write_dataset_manifest
-from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE
-
-ALIGNERS = ("eflomal", "fast_align", "giza", "mgiza")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,14 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--on-malformed", choices=MALFORMED_POLICIES, default="error",
         help="a TSV/joint line without exactly one separator: stop (default) or skip it, counted")
     add("--conll-encoding", default="utf-8", help="encoding of --source-spans files (CoNLL-2002: latin-1)")
-    add("--aligner", choices=ALIGNERS, default="eflomal", help="word aligner (default eflomal)")
-    add("--heuristic", default="grow-diag-final-and", help="symmetrisation heuristic")
-    add("--links", metavar="FILE", help="precomputed links, `ID<TAB>i-j ...` per pair, instead of an aligner")
-    add("--priors-sample", type=int, default=DEFAULT_PRIORS_SAMPLE,
-        help="pairs per language pair aligned in one eflomal run whose links are kept and, for larger pairs, become the priors of the parallel batches")
-    add("--align-batch-size", type=int, default=5_000,
-        help="pairs aligned together on one worker (a language pair that fits is aligned in one go)")
-    add("--lowercase-alignment", action="store_true", help="align lower-cased words")
+    add_alignment_arguments(parser, "clism")
     add("--align-only-spanned", action="store_true",
         help="align only pairs that have spans (faster; by default every usable pair helps the model)")
     add("--seed", type=int, default=0, help="seed of sampling and batching (eflomal itself cannot be seeded)")
@@ -132,9 +124,7 @@ def config_from_args(args: argparse.Namespace) -> ClismConfig:
         ner_models=parse_ner_models(args.ner_model), entity_labels=labels, max_span_words=args.max_span_words,
         que_token=args.que_token, html_unescape=not args.no_html_unescape, pretokenized=args.pretokenized,
         max_words=args.max_words, max_chars=args.max_chars, on_length_mismatch=args.on_length_mismatch,
-        on_malformed=args.on_malformed, conll_encoding=args.conll_encoding, aligner=args.aligner,
-        heuristic=args.heuristic, links_file=args.links, priors_sample=args.priors_sample,
-        align_batch_size=args.align_batch_size, lowercase_alignment=args.lowercase_alignment,
+        on_malformed=args.on_malformed, conll_encoding=args.conll_encoding, alignment=alignment_from_args(args),
         align_spanless_pairs=not args.align_only_spanned, seed=args.seed)
 
 

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from alignment import DEFAULT_HEURISTIC, canonical_heuristic
+from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions
 from pipelines.clism.parallel_input import CorpusSpec, RawPair, ReadPolicy, read_corpus
 from pipelines.clism.prepare import PreparedPair, PrepareOptions, prepare_pair
 from pipelines.clism.rows import build_row
@@ -29,7 +29,7 @@ from pipelines.clism.spans import (MAX_SPAN_WORDS, FilterSpans, FindEntities, Sp
                                    model_for)
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import SUPPORTED_LANGUAGES
-from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE, AlignPairs, PairToAlign
+from pipelines.word_alignment import AlignPairs, PairToAlign
 
 QUE_TOKEN = "[QUE]"
 
@@ -52,19 +52,15 @@ class ClismConfig:
     on_length_mismatch: str = "error"
     on_malformed: str = "error"
     conll_encoding: str = "utf-8"
-    aligner: str = "eflomal"
-    heuristic: str = DEFAULT_HEURISTIC
-    links_file: str | None = None
-    priors_sample: int = DEFAULT_PRIORS_SAMPLE
-    align_batch_size: int = 5_000
-    lowercase_alignment: bool = False
+    alignment: AlignmentOptions = PIPELINE_DEFAULTS["clism"]
     align_spanless_pairs: bool = True
     seed: int = 0
     ner_batch_size: int = 256
 
     def __post_init__(self):
         self.corpora = [c if isinstance(c, CorpusSpec) else CorpusSpec(**c) for c in self.corpora]
-        self.heuristic = canonical_heuristic(self.heuristic)
+        if isinstance(self.alignment, dict):
+            self.alignment = AlignmentOptions(**self.alignment)
         if self.entity_labels is not None:
             self.entity_labels = tuple(self.entity_labels)
         self.validate()
@@ -85,7 +81,7 @@ class ClismConfig:
 
     def input_files(self) -> list[str]:
         return sorted({path for corpus in self.corpora for path in corpus.paths}
-                      | ({self.links_file} if self.links_file else set()))
+                      | ({self.alignment.links_file} if self.alignment.links_file else set()))
 
     def validate(self) -> None:
         labelled = [c for c in self.corpora if not c.align_only]
@@ -116,8 +112,7 @@ class ClismConfig:
                                  f"its source language {corpus.src_lang!r}")
         if not self.que_token or self.que_token.strip() != self.que_token:
             raise ValueError(f"--que-token {self.que_token!r} must be non-empty without surrounding spaces")
-        for name in ("max_words", "max_chars", "max_span_words", "priors_sample", "align_batch_size",
-                     "ner_batch_size"):
+        for name in ("max_words", "max_chars", "max_span_words", "ner_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         self.policy  # checks the policy names
@@ -219,10 +214,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: ClismConfig):
         to_align = pairs | "OnlyPairsWithSpans" >> beam.Filter(lambda pair: not pair.align_only)
     links = (to_align
              | "ToAlign" >> beam.Map(_to_align)
-             | "AlignPairs" >> AlignPairs(aligner=config.aligner, heuristic=config.heuristic,
-                                          links_file=config.links_file, priors_sample=config.priors_sample,
-                                          batch_size=config.align_batch_size, seed=config.seed,
-                                          lowercase=config.lowercase_alignment))
+             | "AlignPairs" >> AlignPairs.from_options(config.alignment, config.seed))
     keyed = (pairs
              | "PairsWithSpans" >> beam.Filter(lambda pair: not pair.align_only)
              | "KeyPairs" >> beam.Map(lambda pair: (pair.key, pair)))

@@ -15,8 +15,9 @@ is a (``--translations``, ``--tgt-lang``) pair, given in the same order, and bec
 ``OUTPUT/<lang>`` (shards + manifest). An empty translation line is a counted drop; a line count that differs
 from the source's sentence count stops the run before it starts.
 
-Alignment: eflomal on the source words and the translation words (as written, or ``--lowercase``),
-symmetrised with ``--heuristic`` (default intersect, the best for projection on the Europarl gold check);
+Alignment: eflomal (or ``--aligner fast_align|giza``) on the source words and the translation words (as
+written, or ``--lowercase-alignment``), symmetrised with ``--heuristic`` (default intersect, the best for
+projection on the Europarl gold check); the alignment flags are the same as ``pipelines.clism``'s;
 ``--extra-parallel SRC TGT [LANG]`` adds tokenised parallel text (Moses escapes such as ``&apos;`` undone;
 empty, over-long and length-mismatched pairs counted and skipped) that only helps the aligner.
 
@@ -32,15 +33,14 @@ import sys
 
 import apache_beam as beam
 
-from alignment import ALIGNERS, HEURISTICS
+from pipelines.alignment_options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.project_labels import evaluate as evaluation
-from pipelines.project_labels.pipeline import (DEFAULT_HEURISTIC, ExtraParallel, ProjectionConfig, Target,
-                                               build_pipeline, language_counters, write_outputs)
+from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, Target, build_pipeline,
+                                               language_counters, write_outputs)
 from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, METHODS
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
 from pipelines.shards import DROPPED, pipeline_counters, write_dataset_manifest
-from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE
 from schemas import Manifest, read_manifest, write_manifest
 
 
@@ -72,20 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--extra-max-ratio", type=float, default=ExtraFilter.max_ratio,
         help="skip extra pairs whose longer side exceeds this times the shorter plus 3 words")
     add("--conll-out", metavar="FILE", help="also write CoNLL; '{lang}' in FILE is replaced (needed for several)")
-    add("--aligner", choices=[a for a in ALIGNERS if a != "precomputed"], default="eflomal")
-    add("--heuristic", choices=HEURISTICS, default=DEFAULT_HEURISTIC, help="symmetrisation")
-    add("--links-file", metavar="TSV",
-        help="precomputed links instead of an aligner: lines 'LANG:INDEX<TAB>i-j ...' (0-based sentence index)")
+    add_alignment_arguments(parser, "project_labels")  # --links-file lines: 'LANG:INDEX<TAB>i-j ...'
     add("--links-out", metavar="TSV", help="write the links used, in --links-file format (re-project without "
         "aligning again)")
-    add("--eflomal-samplers", type=int, default=None, help="eflomal samplers (alignment layer default: 6)")
-    add("--eflomal-rel-iterations", type=float, default=None, help="scale eflomal's iteration counts")
-    add("--lowercase", action="store_true", help="align lower-cased words (default: as written)")
-    add("--align-batch-size", type=int, default=20_000,
-        help="pairs aligned together; larger groups are batched with eflomal priors")
-    add("--priors-sample", type=int, default=DEFAULT_PRIORS_SAMPLE,
-        help="pairs aligned in one eflomal run whose links are kept and, for larger inputs, become the priors of "
-             "the parallel batches")
     add("--seed", type=int, default=0, help="seed of the priors sample and of the batches")
     add("--num-shards", type=int, default=0, help="shards per language (0: the runner decides)")
     return parser
@@ -106,20 +95,13 @@ def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
         extras.append(ExtraParallel(*values))
     if args.conll_out and len(targets) > 1 and "{lang}" not in args.conll_out:
         raise ValueError("--conll-out needs '{lang}' in its name when there are several target languages")
-    options = {}
-    if args.eflomal_samplers is not None:
-        options["n_samplers"] = args.eflomal_samplers
-    if args.eflomal_rel_iterations is not None:
-        options["rel_iterations"] = args.eflomal_rel_iterations
     return ProjectionConfig(
         source=args.source, src_lang=args.src_lang, targets=targets, output=args.output, method=args.method,
         conflict=args.conflict, tag_column=args.tag_column, encoding=args.encoding,
         input_scheme=args.input_scheme, output_scheme=args.output_scheme, pretokenized=args.pretokenized,
         drop_incomplete=args.drop_incomplete, extra_parallel=tuple(extras),
-        extra_filter=ExtraFilter(args.extra_max_words, args.extra_max_ratio), aligner=args.aligner,
-        aligner_options=options if args.aligner == "eflomal" else {}, heuristic=args.heuristic,
-        links_file=args.links_file, links_out=args.links_out, lowercase=args.lowercase,
-        align_batch_size=args.align_batch_size, priors_sample=args.priors_sample, seed=args.seed,
+        extra_filter=ExtraFilter(args.extra_max_words, args.extra_max_ratio), alignment=alignment_from_args(args),
+        links_out=args.links_out, seed=args.seed,
         num_shards=args.num_shards, conll_out=args.conll_out)
 
 

@@ -17,18 +17,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions
 from pipelines.project_labels.projection import DEFAULT_CONFLICT, project
 from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, read_extra_parallel, read_lines,
                                                    read_source, tokenize_translation)
 from pipelines.shards import WriteShards, count, count_drop
-from pipelines.word_alignment import DEFAULT_PRIORS_SAMPLE, AlignPairs, PairToAlign, format_keyed_links
+from pipelines.word_alignment import AlignPairs, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
 from schemas.storage import join
 from schemas.tags import tags_from_spans
-
-# Symmetrisation for projection: intersection scored best on the Europarl gold check (README): a span is
-# stretched by every stray link, so precise links beat many links.
-DEFAULT_HEURISTIC = "intersect"
 
 
 @dataclass(frozen=True)
@@ -66,13 +63,7 @@ class ProjectionConfig:
     drop_incomplete: bool = False
     extra_parallel: tuple[ExtraParallel, ...] = ()
     extra_filter: ExtraFilter = field(default_factory=ExtraFilter)
-    aligner: str = "eflomal"
-    aligner_options: dict = field(default_factory=dict)
-    heuristic: str = DEFAULT_HEURISTIC
-    links_file: str | None = None
-    lowercase: bool = False
-    align_batch_size: int = 20_000
-    priors_sample: int = DEFAULT_PRIORS_SAMPLE
+    alignment: AlignmentOptions = PIPELINE_DEFAULTS["project_labels"]
     seed: int = 0
     num_shards: int = 0
     conll_out: str | None = None
@@ -237,10 +228,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: ProjectionConfig) -> dict[st
                         | "ReadExtra" >> beam.ParDo(ReadExtra(config)))
     links = (to_align
              | "AlignInput" >> beam.Flatten()
-             | "Align" >> AlignPairs(aligner=config.aligner, heuristic=config.heuristic,
-                                     links_file=config.links_file, priors_sample=config.priors_sample,
-                                     batch_size=config.align_batch_size, seed=config.seed,
-                                     aligner_options=config.aligner_options, lowercase=config.lowercase))
+             | "Align" >> AlignPairs.from_options(config.alignment, config.seed))
     if config.links_out is not None:  # the links used, reusable with links_file (re-project without aligning)
         (links
          | "FormatLinks" >> beam.MapTuple(format_keyed_links)
