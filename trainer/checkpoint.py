@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -38,6 +39,8 @@ STATE_FILE = "trainer_state.json"
 HEADS_FILE = "heads.safetensors"
 ENCODER_WEIGHTS = "model.safetensors"
 FORMAT_VERSION = 1
+# What a rank file holds besides tensors and python containers: numpy's random state.
+_RANK_STATE_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np.dtypes.UInt32DType]
 _NAME = re.compile(rf"^{PREFIX}(\d+)$")
 
 
@@ -197,8 +200,10 @@ def load_checkpoint(checkpoint: str | os.PathLike, model: nn.Module,
     if scheduler is not None:
         scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
     rank_file = checkpoint / f"rank-{ctx.rank:05d}.pt"
-    # Random states hold numpy arrays and python tuples: a file this code wrote, not untrusted input.
-    rank_state = torch.load(rank_file, weights_only=False)
+    # weights_only: a checkpoint folder can come from anywhere, and a full unpickle runs whatever code the file
+    # names. numpy's random state (an array and its dtype) is the one non-tensor object, allowed by name.
+    with torch.serialization.safe_globals(_RANK_STATE_GLOBALS):
+        rank_state = torch.load(rank_file, weights_only=True)
     if restore_rng:
         set_rng_state(rank_state["rng"])
     extra = {k: v for k, v in state.items() if k not in ("format_version", "step", "world_size")}
