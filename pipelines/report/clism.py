@@ -157,6 +157,9 @@ def body(summary: Summary, dataset: Dataset) -> list[str]:
     lines += table(["language pair", "pairs read", "usable", "rows", "answers", "answers / row",
                     "median span words", "median answer words", "answers fully linked", "answer = span text"],
                    rows)
+    lines += ["", "Words are those the aligner saw. *Answers fully linked*: every answer word has a link to a word "
+              "of its source span. *Answer = span text*: the answer is the source span's text unchanged (names "
+              "copied across languages of one script)."]
     labels = sorted({label for pair in pairs.values() for label in pair.labels})
     if labels:
         lines += ["", "Answers per source span type:", ""]

@@ -117,7 +117,7 @@ def label_bars(ax, bars, values: Sequence[float], fmt: str = "{:,}") -> None:
 
 
 def hbar_counts(ax, counts: Mapping[str, int], title: str, xlabel: str, color: str = NEUTRAL) -> None:
-    """Horizontal bars, largest on top, each labelled with its count; log scale when counts span >1000×."""
+    """Horizontal bars, largest on top, each labelled with its count."""
     items = top(counts)
     if not items:
         ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes, fontsize=12, color="gray")
@@ -125,9 +125,7 @@ def hbar_counts(ax, counts: Mapping[str, int], title: str, xlabel: str, color: s
         return
     names, values = [k for k, _ in reversed(items)], [v for _, v in reversed(items)]
     bars = ax.barh(names, values, color=color)
-    label_bars(ax, bars, values)
-    if max(values) > 1000 * max(1, min(values)):  # else linear: the labels carry the small numbers
-        ax.set_xscale("log")
+    label_bars(ax, bars, values)  # linear even when counts differ 1000×: the labels carry the small ones
     ax.margins(x=0.15)  # room for the value labels
     ax.set(title=title, xlabel=xlabel)
 
@@ -135,6 +133,23 @@ def hbar_counts(ax, counts: Mapping[str, int], title: str, xlabel: str, color: s
 def counts_height(bars: int) -> float:
     """Figure height for a chart of ``bars`` horizontal bars (at most MAX_BARS drawn)."""
     return 1.8 + 0.35 * min(MAX_BARS, max(1, bars))
+
+
+def length_histogram(ax, lengths: Mapping[int, int], title: str, xlabel: str, ylabel: str | None = None,
+                     color: str = NEUTRAL, max_bins: int = 30) -> None:
+    """A histogram of whole numbers (value → count) in whole-number bins centred on their values, at most
+    ``max_bins`` of them, with whole-number ticks: "7.5 words" and "2.5 examples" mean nothing."""
+    values = sorted(lengths)
+    if not values:
+        return
+    width = max(1, -(-(values[-1] - values[0] + 1) // max_bins))
+    edges = [values[0] - 0.5 + width * n for n in range((values[-1] - values[0]) // width + 2)]
+    ax.hist(values, bins=edges, weights=[lengths[v] for v in values], color=color)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set(title=title, xlabel=xlabel)
+    if ylabel:
+        ax.set(ylabel=ylabel)
 
 
 def bucketed(counter: Counter, first: int, last: int) -> list[int]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.report.common import (KEPT, LOST_OTHER, NEUTRAL, Figures, ReportKind, counts_height, hbar_counts,
-                                     label_bars, stacked_hbar, table)
+                                     label_bars, length_histogram, stacked_hbar, table)
 from schemas import Dataset
 
 COLUMNS = ["lang", "query", "context", "answers"]
@@ -91,10 +91,10 @@ def plot(summary: Summary, figures: Figures) -> None:
         figures.save(fig, "answer_position", "Answer start positions over the context")
 
         fig, axes = figures.new(2, width=9)
-        axes[0].hist(summary.query_words, bins=30, color="tab:green")
-        axes[0].set(title="Query length", xlabel="whitespace-separated words", ylabel="examples")
-        axes[1].hist(summary.context_words, bins=30, color="tab:orange")
-        axes[1].set(title="Context length", xlabel="whitespace-separated words")
+        length_histogram(axes[0], Counter(summary.query_words), "Query length", "whitespace-separated words",
+                         "examples", color="tab:green")
+        length_histogram(axes[1], Counter(summary.context_words), "Context length", "whitespace-separated words",
+                         color="tab:orange")
         figures.save(fig, "lengths", "Query and context lengths")
 
         fig, (ax,) = figures.new()

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.report.common import (KEPT, LOST, LOST_OTHER, NEUTRAL, Figures, ReportKind, counts_height,
-                                     distribution, hbar_counts, label_bars, percent, series_height, stacked_hbar,
-                                     table)
+from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height,
+                                     distribution, hbar_counts, label_bars, length_histogram, percent,
+                                     series_height, stacked_hbar, table)
 from schemas import Dataset
 from schemas.tags import spans_from_tags
 
@@ -172,13 +172,7 @@ def plot(summary: Summary, figures: Figures) -> None:
 
     if summary.total_rows:
         fig, axes = figures.new(2, width=11, height=series_height(len(types)))
-        lengths = sorted(summary.sentence_tokens)
-        # Whole-token bins centred on their length, at most ~30 of them: "7.5 tokens" means nothing.
-        width = max(1, -(-(lengths[-1] - lengths[0] + 1) // 30))
-        axes[0].hist(lengths, bins=np.arange(lengths[0], lengths[-1] + width + 1, width) - 0.5, color=NEUTRAL,
-                     weights=[summary.sentence_tokens[n] for n in lengths])
-        axes[0].xaxis.get_major_locator().set_params(integer=True)
-        axes[0].set(title="Sentence length", xlabel="tokens", ylabel="sentences")
+        length_histogram(axes[0], summary.sentence_tokens, "Sentence length", "tokens", "sentences")
         if types:
             distribution(axes[1], {t: summary.entity_tokens[t] for t in types}, LAST_ENTITY_TOKENS, 1,
                          "Entity length", "tokens", unit="entities", series_name="type")
