@@ -98,3 +98,18 @@ def test_a_dataset_of_two_languages_gold_and_projected(europarl, tmp_path):
     assert f"{SENTENCES} projected, {SENTENCES} gold" in text
     assert f"| de | {SENTENCES} |" in text and f"| en | {SENTENCES} |" in text
     assert (merged / "report" / "entities_per_type.png").is_file()
+
+
+def test_conll2003_english_train_matches_its_published_statistics(data_dir, tmp_path):
+    # Tjong Kim Sang & De Meulder (2003), Table 2, English training data: 14,987 sentences, counting one
+    # -DOCSTART- line per article (946 articles), 203,621 tokens, LOC 7,140, MISC 3,438, ORG 6,321, PER 6,600.
+    out = tmp_path / "conll2003"
+    import_conll(["--input", str(data_dir / "ner" / "conll2003" / "eng.train"), "--lang", "en", "--output",
+                  str(out), "--num-shards", "1", *RUNNER])
+    summary = summarize(open_dataset(out))
+    assert summary.total_rows == 14_987 - 946
+    assert summary.tokens == 203_621
+    assert {label: n for (_, label), n in summary.entities.items()} == {
+        "LOC": 7_140, "MISC": 3_438, "ORG": 6_321, "PER": 6_600}
+    assert main([str(out)]) == 0
+    assert "| en | 14041 | 7140 | 3438 | 6321 | 6600 | 23499 |" in (out / "report" / "report.md").read_text()
