@@ -6,7 +6,7 @@ Inputs: ``*-pages-articles*.xml`` dumps, plain, .bz2, .xz or .gz, local or on an
 s3://, hdfs://). A multistream dump with its ``-index.txt.bz2`` beside it is read as one work unit per bz2
 stream. A truncated or malformed dump keeps the pages read before the fault; the fault is reported with file
 and position (and listed in DIR/dump_faults.txt); with ``--strict`` the run then fails (exit status 1) after
-writing what it could.
+writing what it could, but no manifest (so no reader takes the folder for a finished dataset).
 
 Languages: ``--lang`` is the wiki's language (titles, disambiguation rules, link trails, the mention floor:
 10 for English, 5 for others). Words come from the tokenizer of ``--tokenizer-lang`` (default: ``--lang``);
@@ -118,16 +118,17 @@ def run(argv: list[str] | None = None):
     fix_mmap_threshold()  # a local runner holds every shuffle in this process (see pipelines.malloc_tuning)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, job)
-    manifest = write_dataset_manifest(pipeline.run(), job.output, "mrc", job.config.to_dict(), job.input_files)
+    result = pipeline.run()
+    result.wait_until_finish()
     faults = read_faults(job.output)
     if faults:
         print(f"warning: {len(faults)} dump fault(s); the pages before each fault were kept "
               f"(listed in {join(job.output, FAULTS_FILE)}):", file=sys.stderr)
         for line in faults:
             print(f"  {line}", file=sys.stderr)
-        if job.strict:
+        if job.strict:  # before the manifest: a failed run must not leave what looks like a finished dataset
             raise DumpFaultError(f"{len(faults)} dump fault(s), the first: {faults[0]}")
-    return manifest
+    return write_dataset_manifest(result, job.output, "mrc", job.config.to_dict(), job.input_files)
 
 
 class DumpFaultError(Exception):
