@@ -35,10 +35,23 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple
     return args, options
 
 
+class _NoRunnerTracebacks(logging.Filter):
+    """Drops the ERROR records with a traceback that Beam's local runners log when a DoFn raises: the same
+    error then fails the run and reaches the user as ``main_wrapper``'s one line (its traceback stays in the
+    debug log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR
+                    and record.exc_info is not None)
+
+
 def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
     """Run a pipeline's ``run(argv)`` and print what it wrote (when it returns the dataset's manifest); an error
     reaches the user as one line naming file and position, not as a runner's traceback."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoRunnerTracebacks) for f in handler.filters):
+            handler.addFilter(_NoRunnerTracebacks())
     try:
         result = run(argv)
     except KeyboardInterrupt:
