@@ -104,7 +104,8 @@ def run_chain(dump: str, lang: str, work_dir: str) -> dict:
 
 
 def profile_chain(dump: str, lang: str) -> dict:
-    """The chain's work in this process, one stage after another, seconds per stage: ``read`` (bz2 and
+    """The chain's work in this process, one stage after another, CPU seconds per stage (``process_time``, so
+    that a busy machine does not count its other work): ``read`` (bz2 and
     wikiextractor's XML split into pages), ``clean`` (wikiextractor's Extractor, JSON out), ``anchors`` (link
     markup out of its text), ``tokenise`` (the words)."""
     from wikiextractor import WikiExtractor as wx
@@ -134,9 +135,9 @@ def profile_chain(dump: str, lang: str) -> dict:
         wx.templateNamespace = prefix[:-1]
         pages = wx.collect_pages(source)
         while True:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             page = next(pages, None)
-            t1 = time.perf_counter()
+            t1 = time.process_time()
             seconds["read"] += t1 - t0
             if page is None:
                 break
@@ -145,11 +146,11 @@ def profile_chain(dump: str, lang: str) -> dict:
             Extractor(page_id, revid, urlbase, title, lines, templatePrefix=prefix, knownNamespaces=known,
                       ignored_tag_patterns=list(_DEFAULT_IGNORED_TAG_PATTERNS), keepLinks=True,
                       to_json=True).extract(out, True)
-            t2 = time.perf_counter()
+            t2 = time.process_time()
             text, _ = plain_text(json.loads(out.getvalue())["text"])
-            t3 = time.perf_counter()
+            t3 = time.process_time()
             words(text, lang)
-            t4 = time.perf_counter()
+            t4 = time.process_time()
             seconds["clean"] += t2 - t1
             seconds["anchors"] += t3 - t2
             seconds["tokenise"] += t4 - t3
