@@ -22,19 +22,43 @@ from pipelines.wiki_mrc.title_masking import (MIN_CHARS_FOR_ENDINGS, LanguageMas
                                               normalise, with_rule)
 
 
-def query_words(query: str, spec: LanguageMasking, mask_token: str = MASK_TOKEN) -> List[str]:
-    """The normalised words of ``query`` (runs of word characters), the mask tokens left out."""
-    text = normalise(query.replace(mask_token, " "), spec.fold)
-    words, current = [], []
-    for char in text:
+def words_and_gaps(text: str, spec: LanguageMasking, mask_token: str = MASK_TOKEN) -> List[Tuple[str, str]]:
+    """The normalised words of ``text`` (runs of word characters), each with what stands between it and the
+    word before (``""`` for the first), the mask tokens left out."""
+    norm = normalise(text.replace(mask_token, " "), spec.fold)
+    out: List[Tuple[str, str]] = []
+    current: List[str] = []
+    gap: List[str] = []
+    for char in norm:
         if is_word_char(char):
             current.append(char)
-        elif current:
-            words.append("".join(current))
-            current = []
+            continue
+        if current:
+            out.append(("".join(current), "".join(gap) if out else ""))
+            current, gap = [], []
+        gap.append(char)
     if current:
-        words.append("".join(current))
-    return words
+        out.append(("".join(current), "".join(gap) if out else ""))
+    return out
+
+
+def query_words(query: str, spec: LanguageMasking, mask_token: str = MASK_TOKEN) -> List[str]:
+    """The normalised words of ``query``, the mask tokens left out."""
+    return [word for word, _ in words_and_gaps(query, spec, mask_token)]
+
+
+_SPACE_OR_HYPHEN = frozenset(" \t\n\r\f\v-\u2010\u2011\u2013\u00a0")
+
+
+def _same_gap(in_query: str, in_name: str) -> bool:
+    """Words of a name stand apart in the query as they do in the name: whitespace or hyphens for whitespace or
+    hyphens ("stress tensor" / "stress-tensor"), the same characters otherwise ("AC/DC")."""
+    if in_query and in_name and set(in_query) <= _SPACE_OR_HYPHEN and set(in_name) <= _SPACE_OR_HYPHEN:
+        return True
+    return in_query == in_name
+
+
+_EDGES = "\"'“”‘’«»„‚「」『』《》.,;:!?。，、；：！？()（）[]"
 
 
 def _is_form(word: str, name: str, spec: LanguageMasking) -> bool:
@@ -89,27 +113,29 @@ def carries(word: str, name: str, spec: LanguageMasking, first: bool, guard: boo
     return False
 
 
+def _squeezed(text: str, spec: LanguageMasking) -> str:
+    """Normalised, mask tokens and surrounding punctuation left out, whitespace runs as single spaces."""
+    return " ".join(normalise(text.replace(MASK_TOKEN, " "), spec.fold).strip().strip(_EDGES).split())
+
+
 def leaks(query: str, names: Iterable[str], spec: LanguageMasking, guard: bool = True) -> List[str]:
     """The names that ``query`` still carries."""
-    words = query_words(query, spec)
-    text = " ".join(words)
+    words = words_and_gaps(query, spec)
     found = []
     for name in names:
-        parts = normalise(name, spec.fold).split()
-        if not parts:
-            continue
-        name_words = query_words(" ".join(parts), spec)  # the name split as the query is
+        name_words = words_and_gaps(normalise(name, spec.fold).strip().strip(_EDGES), spec)
         k = len(name_words)
         if not k:
             continue
         if spec.rule == "substring":
-            joined = " ".join(name_words)
-            long_enough = len(" ".join(parts)) >= spec.min_affix_chars or not guard
-            if (joined in text) if long_enough else joined in words:
+            joined = _squeezed(name, spec)
+            long_enough = len(joined) >= spec.min_affix_chars or not guard
+            if (joined in _squeezed(query, spec)) if long_enough else joined in {word for word, _ in words}:
                 found.append(name)
             continue
         for i in range(len(words) - k + 1):
-            if all(carries(words[i + j], name_words[j], spec, j == 0, guard) for j in range(k)):
+            if all(carries(words[i + j][0], name_words[j][0], spec, j == 0, guard)
+                   and (j == 0 or _same_gap(words[i + j][1], name_words[j][1])) for j in range(k)):
                 found.append(name)
                 break
     return found
@@ -137,8 +163,8 @@ class LeakReport:
                 self.examples.append((row["id"], row["entity"], row["query"]))
         if found or leaks(row["query"], names, spec, guard=False):
             self.without_guard += 1
-        text = " ".join(query_words(row["query"], spec))
-        if any(" ".join(query_words(n, spec)) in text for n in names):
+        text = _squeezed(row["query"], spec)
+        if any(_squeezed(n, spec) in text for n in names):
             self.substring += 1
 
 

@@ -308,6 +308,21 @@ def with_rule(spec: LanguageMasking, rule: str) -> LanguageMasking:
 # Matching names in text
 # ---------------------------------------------------------------------------------------------------------------
 
+# Between the words of a name: whitespace or hyphens, whichever the name has ("stress tensor", "stress-tensor";
+# "Baden-Württemberg", "Baden Württemberg").
+WORD_GAP = r"[\s\-\u2010\u2011\u2013]+"
+_NAME_GAP = re.compile(WORD_GAP)
+# Quotes, brackets and sentence punctuation around a name are not part of it ("“主四合院”", "Yahoo!"); other
+# symbols are ("C++", "C#").
+_EDGE_PUNCTUATION = "\"'“”‘’«»„‚「」『』《》.,;:!?。，、；：！？()（）[]"
+
+
+def name_words(name: str, fold: str = "") -> List[str]:
+    """The normalised words of a name as the masker matches them: split at whitespace and hyphens, quotes and
+    sentence punctuation around the name left out."""
+    return [word for word in _NAME_GAP.split(normalise(name, fold).strip().strip(_EDGE_PUNCTUATION)) if word]
+
+
 class NameMatch(NamedTuple):
     start: int  # [start, end) in the original text
     end: int
@@ -333,7 +348,7 @@ class TitleMasker:
         self.names: List[_Name] = []
         seen = set()
         for name in names:
-            words = normalise(name, spec.fold).split()
+            words = name_words(name, spec.fold)
             if not words or tuple(words) in seen:
                 continue
             seen.add(tuple(words))
@@ -343,9 +358,9 @@ class TitleMasker:
             for piece in pieces[:-1]:
                 # A word inside the name: its own ending (if any) runs up to the next whitespace.
                 if piece.tail == "extend":
-                    regex += piece.regex + (r"\S+?" if piece.at_least_one_more else r"\S*?") + r"\s+"
+                    regex += piece.regex + (r"\S+?" if piece.at_least_one_more else r"\S*?") + WORD_GAP
                 else:
-                    regex += piece.regex + r"\s+"
+                    regex += piece.regex + WORD_GAP
             last = pieces[-1]
             self.names.append(_Name(" ".join(words), re.compile(regex + last.regex), pieces[0].head, last.tail,
                                     last.at_least_one_more))
@@ -389,7 +404,7 @@ class TitleMasker:
                 if name.at_least_one_more and stop == end:
                     continue
                 end = stop
-            yield start, -end, _kind(m, " ".join(text[start:end].split()), name.normalised)
+            yield start, -end, _kind(m, " ".join(w for w in _NAME_GAP.split(text[start:end]) if w), name.normalised)
 
 
 def _kind(m: "re.Match[str]", matched: str, name: str) -> str:
