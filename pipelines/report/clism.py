@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height, distribution,
-                                     hbar_counts, percent, series_height, stacked_hbar, table)
+                                     hbar_counts, median, percent, series_height, stacked_hbar, table)
 from schemas import Dataset
 
 COLUMNS = ["src_lang", "tgt_lang", "source", "target", "source_spans", "answers", "source_words",
@@ -112,12 +112,8 @@ def summarize(dataset: Dataset) -> Summary:
 
 
 def _median(counter: Counter) -> str:
-    total, seen = sum(counter.values()), 0
-    for value in sorted(counter):
-        seen += counter[value]
-        if 2 * seen >= total:
-            return str(value)
-    return "–"
+    value = median(counter)
+    return "–" if value is None else str(value)
 
 
 def _unaccounted(summary: Summary) -> int:

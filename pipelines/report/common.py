@@ -80,6 +80,16 @@ def percent(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "–"
 
 
+def median(counter: Mapping[int, int]) -> int | None:
+    """The median of whole numbers given as value → count (the lower one of an even count); None if empty."""
+    total, seen = sum(counter.values()), 0
+    for value in sorted(counter):
+        seen += counter[value]
+        if 2 * seen >= total:
+            return value
+    return None
+
+
 def counts_section(title: str, counts: Mapping[str, int], empty: str = "none") -> list[str]:
     lines = [f"## {title}", ""]
     if not counts:
@@ -138,10 +148,24 @@ def counts_height(bars: int) -> float:
 def length_histogram(ax, lengths: Mapping[int, int], title: str, xlabel: str, ylabel: str | None = None,
                      color: str = NEUTRAL, max_bins: int = 30) -> None:
     """A histogram of whole numbers (value → count) in whole-number bins centred on their values, at most
-    ``max_bins`` of them, with whole-number ticks: "7.5 words" and "2.5 examples" mean nothing."""
+    ``max_bins`` of them, with whole-number ticks: "7.5 words" and "2.5 examples" mean nothing.
+
+    A long thin tail (beyond 1.5× the 99.5th percentile) would squeeze the rest into a few bars: it is left
+    out of the bars and its size written on the plot instead."""
     values = sorted(lengths)
     if not values:
         return
+    total, seen, cap = sum(lengths.values()), 0, values[-1]
+    for value in values:
+        seen += lengths[value]
+        if seen >= 0.995 * total:
+            cap = value
+            break
+    if values[-1] > 1.5 * cap:
+        tail = sum(lengths[v] for v in values if v > cap)
+        ax.text(0.98, 0.95, f"{tail:,} longer than {cap} (up to {values[-1]}) not drawn", transform=ax.transAxes,
+                ha="right", va="top", fontsize=8, color="gray")
+        values = [v for v in values if v <= cap]
     width = max(1, -(-(values[-1] - values[0] + 1) // max_bins))
     edges = [values[0] - 0.5 + width * n for n in range((values[-1] - values[0]) // width + 2)]
     ax.hist(values, bins=edges, weights=[lengths[v] for v in values], color=color)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height,
-                                     distribution, hbar_counts, label_bars, length_histogram, percent,
-                                     series_height, stacked_hbar, table)
+from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height, distribution,
+                                     hbar_counts, label_bars, length_histogram, median, percent, series_height,
+                                     stacked_hbar, table)
 from schemas import Dataset
 from schemas.tags import spans_from_tags
 
@@ -116,6 +116,8 @@ def body(summary: Summary, dataset: Dataset) -> list[str]:
              f"{summary.tag_scheme} scheme).", ""]
     if not rows:
         return lines
+    lines += [f"Sentence length: median {median(summary.sentence_tokens)}, longest {max(summary.sentence_tokens)} "
+              "tokens.", ""]
     types, langs = summary.types(), sorted(summary.rows)
     lines += ["Entities per type and language:", ""]
     lines += table(["language", "sentences", *types, "all"],
