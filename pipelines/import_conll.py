@@ -4,7 +4,7 @@
         [--encoding latin-1] [--tag-column -1] [--tag-scheme BIOES] [Beam options]
 
 Any tag scheme in (IOB1, BIO, BIOES) is re-tagged in ``--tag-scheme``; ``-DOCSTART-`` lines are skipped and
-counted; a malformed line stops the run with the file and line.
+counted; a malformed line, or a file without a sentence, stops the run with the file and line.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.shards import WriteShards, count, write_dataset_manifest
-from schemas.conll import ConllStats, read_conll
+from schemas.conll import ConllError, ConllStats, read_conll
 
 
 def expand_inputs(patterns: list[str]) -> list[str]:
@@ -56,6 +56,9 @@ class ReadConllFile(beam.DoFn):
                     "source_lang": None,
                     "projection": None,
                 }
+        if not stats.sentences:  # a wrong --input would otherwise give an empty dataset that looks finished
+            raise ConllError(f"{path}:1: no sentence in the file (it is empty, or holds only blank and "
+                             "-DOCSTART- lines)")
         count("files_read")
         count("sentences_read", stats.sentences)
         count("tokens_read", stats.tokens)
