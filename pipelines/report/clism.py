@@ -21,8 +21,7 @@ from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind
                                      hbar_counts, median, percent, series_height, stacked_hbar, table)
 from schemas import Dataset
 
-COLUMNS = ["src_lang", "tgt_lang", "source", "target", "source_spans", "answers", "source_words",
-           "target_words", "alignment"]
+COLUMNS = ["src_lang", "tgt_lang", "source_spans", "answers", "source_words", "target_words", "alignment"]
 # Plots: largest answer count and span length with a bar of their own; larger ones share the last bar.
 LAST_ANSWERS, LAST_WORDS = 8, 11
 COVERAGE = ("all words", "half or more", "under half")
@@ -65,12 +64,20 @@ class Summary:
         return sorted(set(self.pairs) | set(self.read))
 
 
-def _word_range(words: list[dict], start: int, end: int) -> tuple[int, int]:
-    """Indices [i, j) of the words inside the characters [start, end) (words are sorted and disjoint)."""
-    return (bisect_left([w["start"] for w in words], start), bisect_right([w["end"] for w in words], end))
+class _Words:
+    """The words of one side of a row, to find which of them a character span covers."""
+
+    def __init__(self, words: list[dict]):
+        self.starts = [w["start"] for w in words]
+        self.ends = [w["end"] for w in words]
+
+    def inside(self, start: int, end: int) -> tuple[int, int]:
+        """Indices [i, j) of the words inside the characters [start, end) (words are sorted and disjoint)."""
+        return bisect_left(self.starts, start), bisect_right(self.ends, end)
 
 
 def coverage_bucket(linked: int, words: int) -> str:
+    """Which COVERAGE bucket ``linked`` of ``words`` words falls in."""
     if words and linked == words:
         return COVERAGE[0]
     return COVERAGE[1] if 2 * linked >= words else COVERAGE[2]
@@ -82,9 +89,10 @@ def _add_row(pair: PairSummary, row: dict) -> None:
     pair.answers += len(answers)
     pair.answers_per_row[len(answers)] += 1
     links = [(link["src"], link["tgt"]) for link in row["alignment"]]
+    source_words, target_words = _Words(row["source_words"]), _Words(row["target_words"])
     for span, answer in zip(row["source_spans"], answers):
-        i, j = _word_range(row["source_words"], span["start"], span["end"])
-        k, m = _word_range(row["target_words"], answer["start"], answer["end"])
+        i, j = source_words.inside(span["start"], span["end"])
+        k, m = target_words.inside(answer["start"], answer["end"])
         pair.span_words[j - i] += 1
         pair.answer_words[m - k] += 1
         inside = [(s, t) for s, t in links if i <= s < j and k <= t < m]
