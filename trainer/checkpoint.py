@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -202,8 +203,14 @@ def load_checkpoint(checkpoint: str | os.PathLike, model: nn.Module,
     rank_file = checkpoint / f"rank-{ctx.rank:05d}.pt"
     # weights_only: a checkpoint folder can come from anywhere, and a full unpickle runs whatever code the file
     # names. numpy's random state (an array and its dtype) is the one non-tensor object, allowed by name.
-    with torch.serialization.safe_globals(_RANK_STATE_GLOBALS):
-        rank_state = torch.load(rank_file, weights_only=True)
+    try:
+        with torch.serialization.safe_globals(_RANK_STATE_GLOBALS):
+            rank_state = torch.load(rank_file, weights_only=True)
+    except pickle.UnpicklingError as err:
+        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        what = unsupported.group(1) if unsupported else "an object that is not a tensor"
+        raise ValueError(f"{rank_file}: refused: its pickle calls {what}, which no checkpoint this trainer "
+                         "writes holds (loading it would run code)") from None
     if restore_rng:
         set_rng_state(rank_state["rng"])
     extra = {k: v for k, v in state.items() if k not in ("format_version", "step", "world_size")}
