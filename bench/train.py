@@ -38,10 +38,11 @@ import torch  # noqa: E402
 from transformers import BertConfig, XLMRobertaConfig  # noqa: E402
 
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.loop import ResumableBatches, autocast_context, batch_tokens, train  # noqa: E402
-from trainer.objectives import WaeOptions, get_objective  # noqa: E402
-from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig  # noqa: E402
-from trainer.tokenizer_training import train_tokenizer_on_shards  # noqa: E402
+from trainer.data.batches import ResumableBatches
+from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.data.tokenizer_training import train_tokenizer_on_shards
+from trainer.loop.train import autocast_context, batch_tokens, train
+from trainer.objectives.registry import WaeOptions, get_objective
 
 MODELS = {
     # A small BERT a CPU trains at a few steps per second.

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from trainer.loop.distributed import all_gather_rows, setup_distributed, teardown
+from trainer.objectives.clism_model import cacr_loss
 from trainer_fixtures import free_port
-from trainer.clism_model import cacr_loss
-from trainer.distributed import all_gather_rows, setup_distributed, teardown
 
 SCALE = 20.0
 DIM = 8

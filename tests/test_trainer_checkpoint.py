@@ -12,13 +12,14 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BertConfig
 
-from trainer_fixtures import training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
-from trainer.checkpoint import latest_complete_checkpoint, list_checkpoints, resume_point
 from trainer.config import TrainConfig
-from trainer.loop import CHECKPOINTS, METRICS_FILE, ResumableBatches, Strategy, train
-from trainer.objectives import WaeOptions, get_objective
+from trainer.data.batches import ResumableBatches
+from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.loop.checkpoint import latest_complete_checkpoint, list_checkpoints, resume_point
+from trainer.loop.train import CHECKPOINTS, METRICS_FILE, StepRule, train
+from trainer.objectives.registry import WaeOptions, get_objective
 from trainer.pretrain import main as pretrain_main
-from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer_fixtures import training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def _setup(xquad, shards, num_workers=0):
     return model, tokenizer, ResumableBatches(dataset, 6, wae.collator(tokenizer, options), num_workers, seed=1)
 
 
-class _Crash(Strategy):
+class _Crash(StepRule):
     def __init__(self, at_step):
         self.at_step = at_step
 
@@ -73,7 +74,7 @@ def test_killed_and_resumed_run_repeats_the_uninterrupted_losses(xquad, shards, 
     run = tmp_path / "run"
     model, tokenizer, batches = _setup(xquad, shards, num_workers=2)
     with pytest.raises(KeyboardInterrupt):
-        train(model, batches, config, run, tokenizer=tokenizer, strategy=_Crash(at_step=8))
+        train(model, batches, config, run, tokenizer=tokenizer, rule=_Crash(at_step=8))
     assert [step for step, _ in list_checkpoints(run / CHECKPOINTS)] == [3, 6]
 
     # A new process would rebuild everything from scratch: so does this.
@@ -133,7 +134,7 @@ def test_partial_checkpoints_are_never_picked(tmp_path):
 # encoder and tokenizer are already in the temporary directory, the rest is not.
 _KILL_DURING_SECOND_SAVE = """
 import os, signal, sys
-import trainer.checkpoint as checkpoint
+import trainer.loop.checkpoint as checkpoint
 from trainer.pretrain import main
 real_save_file, saves = checkpoint.save_file, []
 def save_file(*args, **kwargs):

@@ -13,12 +13,12 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, BertConfig, XLMRob
 
 from clism_fixtures import QUE, clism_texts, europarl_clism_rows, write_clism_dataset
 from schemas import validate_dataset
+from trainer.data.clism_features import (SOURCE, SPECIAL, TARGET, ClismCollator, ClismFeatureConfig, ClismFeaturizer,
+                                         add_que_token)
+from trainer.data.mlm_masking import IGNORE_INDEX, MaskingConfig, mask_tokens, row_generator
+from trainer.data.shards import EPOCH_FIELD, ShardDataset, ShardStreamConfig
+from trainer.objectives.clism_model import ClismObjectiveConfig, ClismPretrainer, cacr_loss, clism_span_loss, info_nce
 from trainer_fixtures import unigram_tokenizer, wordpiece_tokenizer
-from trainer.clism_features import (SOURCE, SPECIAL, TARGET, ClismCollator, ClismFeatureConfig, ClismFeaturizer,
-                                    add_que_token)
-from trainer.clism_model import ClismObjectiveConfig, ClismPretrainer, cacr_loss, clism_span_loss, info_nce
-from trainer.mlm_masking import IGNORE_INDEX, MaskingConfig, mask_tokens, row_generator
-from trainer.shard_dataset import EPOCH_FIELD, ShardDataset, ShardStreamConfig
 
 NO_MASKING = MaskingConfig(probability=0.0)
 

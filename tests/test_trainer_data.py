@@ -9,10 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from schemas import DatasetError
-from trainer_fixtures import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
-                                  xquad_rows)
-from trainer.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, char_span_to_tokens
-from trainer.shard_dataset import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig, batches_per_worker
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, char_span_to_tokens
+from trainer.data.shards import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig, batches_per_worker
+from trainer_fixtures import training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 
 def _ids(rows):

@@ -12,12 +12,13 @@ import torch
 import torch.multiprocessing as mp
 from transformers import BertConfig
 
-from trainer_fixtures import free_port, training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 from trainer.config import TrainConfig
-from trainer.distributed import setup_distributed, teardown
-from trainer.loop import CHECKPOINTS, ResumableBatches, train
-from trainer.objectives import WaeOptions, get_objective
-from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.data.batches import ResumableBatches
+from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.loop.distributed import setup_distributed, teardown
+from trainer.loop.train import CHECKPOINTS, train
+from trainer.objectives.registry import WaeOptions, get_objective
+from trainer_fixtures import free_port, training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 CONFIG = TrainConfig(lr=2e-3, warmup_steps=1, total_steps=4, grad_accum=2, log_every=1, max_grad_norm=1.0)
 BATCH = 4

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from finetune_fixtures import read_report, run_finetune, tiny_config
-from trainer.checkpoint import latest_complete_checkpoint, save_checkpoint
 from trainer.evaluate import main
-from trainer.loop import CHECKPOINTS
-
+from trainer.loop.checkpoint import latest_complete_checkpoint, save_checkpoint
+from trainer.loop.train import CHECKPOINTS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,7 +69,7 @@ def test_mpmr_checkpoint_evaluated_without_fine_tuning(data_dir, tmp_path, capsy
     parameters come from its heads.safetensors."""
     from transformers import BertConfig
 
-    from trainer.span_extractor import SpanExtractor
+    from trainer.models.span_extractor import SpanExtractor
     from trainer_fixtures import training_texts, wordpiece_tokenizer, xquad_rows
 
     tokenizer = wordpiece_tokenizer(training_texts(xquad_rows(data_dir, "de", limit=8)), vocab_size=800)

@@ -7,13 +7,11 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import BertConfig, XLMRobertaConfig
 
-from trainer_fixtures import (training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset,
-                                  xquad_rows)
-from trainer.mrc_features import MRCCollator, MRCFeatureConfig
-from trainer.shard_dataset import ShardDataset, ShardStreamConfig
-from trainer.span_extractor import (SpanExtractor, SpanExtractorConfig, span_label_matrix, valid_span_mask,
-                                    wae_loss)
-
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
+from trainer.data.shards import ShardDataset, ShardStreamConfig
+from trainer.models.span_extractor import (SpanExtractor, SpanExtractorConfig, span_label_matrix, valid_span_mask,
+                                           wae_loss)
+from trainer_fixtures import training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

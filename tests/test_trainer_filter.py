@@ -12,11 +12,12 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from schemas import validate_dataset
 from schemas.conll import read_conll
+from trainer.adaptation.soft_labels import (TeacherPredictions, rows_from_outputs, teacher_predictions_path,
+                                            write_teacher_predictions)
 from trainer.config import TrainConfig
-from trainer.filter_model import FilterArchitectureError, FilterConfig, FilterModel, filter_encode
-from trainer.loop import train
-from trainer.self_teaching import (DEFAULT_KL_WEIGHTS, TeacherPredictions, kl_over_last_dim, rows_from_outputs,
-                                   self_teaching_loss, teacher_predictions_path, write_teacher_predictions)
+from trainer.loop.train import train
+from trainer.models.distillation import DEFAULT_KL_WEIGHTS, kl_over_last_dim, self_teaching_loss
+from trainer.models.filter_model import FilterArchitectureError, FilterConfig, FilterModel, filter_encode
 from trainer_fixtures import unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]

@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 from finetune_fixtures import (read_records, read_report, run_finetune, tatoeba_pair_files, tiny_config, write_pair_tsv,
                                write_tagged_dataset)
 from schemas.conll import read_conll
-from trainer.checkpoint import latest_complete_checkpoint, save_checkpoint
-from trainer.finetune_config import FinetuneConfig
 from trainer.config import load_config
-from trainer.loop import CHECKPOINTS
+from trainer.finetune_config import FinetuneConfig
+from trainer.loop.checkpoint import latest_complete_checkpoint, save_checkpoint
+from trainer.loop.train import CHECKPOINTS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,7 @@ def test_ner_tagging_iob1_source_latin1_target(data_dir, tmp_path):
     task = json.loads((out / "task.json").read_text())
     assert task["entity_types"] == ["LOC", "MISC", "ORG", "PER"]
     assert task["labels"][:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"] and len(task["labels"]) == 17
-    # Task metrics every 2 steps through the strategy hook, and the final ones, in the metrics log.
+    # Task metrics every 2 steps through the periodic-evaluation hook, and the final ones, in the metrics log.
     evaluations = [r for r in read_records(out) if r["split"] == "task_eval"]
     assert [r["step"] for r in evaluations] == [2, 3]
     assert evaluations[-1]["es_f1"] == report["languages"]["es"]["f1"]
@@ -109,11 +109,11 @@ def test_ner_as_mrc_translate_train_on_tagged_shards(data_dir, tmp_path):
                           "translated": {"de": str(tagged)},
                           "eval": {"de": entry(ner / "de-europarl.test.conll02", 6, format="conll")},
                           "max_length": 96},
-                         strategy={"name": "translate-train"}, train={"total_steps": 2})
+                         adaptation={"name": "translate-train"}, train={"total_steps": 2})
     assert run_finetune(tmp_path, config) == 0
     report = read_report(out)
     check_report(report, ["de"], {"de": 6})
-    assert report["strategy"] == "translate-train"
+    assert report["adaptation"] == "translate-train"
     state = json.loads((latest_complete_checkpoint(out / CHECKPOINTS) / "trainer_state.json").read_text())
     # The batches came from the 10 tagged sentences x 4 entity-type queries: the data position says so.
     assert state["run"]["task"]["head"] == "mrc"
@@ -129,7 +129,7 @@ def test_mtl_ws_warm_up_then_zero_shot_adaptation(data_dir, tmp_path):
                           "translated": {"de": entry(ner / "de-europarl.test.conll02", 16)},
                           "eval": {"en": entry(ner / "en-europarl.test.conll02", 8),
                                    "de": entry(ner / "de-europarl.test.conll02", 8)}},
-                         strategy={"name": "mtl-ws", "mtl_ws": {"iterations": 2, "inner_steps": 2, "step_size": 1.0}},
+                         adaptation={"name": "mtl-ws", "mtl_ws": {"iterations": 2, "inner_steps": 2, "step_size": 1.0}},
                          train={"total_steps": 2})
     assert run_finetune(tmp_path, config) == 0
     records = read_records(out)
@@ -147,9 +147,9 @@ def test_gem_with_mlm_and_xsr_memories_reports_retention(data_dir, tmp_path):
     "before" figures being those of the probe functions on the initial model."""
     from transformers import BertConfig, BertForMaskedLM
 
-    from trainer.mlm_probe import MaskedLanguageModel, perplexity_by_language
-    from trainer.retrieval import xsr_precision
-    from trainer.tokenizer_training import train_wordpiece
+    from trainer.data.tokenizer_training import train_wordpiece
+    from trainer.objectives.mlm import MaskedLanguageModel, perplexity_by_language
+    from trainer.objectives.xsr import xsr_precision
 
     ner, parallel = data_dir / "ner", data_dir / "parallel"
     english, german = parallel / "tatoeba.deu-eng.eng", parallel / "tatoeba.deu-eng.deu"
@@ -169,7 +169,7 @@ def test_gem_with_mlm_and_xsr_memories_reports_retention(data_dir, tmp_path):
                           "eval": {"de": entry(ner / "de-europarl.test.conll02", 8)}},
                          model={"name_or_path": str(backbone), "from_scratch": None},
                          tokenizer={"train_vocab_size": None},
-                         strategy={"constraint": "gem", "memories": {
+                         constraint={"name": "gem", "memories": {
                              "mlm": {"en": str(english)}, "xsr": {"de_en": [str(german), str(english)]},
                              "size": 16, "batch_size": 8, "max_length": 32}},
                          probes={"size": 24, "batch_size": 16})
@@ -304,10 +304,10 @@ def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
     checkpoint keeps them as loaded."""
     from transformers import BertConfig
 
+    from trainer.data.clism_features import add_que_token
+    from trainer.models.span_extractor import SpanExtractor
+    from trainer.objectives.clism_model import ClismPretrainer
     from trainer_fixtures import training_texts, wordpiece_tokenizer, xquad_rows
-    from trainer.clism_features import add_que_token
-    from trainer.clism_model import ClismPretrainer
-    from trainer.span_extractor import SpanExtractor
 
     tokenizer = wordpiece_tokenizer(training_texts(xquad_rows(data_dir, "en", limit=16))
                                     + training_texts(xquad_rows(data_dir, "de", limit=8)), vocab_size=1500)
@@ -350,11 +350,12 @@ def test_shipped_configs_load():
 
 @pytest.mark.parametrize("override,message", [
     ("task.head=tagging", "task.head 'tagging' is not a head of qa"),
-    ("strategy.name=bilingual", "strategy bilingual needs strategy.target"),
-    ("strategy.constraint=gem", "needs strategy.memories.mlm"),
+    ("adaptation.name=bilingual", "adaptation bilingual needs adaptation.target"),
+    ("constraint.name=gem", "needs constraint.memories.mlm"),
+    ("strategy.name=mtl", "'strategy' is gone: strategy.name and strategy.target are adaptation.name"),
     ("model.filter.local_layers=1", "model.filter needs both"),
     ("data.train.en=/nonexistent/file.json", "/nonexistent/file.json not found"),
-    ("self_teaching.write=teacher", "self_teaching is wired for ner/tagging and pair/classifier"),
+    ("self_teaching.write=teacher", "self_teaching is wired for ner/tagging, pair/classifier, not qa/start_end"),
     ("probes.xsr.de=only-one-file", "probes.xsr.de: expected [source file, target file]"),
 ])
 def test_bad_configs_end_with_one_line(data_dir, tmp_path, capsys, override, message):
@@ -378,7 +379,7 @@ def test_filter_on_europarl_pairs_and_its_evaluation(data_dir, tmp_path, capsys)
                          {"train": {"en": entry(english, 16)}, "translated": {"de": entry(german, 16)},
                           "eval": {"de": entry(german, 8)}, "eval_translations": {"de": entry(english, 8)}},
                          model={"filter": {"local_layers": 1, "fusion_layers": 1, "pair_by": "index"}},
-                         strategy={"name": "translate-train"})
+                         adaptation={"name": "translate-train"})
     assert run_finetune(tmp_path, config) == 0
     train = [r for r in read_records(out) if r["split"] == "train"]
     assert all(r["loss"] == pytest.approx(r["loss_source"] + r["loss_target"], rel=1e-5) for r in train)

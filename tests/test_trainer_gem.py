@@ -10,15 +10,17 @@ from torch import nn
 from transformers import BertConfig, BertForMaskedLM
 
 from schemas.conll import read_conll
-from trainer_fixtures import wordpiece_tokenizer
+from trainer.adaptation.constraints import (ConstraintConfig, GemConstraint, MultiTaskFineTuning, build_constraint,
+                                            freeze_lower_layers)
+from trainer.adaptation.gem import (flatten_gradients, gem_projection, project_gradient, solve_gem_dual,
+                                    trainable_parameters)
+from trainer.adaptation.memories import CallableMemory, MLMMemory, XSRMemory
 from trainer.config import TrainConfig
-from trainer.gem import (CallableMemory, GemStrategy, MLMMemory, MultiTaskFineTuning, XSRMemory, build_strategy,
-                         flatten_gradients, freeze_lower_layers, gem_projection, project_gradient, solve_gem_dual,
-                         trainable_parameters)
-from trainer.loop import train
-from trainer.mlm_probe import MaskedLanguageModel, mlm_perplexity
-from trainer.retrieval import read_parallel, xsr_precision
-
+from trainer.data.readers import read_parallel
+from trainer.loop.train import train
+from trainer.objectives.mlm import MaskedLanguageModel, mlm_perplexity
+from trainer.objectives.xsr import xsr_precision
+from trainer_fixtures import wordpiece_tokenizer
 
 # ------------------------------------------------------------------------------------------- the projection
 
@@ -191,15 +193,15 @@ def test_gem_without_violation_equals_plain_fine_tuning_step_for_step(real_data,
     batches = tagging_batches(tokenizer, real_data["sentences"][:24])
     config = TrainConfig(lr=1e-3, total_steps=3, log_every=1, warmup_steps=0, precision="fp32")
     finals = {}
-    for name, strategy in [("plain", None), ("gem", GemStrategy([aligned_memory()]))]:
+    for name, rule in [("plain", None), ("gem", GemConstraint([aligned_memory()]))]:
         model, _ = tiny_tagger(tokenizer)
         torch.manual_seed(123)  # the same dropout draws for both runs
-        result = train(model, batches, config, tmp_path / name, strategy=strategy)
+        result = train(model, batches, config, tmp_path / name, rule=rule)
         assert result.step == 3
         finals[name] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if strategy is not None:
-            assert strategy.last_projection is not None and not strategy.last_projection.projected
-            assert strategy.last_stats["gem_violated"] == 0.0
+        if rule is not None:
+            assert rule.last_projection is not None and not rule.last_projection.projected
+            assert rule.last_stats["gem_violated"] == 0.0
     plain, gem = finals["plain"], finals["gem"]
     changed = [k for k in plain if not torch.equal(plain[k], tiny_tagger(tokenizer)[0].state_dict()[k])]
     assert changed, "training changed nothing: the comparison would be vacuous"
@@ -215,7 +217,7 @@ def test_gem_projection_cancels_an_opposed_gradient(real_data):
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     model(**batch)["loss"].backward()
-    stats = GemStrategy([opposed_memory()]).before_optimizer_step(model, optimizer, 1)
+    stats = GemConstraint([opposed_memory()]).before_optimizer_step(model, optimizer, 1)
     assert stats["gem_violated"] == 1.0 and stats["gem_projected"] == 1.0
     assert flatten_gradients(trainable_parameters(model)).abs().max() < 1e-6
     optimizer.step()
@@ -252,9 +254,12 @@ def test_frozen_layers_baseline(real_data):
     assert all(p.requires_grad for p in model.head.parameters())
     with pytest.raises(ValueError, match="cannot freeze 5 layers"):
         freeze_lower_layers(model, 5)
-    assert type(build_strategy("frozen")).__name__ == "Strategy"
-    with pytest.raises(ValueError, match="unknown fine-tuning strategy"):
-        build_strategy("ewc")
+    other, _ = tiny_tagger(real_data["tokenizer"])
+    rule = build_constraint(ConstraintConfig(name="frozen", frozen_layers=1), other)
+    assert type(rule).__name__ == "StepRule"
+    assert not any(p.requires_grad for p in other.encoder.embeddings.parameters())
+    with pytest.raises(ValueError, match="unknown constraint"):
+        build_constraint(ConstraintConfig(name="ewc"), other)
 
 
 def test_gem_with_xsr_and_mlm_memories_on_real_data(real_data, tmp_path):
@@ -270,7 +275,7 @@ def test_gem_with_xsr_and_mlm_memories_on_real_data(real_data, tmp_path):
 
     projections = []
 
-    class Recording(GemStrategy):
+    class Recording(GemConstraint):
         def before_optimizer_step(self, module, optimizer, step):
             stats = super().before_optimizer_step(module, optimizer, step)
             projections.append((self.last_projection, flatten_gradients(trainable_parameters(module)).clone()))
@@ -283,10 +288,10 @@ def test_gem_with_xsr_and_mlm_memories_on_real_data(real_data, tmp_path):
                                lang="en"))
 
     before_xsr, before_mlm = measure()
-    strategy = Recording([mlm, xsr])
+    rule = Recording([mlm, xsr])
     config = TrainConfig(lr=5e-3, total_steps=4, log_every=1, precision="fp32", max_grad_norm=None)
     result = train(model, tagging_batches(tokenizer, real_data["sentences"]), config, tmp_path / "gem",
-                   strategy=strategy)
+                   rule=rule)
     after_xsr, after_mlm = measure()
 
     assert result.step == 4 and len(projections) == 4

@@ -1,17 +1,17 @@
 """The training loop on real shards (MRC rows from XQuAD) with a tiny span extractor: the loss falls, every
-step is logged with its learning rate from the warm-up/decay schedule, and strategy hooks see each step."""
+step is logged with its learning rate from the warm-up/decay schedule, and step rules see each step."""
 import json
 
 import pytest
 import torch
 from transformers import BertConfig
 
-from trainer_fixtures import training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 from trainer.config import TrainConfig
-from trainer.loop import METRICS_FILE, ResumableBatches, Strategy, train
-from trainer.objectives import WaeOptions, get_objective
-from trainer.shard_dataset import MixedDataset, ShardDataset, ShardStreamConfig
-
+from trainer.data.batches import ResumableBatches
+from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.loop.train import METRICS_FILE, StepRule, train
+from trainer.objectives.registry import WaeOptions, get_objective
+from trainer_fixtures import training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,8 +63,8 @@ def test_loss_falls_and_every_step_is_logged(xquad, shards, tmp_path):
     assert batches.state_dict()["batches"] == 16
 
 
-class _ZeroGradients(Strategy):
-    """A strategy that edits gradients between backward and the optimizer step, as GEM does."""
+class _ZeroGradients(StepRule):
+    """A step rule that edits gradients between backward and the optimizer step, as GEM does."""
 
     def __init__(self):
         self.forwards, self.steps = 0, []
@@ -82,14 +82,14 @@ class _ZeroGradients(Strategy):
         self.steps.append(step)
 
 
-def test_strategy_hook_that_zeroes_gradients_leaves_parameters_unchanged(xquad, shards, tmp_path):
+def test_step_rule_that_zeroes_gradients_leaves_parameters_unchanged(xquad, shards, tmp_path):
     model, tokenizer, batches = _setup(xquad, shards, batch_size=8)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    strategy = _ZeroGradients()
+    rule = _ZeroGradients()
     # No weight decay: AdamW would shrink the weights even with zero gradients.
     config = TrainConfig(lr=1e-2, weight_decay=0.0, total_steps=3, grad_accum=2, log_every=1)
-    result = train(model, batches, config, tmp_path, strategy=strategy)
-    assert strategy.forwards == 6 and strategy.steps == [1, 2, 3]
+    result = train(model, batches, config, tmp_path, rule=rule)
+    assert rule.forwards == 6 and rule.steps == [1, 2, 3]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(r["loss"] > 0 for r in result.records)
 

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from schemas.tags import Span
-from trainer.metrics import (accuracy, entity_scores, exact_match, f1, language_report, max_over_golds,
-                             mixed_segmentation, normalize_mlqa, normalize_squad, qa_scores, report_json,
-                             report_markdown, span_scores)
+from trainer.tasks.metrics import (accuracy, entity_scores, exact_match, f1, language_report, max_over_golds,
+                                   mixed_segmentation, normalize_mlqa, normalize_squad, qa_scores, report_json,
+                                   report_markdown, span_scores)
 
 
 @pytest.mark.parametrize("text, normalised", [

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.few_shot import FEW_SHOT_SIZES, few_shot_plan, sample_ids, summarize_runs
-from trainer.mtl_ws import MTLWarmStart, MTLWSConfig, mtl_ws_warmup, table6_config
-from trainer.strategies import plan_data
+from trainer.adaptation.mixing import plan_data
+from trainer.adaptation.mtl_ws import MTLWarmStart, MTLWSConfig, mtl_ws_warmup, table6_config
+from trainer.data.few_shot import FEW_SHOT_SIZES, few_shot_plan, sample_ids, summarize_runs
 
 
 class Scalar(nn.Module):
@@ -72,7 +72,7 @@ def test_table6_defaults():
         table6_config("mbert", "pos")
 
 
-def test_strategy_data_plans():
+def test_adaptation_data_plans():
     translated = {"de": "/d/de", "es": "/d/es"}
     sizes = {"/d/en": 1000, "/d/de": 800, "/d/es": 600}
     assert plan_data("zero-shot", "/d/en").train == [("/d/en", 1.0)]

@@ -9,13 +9,15 @@ import torch
 from transformers import BertConfig, BertModel
 
 from schemas.tags import Span
-from trainer.absa import (AbsaDataError, AbsaReadStats, absa_mrc_rows, decode_absa, gold_aspects,
-                          read_semeval_xml)
-from trainer.metrics import accuracy, span_scores
-from trainer.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer
-from trainer.pair_tasks import (PairClassifier, PairCollator, PairDataError, PairMRCCollator, PairReadStats,
-                                XNLI_LABELS, pair_mrc_predictions, pair_mrc_rows, read_pair_tsv)
-from trainer.qa_heads import ExtractorQA
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer
+from trainer.data.pair_features import PairCollator, PairMRCCollator, pair_mrc_rows
+from trainer.data.pair_tsv import XNLI_LABELS, PairDataError, PairReadStats, read_pair_tsv
+from trainer.data.semeval import AbsaDataError, AbsaReadStats, read_semeval_xml
+from trainer.models.pair_classifier import PairClassifier
+from trainer.models.qa_heads import ExtractorQA
+from trainer.tasks.absa import absa_mrc_rows, decode_absa, gold_aspects
+from trainer.tasks.metrics import accuracy, span_scores
+from trainer.tasks.span_decoding import pair_mrc_predictions
 from trainer_fixtures import fit_one_batch, wordpiece_tokenizer
 
 PAWSX = ("id\tsentence1\tsentence2\tlabel\n"

@@ -9,11 +9,11 @@ import pytest
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from clism_fixtures import QUE, europarl_clism_rows, write_clism_dataset
-from trainer_fixtures import write_mrc_dataset, xquad_rows
 from trainer.config import ConfigError, PretrainConfig, load_config
-from trainer.loop import CHECKPOINTS, METRICS_FILE
+from trainer.data.tokenizer_training import shard_texts, train_wordpiece, wordpiece_vocabulary
+from trainer.loop.train import CHECKPOINTS, METRICS_FILE
 from trainer.pretrain import main
-from trainer.tokenizer_training import shard_texts, train_wordpiece, wordpiece_vocabulary
+from trainer_fixtures import write_mrc_dataset, xquad_rows
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"

@@ -9,12 +9,13 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from trainer.clism_features import add_que_token
-from trainer.metrics import qa_scores
-from trainer.qa_data import (QACollator, QADataError, QAFeatureConfig, QAFeaturizer, QAReadStats, infer_lang,
-                             read_squad_json, window_starts)
-from trainer.qa_decoding import decode_qa, evaluate_qa, predict_windows
-from trainer.qa_heads import ExtractorQA, QueQA, StartEndQA
+from trainer.data.clism_features import add_que_token
+from trainer.data.qa_features import QACollator, QAFeatureConfig, QAFeaturizer, window_starts
+from trainer.data.squad import QADataError, QAReadStats, infer_lang, read_squad_json
+from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
+from trainer.tasks.metrics import qa_scores
+from trainer.tasks.qa import evaluate_qa, predict_windows
+from trainer.tasks.qa_decoding import decode_qa
 from trainer_fixtures import unigram_tokenizer, wordpiece_tokenizer
 
 
@@ -197,7 +198,7 @@ def test_oracle_decoding_recovers_gold(data_dir, head):
 
 
 def test_decoding_merges_windows_limits_length_and_null():
-    from trainer.qa_data import QAFeature
+    from trainer.data.qa_features import QAFeature
     context = "aa bb cc dd ee"
     offsets = [(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)]
     # Two windows of 3 tokens over 5, overlapping on "cc"; layout [CLS] q [SEP] ctx [SEP].

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertForMaskedLM, BertModel
 
-from trainer.mlm_probe import MaskedLanguageModel, build_mlm_batches, mlm_perplexity, perplexity_by_language
-from trainer.retrieval import (ParallelReadStats, encode_sentences, mean_pool, precision_at_k, read_parallel,
-                               retrieval_ranks, xsr_contrastive_loss, xsr_precision)
+from trainer.data.readers import ParallelReadStats, read_parallel
+from trainer.objectives.mlm import MaskedLanguageModel, build_mlm_batches, mlm_perplexity, perplexity_by_language
+from trainer.objectives.xsr import (encode_sentences, mean_pool, precision_at_k, retrieval_ranks, xsr_contrastive_loss,
+                                    xsr_precision)
 from trainer_fixtures import wordpiece_tokenizer
-
 
 # ------------------------------------------------------------------------------------------- hand examples
 

@@ -10,9 +10,8 @@ from transformers import AutoTokenizer
 
 from finetune_fixtures import read_records, read_report, run_finetune, tatoeba_pair_files, tiny_config
 from schemas.conll import read_conll
-from trainer.self_teaching import TeacherPredictions
-from trainer.tagging import TaggingCollator
-
+from trainer.adaptation.soft_labels import TeacherPredictions
+from trainer.data.tagging_features import TaggingCollator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -27,7 +26,7 @@ def europarl_config(out, data_dir, translated: int = 16, **sections) -> dict:
     return tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
                        {"train": {"en": entry(english, 16)}, "translated": {"de": entry(german, translated)},
                         "eval": {"de": entry(german, 8)}, "eval_translations": {"de": entry(english, 8)}},
-                       strategy={"name": "translate-train"}, **sections)
+                       adaptation={"name": "translate-train"}, **sections)
 
 
 def train_records(out) -> list[dict]:
@@ -107,7 +106,7 @@ def test_pair_classifier_teacher_and_filter_student(data_dir, tmp_path):
             "max_length": 64}
     teacher_out = tmp_path / "teacher"
     teacher = tiny_config(teacher_out, {"name": "pair", "head": "classifier"}, data,
-                          strategy={"name": "translate-train"},
+                          adaptation={"name": "translate-train"},
                           self_teaching={"write": "teacher", "write_dir": str(tmp_path / "translated-de")})
     assert run_finetune(tmp_path, teacher, name="teacher.yaml") == 0
     path = tmp_path / "translated-de" / "soft_labels" / "teacher.parquet"

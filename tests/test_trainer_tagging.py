@@ -11,12 +11,14 @@ from transformers import BertConfig, BertModel
 
 from schemas.conll import ConllStats, read_conll
 from schemas.tags import spans_from_tags
-from trainer.metrics import entity_scores, span_scores
-from trainer.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer
-from trainer.qa_heads import ExtractorQA
-from trainer.tagging import (IGNORE_INDEX, TaggingCollator, TokenTagger, constrained_decode, decode_batch,
-                             decode_ner_mrc, entity_types, label_list, ner_mrc_rows, ner_mrc_tags, predict_tags,
-                             repair_tags)
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer
+from trainer.data.tagging_features import IGNORE_INDEX, TaggingCollator, entity_types, label_list, ner_mrc_rows
+from trainer.models.qa_heads import ExtractorQA
+from trainer.models.token_tagger import TokenTagger
+from trainer.tasks.metrics import entity_scores, span_scores
+from trainer.tasks.ner import predict_tags
+from trainer.tasks.span_decoding import decode_ner_mrc, ner_mrc_tags
+from trainer.tasks.tag_decoding import constrained_decode, decode_batch, repair_tags
 from trainer_fixtures import fit_one_batch, unigram_tokenizer, wordpiece_tokenizer
 
 
@@ -141,7 +143,7 @@ def test_ner_as_mrc_oracle_round_trip(data_dir):
 
 
 def test_ner_mrc_overlaps_resolved_by_score():
-    from trainer.mrc_features import MRCFeature
+    from trainer.data.mrc_features import MRCFeature
     words = ["New", "York", "Times"]
     # Context tokens at positions 3..5 = the three words.
     feature = MRCFeature("x", [0] * 7, None, 3, 6, [(0, 3), (4, 8), (9, 14)], [], 0, 0, 0, False, False)

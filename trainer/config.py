@@ -34,6 +34,32 @@ class ModelConfig:
     # xlm-roberta, ...). ``vocab_size`` and the special token ids are taken from the tokenizer.
     from_scratch: dict[str, Any] | None = None
 
+    def check_pretrained(self) -> None:
+        """A local checkpoint directory must hold weights of the model its ``config.json`` names: otherwise
+        ``from_pretrained`` builds that model type, initialises every weight it does not find at random (with
+        a warning only), and the run trains noise."""
+        directory = Path(self.name_or_path) if self.name_or_path else None
+        if directory is None or not (directory / "config.json").is_file() or \
+                not (directory / "model.safetensors").is_file():
+            return  # a hub name, sharded or .bin weights: from_pretrained's own checks apply
+        import torch
+        from safetensors import safe_open
+        from transformers import AutoConfig, AutoModel
+        try:
+            config = AutoConfig.from_pretrained(directory)
+            with torch.device("meta"):  # the parameter names only: no memory, no initialisation
+                expected = set(AutoModel.from_config(config).state_dict())
+        except (ValueError, KeyError) as err:
+            raise ConfigError(f"{directory / 'config.json'}: {err}") from None
+        with safe_open(str(directory / "model.safetensors"), framework="pt") as weights:
+            saved = set(weights.keys())
+        # A masked-LM checkpoint prefixes the encoder's names ("bert.embeddings..."): compare without it.
+        saved |= {name.split(".", 1)[1] for name in saved if "." in name}
+        if not expected & saved:
+            raise ConfigError(f"{directory / 'config.json'}: model_type {config.model_type!r}, but "
+                              f"{directory / 'model.safetensors'} holds none of its {len(expected)} weights: "
+                              "the weights of another model type")
+
 
 @dataclass
 class TokenizerConfig:
@@ -105,6 +131,7 @@ class PretrainConfig:
                               "data.train directories")
         if (self.model.name_or_path is None) == (self.model.from_scratch is None):
             raise ConfigError("set exactly one of model.name_or_path and model.from_scratch")
+        self.model.check_pretrained()
         if self.model.from_scratch is not None and "model_type" not in self.model.from_scratch:
             raise ConfigError("model.from_scratch needs a model_type (bert, xlm-roberta, ...)")
         if self.model.from_scratch is not None and self.tokenizer.path is None and \
@@ -201,10 +228,18 @@ def build(cls: type, values: dict, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in values if k not in names]
+    _check_renamed(cls, unknown, prefix)
     if unknown:
         raise ConfigError(f"unknown key '{prefix}{unknown[0]}' (known in {prefix.rstrip('.') or 'the top level'}: "
                           f"{', '.join(names)})")
     return cls(**{k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in values.items()})
+
+
+def _check_renamed(cls: type, keys: list[str], prefix: str) -> None:
+    """A key a config class lists in its ``RENAMED`` (old key -> where it went) is an error that says where."""
+    for key in keys:
+        if key in getattr(cls, "RENAMED", {}):
+            raise ConfigError(f"'{prefix}{key}' is gone: {cls.RENAMED[key]}")
 
 
 def apply_overrides(values: dict, overrides: list[str], cls: type = None) -> dict:
@@ -240,6 +275,7 @@ def _check_path(cls: type, path: list[str], key: str) -> None:
             return
         hints = typing.get_type_hints(current)
         if part not in hints:
+            _check_renamed(current, [part], ".".join(path[:depth]) + "." if depth else "")
             where = ".".join(path[:depth]) or "the top level"
             raise ConfigError(f"unknown key '{key}' (known in {where}: {', '.join(hints)})")
         current = hints[part]

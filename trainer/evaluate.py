@@ -22,162 +22,20 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import load_file
-from torch import nn
-from transformers import AutoModel, AutoTokenizer
 
-from trainer.checkpoint import HEADS_FILE, STATE_FILE, head_state, latest_complete_checkpoint, load_module_weights
 from trainer.cli import run_command
-from trainer.finetune_config import TASK_HEADS
-from trainer.finetune_tasks import TaskSpec
-from trainer.loop import CHECKPOINTS
-from trainer.metrics import language_report, report_json, report_markdown
-from trainer.task_data import DataSource
+from trainer.data.readers import DataSource
+from trainer.tasks.metrics import report_json, report_markdown
+from trainer.tasks.registry import load_finetuned, task_heads
+from trainer.tasks.report import evaluate_sources, make_report
 
 logger = logging.getLogger("trainer.evaluate")
-REPORT_NAME = "eval_report"
-
-
-# ---- reports ----------------------------------------------------------------------------------------------
-
-def make_report(spec: TaskSpec, per_language: dict[str, dict], **info) -> dict:
-    """``metrics.language_report`` of the task's metrics, plus the example count per language and ``info``."""
-    report = language_report(per_language, spec.source_lang, spec.metrics)
-    report["counts"] = {lang: int(scores.get("count", 0)) for lang, scores in per_language.items()}
-    report["task"], report["head"] = spec.name, spec.head
-    report.update(info)
-    return report
-
-
-def write_report(report: dict, directory: str | Path, name: str = REPORT_NAME) -> tuple[Path, Path]:
-    """``<name>.json`` and ``<name>.md`` under ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path, markdown_path = directory / f"{name}.json", directory / f"{name}.md"
-    json_path.write_text(report_json(report) + "\n", encoding="utf-8")
-    markdown = report_markdown(report)
-    if report.get("retention"):
-        markdown += "\n" + retention_markdown(report["retention"])
-    markdown_path.write_text(markdown, encoding="utf-8")
-    return json_path, markdown_path
-
-
-def retention_markdown(retention: dict, digits: int = 1) -> str:
-    """Paper 003's Table 1 measurement as one table: a row per language (MLM probe) or XSR probe name - a name
-    shared by both fills one row - with perplexity and P@1/5/10 (percent) before and after fine-tuning."""
-    names = list(dict.fromkeys([*retention.get("mlm", {}), *retention.get("xsr", {})]))
-    header = ["lang", "perplexity before", "perplexity after"] + [
-        f"P@{k} {when}" for k in (1, 5, 10) for when in ("before", "after")]
-    lines = ["Retention (MLM perplexity and XSR P@k on held-out probes, before and after fine-tuning):", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-
-    def cell(figures: dict | None, key: str) -> str:
-        return "-" if not figures or key not in figures else f"{figures[key]:.{digits}f}"
-
-    for name in names:
-        mlm, xsr = retention.get("mlm", {}).get(name, {}), retention.get("xsr", {}).get(name, {})
-        cells = [name, cell(mlm.get("before"), "perplexity"), cell(mlm.get("after"), "perplexity")]
-        cells += [cell(xsr.get(when), f"p@{k}") for k in (1, 5, 10) for when in ("before", "after")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# ---- models -----------------------------------------------------------------------------------------------
-
-def encoder_without_pooler(name_or_path: str):
-    """``AutoModel.from_pretrained`` without the pooler (the heads read token states; training saves no pooler)."""
-    try:
-        return AutoModel.from_pretrained(name_or_path, add_pooling_layer=False)
-    except TypeError:
-        return AutoModel.from_pretrained(name_or_path)
-
-
-def load_matching_heads(model: nn.Module, directory: str | Path) -> tuple[list[str], list[str]]:
-    """Load the parameters of ``<directory>/heads.safetensors`` whose names and shapes match ``model``'s own
-    heads (an mPMR extractor into ``ExtractorQA``, CLISM's W_s/W_e into ``QueQA``). Returns (loaded, ignored)."""
-    path = Path(directory) / HEADS_FILE
-    if not path.is_file():
-        return [], []
-    saved = load_file(str(path))
-    own = head_state(model)
-    loaded = sorted(k for k, v in saved.items() if k in own and own[k].shape == v.shape)
-    ignored = sorted(set(saved) - set(loaded))
-    if loaded:
-        model.load_state_dict({k: saved[k] for k in loaded}, strict=False)
-    return loaded, ignored
-
-
-def resolve_checkpoint(directory: str | Path) -> Path:
-    """A checkpoint directory itself, or the latest complete checkpoint of a run's output directory."""
-    directory = Path(directory)
-    if (directory / STATE_FILE).is_file() or (directory / "config.json").is_file():
-        return directory
-    latest = latest_complete_checkpoint(directory / CHECKPOINTS)
-    if latest is None:
-        raise FileNotFoundError(f"{directory}: neither a checkpoint nor a run directory with complete checkpoints")
-    return latest
-
-
-def stored_task(checkpoint: Path) -> TaskSpec | None:
-    state_file = checkpoint / STATE_FILE
-    if not state_file.is_file():
-        return None
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    task = state.get("run", {}).get("task")
-    return TaskSpec.from_dict(task) if task else None
-
-
-def load_finetuned(directory: str | Path, task: str | None = None, head: str | None = None,
-                   device: torch.device | str = "cpu"):
-    """``(spec, model, tokenizer, checkpoint)`` of a fine-tuned checkpoint (or a plain encoder directory with
-    ``task``/``head`` given)."""
-    checkpoint = resolve_checkpoint(directory)
-    spec = stored_task(checkpoint)
-    if spec is None:
-        if task is None:
-            raise ValueError(f"{checkpoint} records no task (not a trainer.finetune checkpoint): pass --task and "
-                             "--head")
-        spec = TaskSpec(name=task, head=head or TASK_HEADS[task][0])
-        if spec.name == "pair":
-            spec.fit_labels([])
-        if spec.name == "ner":
-            raise ValueError("an NER head needs its label set: evaluate a trainer.finetune checkpoint")
-    else:
-        for given, stored, what in ((task, spec.name, "task"), (head, spec.head, "head")):
-            if given is not None and given != stored:
-                raise ValueError(f"{checkpoint} holds a {what} {stored!r} model, not {given!r}")
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = spec.build_model(encoder_without_pooler(str(checkpoint)))
-    if stored_task(checkpoint) is not None:
-        load_module_weights(checkpoint, model)  # strict: every head parameter must be there
-    else:
-        loaded, _ = load_matching_heads(model, checkpoint)
-        logger.info("loaded head parameters %s from %s", loaded or "none", checkpoint)
-    return spec, model.to(device).eval(), tokenizer, checkpoint
-
-
-def evaluate_sources(spec: TaskSpec, model: nn.Module, tokenizer, sources: Sequence[DataSource],
-                     batch_size: int = 32, translations: Sequence[DataSource] = ()) -> dict[str, dict]:
-    """Metrics per language of the data entries ``sources`` (one language each); a FILTER model also reads
-    ``translations``, each language's data translated into the source language."""
-    translated = {source.lang: spec.read(source) for source in translations}
-    per_language = {}
-    for source in sources:
-        if source.lang in per_language:
-            raise ValueError(f"language {source.lang!r} is given twice")
-        examples = spec.read(source)
-        if not examples:
-            raise ValueError(f"{source.path}: no examples")
-        per_language.update(spec.evaluate(model, tokenizer, examples, batch_size, translated))
-    # The source language first (the report's first column), then the others as given.
-    return {lang: per_language[lang] for lang in sorted(per_language, key=lambda lang: lang != spec.source_lang)}
 
 
 # ---- command line -----------------------------------------------------------------------------------------
@@ -206,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("Examples::")[1])
     parser.add_argument("--model", required=True, help="checkpoint directory or trainer.finetune output directory")
-    parser.add_argument("--task", choices=sorted(TASK_HEADS), help="checked against the checkpoint's task")
+    parser.add_argument("--task", choices=sorted(task_heads()), help="checked against the checkpoint's task")
     parser.add_argument("--head", help="checked against the checkpoint's head")
     parser.add_argument("--data", nargs="+", required=True, metavar="LANG=PATH",
                         help="evaluation files (SQuAD JSON, CoNLL, TSV) or dataset directories, one per language")
@@ -231,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
 def _command(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    spec, model, tokenizer, checkpoint = load_finetuned(args.model, args.task, args.head, device)
+    task, model, tokenizer, checkpoint = load_finetuned(args.model, args.task, args.head, device)
     if args.source_lang:
-        spec.source_lang = args.source_lang
+        task.settings.source_lang = args.source_lang
     sources = _data_arguments(args.data, args.encoding, args.limit)
     translations = _data_arguments(args.translations, args.encoding, args.limit)
-    per_language = evaluate_sources(spec, model, tokenizer, sources, args.batch_size, translations)
-    report = make_report(spec, per_language, model=str(checkpoint), data={s.lang: s.path for s in sources})
+    per_language = evaluate_sources(task, model, tokenizer, sources, args.batch_size, translations)
+    report = make_report(task, per_language, model=str(checkpoint), data={s.lang: s.path for s in sources})
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(report_json(report) + "\n", encoding="utf-8")

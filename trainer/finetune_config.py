@@ -1,10 +1,13 @@
 """Fine-tuning configuration: plain dataclasses read from YAML with ``section.key=value`` overrides
 (``trainer.config.load_config``), like the pretraining config.
 
-Sections: ``task`` (what is learnt and how it is read out), ``model`` (backbone, FILTER), ``tokenizer``,
-``data`` (files per language), ``train`` (the loop's ``TrainConfig``), ``strategy`` (cross-lingual adaptation
-and optimisation constraint), ``probes`` (paper 003's retention measurement), ``self_teaching`` (FILTER's
-teacher/student runs, paper 004), ``few_shot`` and ``evaluation``. A data entry is a path, or a mapping
+Sections: ``task`` (what is learnt and how it is read out; trainer/tasks/registry.py), ``model`` (backbone,
+FILTER), ``tokenizer``, ``data`` (files per language), ``train`` (the loop's ``TrainConfig``), ``adaptation``
+(which data: paper 002's zero-shot, translate-train, bilingual, MTL, MTL-WS; trainer/adaptation/mixing.py),
+``constraint`` (how the update is kept from forgetting: paper 003's frozen, MTF, GEM and their memories;
+trainer/adaptation/constraints.py), ``probes`` (paper 003's retention measurement), ``self_teaching``
+(FILTER's teacher/student runs, paper 004), ``few_shot`` and ``evaluation`` (periodic scores, model
+selection). The sections a room owns are defined in that room. A data entry is a path, or a mapping
 ``{path, encoding, limit, format}``::
 
     data:
@@ -19,20 +22,20 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer.adaptation.constraints import CONSTRAINTS, ConstraintConfig
+from trainer.adaptation.mixing import NAMES as ADAPTATIONS
+from trainer.adaptation.mixing import AdaptationConfig
+from trainer.adaptation.retention import ProbeConfig
+from trainer.adaptation.self_teaching import SelfTeachingConfig
 from trainer.config import ConfigError, ModelConfig, TokenizerConfig, TrainConfig
-from trainer.few_shot import FEW_SHOT_SEEDS, FEW_SHOT_SIZES, FEW_SHOT_STEPS
-
-TASK_HEADS = {"qa": ("start_end", "extractor", "que"), "ner": ("tagging", "mrc"), "pair": ("classifier", "mrc")}
-# Paper 002's adaptation strategies; "translate-train" is the common name of its TO (target-only) setting.
-ADAPTATIONS = ("zero-shot", "translate-train", "to", "bilingual", "mtl", "mtl-ws")
-# Paper 003's optimisation constraints and baselines.
-CONSTRAINTS = ("none", "frozen", "mtf", "gem")
-DATA_FORMATS = ("auto", "squad", "mrc", "conll", "tagged", "tsv")
+from trainer.data.few_shot import FEW_SHOT_SEEDS, FEW_SHOT_SIZES, FEW_SHOT_STEPS
+from trainer.tasks.paired import PAIR_BY
+from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_heads
 
 
 @dataclass
 class TaskConfig:
-    name: str = "qa"  # qa | ner | pair
+    name: str = "qa"  # a task of trainer/tasks/registry.py: qa | ner | pair
     head: str | None = None  # qa: start_end | extractor | que; ner: tagging | mrc; pair: classifier | mrc
     pair_task: str = "pawsx"  # pair: pawsx | xnli (labels and MRC queries)
     scheme: str = "BIOES"  # ner tagging: the scheme the softmax predicts (BIOES or BIO)
@@ -95,85 +98,6 @@ class FinetuneDataConfig:
 
 
 @dataclass
-class MemoryConfig:
-    """Episodic memories of paper 003: MLM sentences per language, XSR parallel pairs."""
-
-    mlm: dict[str, Any] = field(default_factory=dict)  # language -> text file, one sentence per line
-    xsr: dict[str, Any] = field(default_factory=dict)  # name -> [source file, target file], line-parallel
-    size: int = 256  # sentences (pairs) kept per memory
-    batch_size: int = 16  # paper 003 Appendix A
-    max_length: int = 128
-    temperature: float = 0.05  # XSR InfoNCE
-
-
-@dataclass
-class MTLWSOptions:
-    # Paper 002 Table 6 (XLM-R NER): Z = 50, K = 20; γ = 5e-5, β = 1e-3 (trainer/mtl_ws.py).
-    iterations: int = 50
-    inner_steps: int = 20
-    step_size: float = 5e-5
-    inner_lr: float = 1e-3
-
-
-@dataclass
-class StrategyConfig:
-    name: str = "zero-shot"  # zero-shot | translate-train (= to) | bilingual | mtl | mtl-ws
-    target: str | None = None  # the target language of translate-train and bilingual
-    mtl_ws: MTLWSOptions = field(default_factory=MTLWSOptions)
-    constraint: str = "none"  # none | frozen | mtf | gem (paper 003)
-    frozen_layers: int = 3  # frozen: embeddings and this many lowest layers
-    mtf_weights: list[float] | None = None  # mtf: one weight per memory; None: 1 each
-    gem_margin: float = 0.0  # gem: memory strength; 0 is the exact minimal change
-    memories: MemoryConfig = field(default_factory=MemoryConfig)
-
-    @property
-    def adaptation(self) -> str:
-        """The name ``trainer.strategies.plan_data`` knows."""
-        return "to" if self.name == "translate-train" else self.name
-
-
-@dataclass
-class ProbeConfig:
-    """Paper 003's Table 1 measurement: MLM perplexity per language and XSR P@1/5/10 on held-out probe data,
-    before and after fine-tuning (``retention`` in the run's report).
-
-    Probe files: ``mlm`` (language -> text file, one sentence per line) and ``xsr`` (name -> [source file, target
-    file], line-parallel); an empty mapping takes the files of ``strategy.memories``. The probe slice of a file is
-    ``size`` sentences (pairs) after the first ``skip``; ``skip`` None skips what the memories read of that file
-    (``strategy.memories.size``), 0 for other files, so memory and probe data come from different slices. Probe
-    items whose text is also in a memory are dropped as well (counted in the report): held-out by content, not
-    only by position."""
-
-    mlm: dict[str, Any] = field(default_factory=dict)
-    xsr: dict[str, Any] = field(default_factory=dict)
-    enabled: bool = True  # false: no measurement even with memories configured
-    size: int = 256  # sentences (pairs) per probe
-    skip: int | None = None
-    batch_size: int = 32
-    max_length: int = 128
-    seed: int | None = None  # masking seed (keyed by sentence id); None: train.seed
-
-
-@dataclass
-class SelfTeachingConfig:
-    """FILTER's self-teaching (paper 004, trainer/self_teaching.py) for ner/tagging and pair/classifier.
-
-    Teacher run: ``write=NAME`` writes, after training, the model's logits on the translated training text
-    (``data.translated``; a FILTER model reads each with its source translation) to
-    ``<write_dir>/soft_labels/NAME.parquet`` (``write_dir`` None: the run's output directory; a ``tagged``
-    dataset directory keeps them beside the data). Student run: ``teacher=PATH`` adds
-    ``kl_weight · KL(teacher ‖ student)`` on the translated examples (matched by example id) to the loss, logged
-    as ``loss_kl``; the target labels are weighted ``label_weight`` (None: 1 - kl_weight, eq. 6)."""
-
-    write: str | None = None
-    write_dir: str | None = None
-    teacher: str | None = None
-    kl_weight: float | None = None  # None: paper 004's 1.0 (tagging), 0.5 (classification), 0.1 (QA)
-    temperature: float = 1.0
-    label_weight: float | None = None
-
-
-@dataclass
 class FewShotConfig:
     size: int | None = None  # source training examples kept; None: all
     seed: int = 0
@@ -187,6 +111,10 @@ class EvaluationConfig:
     every: int = 0  # task metrics on data.eval every N steps (0: only at the end)
     final: bool = True
     max_examples: int | None = None  # per language during training (the final evaluation reads all)
+    # Model selection: keep the weights of the step with the best value of this figure of the periodic
+    # evaluation (``avg_f1``, ``de_f1``, ``avg_accuracy``; "primary": the average of the task's primary metric)
+    # in <output_dir>/best, and give the final report for them. None: the last step is the model.
+    select: str | None = None
 
 
 @dataclass
@@ -197,42 +125,49 @@ class FinetuneConfig:
     tokenizer: FinetuneTokenizerConfig = field(default_factory=FinetuneTokenizerConfig)
     data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
+    constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     self_teaching: SelfTeachingConfig = field(default_factory=SelfTeachingConfig)
     few_shot: FewShotConfig = field(default_factory=FewShotConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
+    RENAMED = {"strategy": "strategy.name and strategy.target are adaptation.name and adaptation.target, "
+                           "strategy.mtl_ws is adaptation.mtl_ws; strategy.constraint is constraint.name and "
+                           "strategy.frozen_layers, mtf_weights, gem_margin and memories are in constraint"}
+
     def check(self) -> None:
         """Consistency checks that no single field can make."""
-        task = self.task
-        if task.name not in TASK_HEADS:
-            raise ConfigError(f"task.name must be one of {', '.join(TASK_HEADS)}, not {task.name!r}")
+        task, heads = self.task, task_heads()
+        if task.name not in heads:
+            raise ConfigError(f"task.name must be one of {', '.join(heads)}, not {task.name!r}")
         if task.head is None:
-            task.head = TASK_HEADS[task.name][0]
-        if task.head not in TASK_HEADS[task.name]:
-            raise ConfigError(f"task.head {task.head!r} is not a head of {task.name} "
-                              f"({', '.join(TASK_HEADS[task.name])})")
+            task.head = heads[task.name][0]
+        if task.head not in heads[task.name]:
+            raise ConfigError(f"task.head {task.head!r} is not a head of {task.name} ({', '.join(heads[task.name])})")
+        wired = "/".join
         if task.scheme not in ("BIO", "BIOES"):
             raise ConfigError(f"task.scheme must be BIO or BIOES, not {task.scheme!r}")
         if task.pair_task not in ("pawsx", "xnli"):
             raise ConfigError(f"task.pair_task must be pawsx or xnli, not {task.pair_task!r}")
         if (self.model.name_or_path is None) == (self.model.from_scratch is None):
             raise ConfigError("set exactly one of model.name_or_path and model.from_scratch")
+        self.model.check_pretrained()
         if self.model.from_scratch is not None and "model_type" not in self.model.from_scratch:
             raise ConfigError("model.from_scratch needs a model_type (bert, xlm-roberta, ...)")
         if self.model.from_scratch is not None and self.tokenizer.path is None and \
                 self.tokenizer.train_vocab_size is None:
             raise ConfigError("a from-scratch model needs tokenizer.path or tokenizer.train_vocab_size")
+        adaptation, constraint = self.adaptation, self.constraint
         fil = self.model.filter
         if (fil.local_layers is None) != (fil.fusion_layers is None):
             raise ConfigError("model.filter needs both local_layers and fusion_layers (or neither)")
         if fil.local_layers is not None:
-            if (task.name, task.head) not in (("ner", "tagging"), ("pair", "classifier")):
-                raise ConfigError(f"model.filter: FILTER is wired for ner/tagging and pair/classifier, not "
-                                  f"{task.name}/{task.head}")
-            if fil.pair_by not in ("index", "id", "source_id"):
-                raise ConfigError(f"model.filter.pair_by must be index, id or source_id, not {fil.pair_by!r}")
+            if (task.name, task.head) not in filter_tasks():
+                raise ConfigError(f"model.filter: FILTER is wired for {', '.join(map(wired, filter_tasks()))}, "
+                                  f"not {task.name}/{task.head}")
+            if fil.pair_by not in PAIR_BY:
+                raise ConfigError(f"model.filter.pair_by must be one of {', '.join(PAIR_BY)}, not {fil.pair_by!r}")
             if not self.data.translated:
                 raise ConfigError("model.filter needs data.translated (the target-language training text)")
             missing = sorted(set(self.data.eval) - set(self.data.eval_translations))
@@ -242,31 +177,29 @@ class FinetuneConfig:
             if self.few_shot.size is not None:
                 raise ConfigError("model.filter pairs examples with their translations: few_shot.size does not "
                                   "combine with it")
-            if self.strategy.constraint != "none" or self.strategy.adaptation not in ("zero-shot", "to", "mtl"):
-                raise ConfigError("model.filter is its own adaptation: use strategy.name translate-train (one "
-                                  "target) or mtl (every target), and strategy.constraint none")
-        strategy = self.strategy
-        if strategy.name not in ADAPTATIONS:
-            raise ConfigError(f"strategy.name must be one of {', '.join(ADAPTATIONS)}, not {strategy.name!r}")
-        if strategy.constraint not in CONSTRAINTS:
-            raise ConfigError(f"strategy.constraint must be one of {', '.join(CONSTRAINTS)}, "
-                              f"not {strategy.constraint!r}")
-        memories = strategy.memories
-        if strategy.constraint in ("mtf", "gem") and not (memories.mlm or memories.xsr):
-            raise ConfigError(f"strategy.constraint {strategy.constraint} needs strategy.memories.mlm and/or "
-                              "strategy.memories.xsr")
+            if constraint.name != "none" or adaptation.plan_name not in ("zero-shot", "to", "mtl"):
+                raise ConfigError("model.filter is its own adaptation: use adaptation.name translate-train (one "
+                                  "target) or mtl (every target), and constraint.name none")
+        if adaptation.name not in ADAPTATIONS:
+            raise ConfigError(f"adaptation.name must be one of {', '.join(ADAPTATIONS)}, not {adaptation.name!r}")
+        if constraint.name not in CONSTRAINTS:
+            raise ConfigError(f"constraint.name must be one of {', '.join(CONSTRAINTS)}, not {constraint.name!r}")
+        memories = constraint.memories
+        if constraint.needs_memories and not (memories.mlm or memories.xsr):
+            raise ConfigError(f"constraint {constraint.name} needs constraint.memories.mlm and/or "
+                              "constraint.memories.xsr")
         for name, files in memories.xsr.items():
             if not (isinstance(files, (list, tuple)) and len(files) == 2):
-                raise ConfigError(f"strategy.memories.xsr.{name}: expected [source file, target file]")
-        if strategy.adaptation in ("to", "bilingual") and strategy.target is None:
+                raise ConfigError(f"constraint.memories.xsr.{name}: expected [source file, target file]")
+        if adaptation.plan_name in ("to", "bilingual") and adaptation.target is None:
             if len(self.data.translated) != 1:
-                raise ConfigError(f"strategy {strategy.name} needs strategy.target (one of data.translated: "
+                raise ConfigError(f"adaptation {adaptation.name} needs adaptation.target (one of data.translated: "
                                   f"{', '.join(self.data.translated) or 'none given'})")
-            strategy.target = next(iter(self.data.translated))
-        if strategy.adaptation != "zero-shot" and not self.data.translated:
-            raise ConfigError(f"strategy {strategy.name} needs data.translated (translated, labelled data of "
+            adaptation.target = next(iter(self.data.translated))
+        if adaptation.plan_name != "zero-shot" and not self.data.translated:
+            raise ConfigError(f"adaptation {adaptation.name} needs data.translated (translated, labelled data of "
                               "the target languages)")
-        if strategy.adaptation != "to" and not self.data.train:
+        if adaptation.plan_name != "to" and not self.data.train:
             raise ConfigError("data.train lists no source data")
         if self.train.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.train.precision!r}")
@@ -279,23 +212,31 @@ class FinetuneConfig:
             raise ConfigError("train.warmup_steps is larger than train.total_steps")
         if self.few_shot.size is not None and self.few_shot.size < 1:
             raise ConfigError("few_shot.size must be at least 1")
+        evaluation = self.evaluation
+        if evaluation.select is not None and not (evaluation.every and self.data.eval):
+            raise ConfigError("evaluation.select picks the best of the periodic evaluations: it needs "
+                              "evaluation.every and data.eval")
         probes = self.probes
         for name, files in probes.xsr.items():
             if not (isinstance(files, (list, tuple)) and len(files) == 2):
                 raise ConfigError(f"probes.xsr.{name}: expected [source file, target file]")
         if probes.size < 1 or probes.batch_size < 1 or (probes.skip is not None and probes.skip < 0):
             raise ConfigError("probes.size and probes.batch_size must be at least 1, probes.skip at least 0")
-        teaching = self.self_teaching
+        self._check_self_teaching()
+
+    def _check_self_teaching(self) -> None:
+        teaching, task = self.self_teaching, self.task
         if teaching.write is not None or teaching.teacher is not None:
-            if (task.name, task.head) not in (("ner", "tagging"), ("pair", "classifier")):
-                raise ConfigError(f"self_teaching is wired for ner/tagging and pair/classifier, not "
-                                  f"{task.name}/{task.head}")
+            if (task.name, task.head) not in self_teaching_tasks():
+                raise ConfigError(f"self_teaching is wired for {', '.join('/'.join(t) for t in self_teaching_tasks())}"
+                                  f", not {task.name}/{task.head}")
             if not self.data.translated:
                 raise ConfigError("self_teaching needs data.translated (the translated training text the teacher "
                                   "predicts on and the student learns from)")
-            if teaching.teacher is not None and fil.local_layers is None and strategy.adaptation != "to":
+            if teaching.teacher is not None and self.model.filter.local_layers is None and \
+                    self.adaptation.plan_name != "to":
                 raise ConfigError("a single-stream self-teaching student trains on the translated data only: use "
-                                  "strategy.name translate-train, or a FILTER student (model.filter)")
+                                  "adaptation.name translate-train, or a FILTER student (model.filter)")
         if teaching.write is not None and (not teaching.write or "/" in teaching.write):
             raise ConfigError(f"self_teaching.write is a file name without '/', not {teaching.write!r}")
         if teaching.temperature <= 0:

@@ -1,7 +1,7 @@
 """Pretrain an encoder on polyspan shards: ``python -m trainer.pretrain --config FILE [key=value ...]``.
 
 On a cluster the same command runs under ``torchrun --nnodes N --nproc-per-node G -m trainer.pretrain ...``.
-The config (trainer/config.py) names the objective (trainer/objectives.py), the backbone (a pretrained
+The config (trainer/config.py) names the objective (trainer/objectives/registry.py), the backbone (a pretrained
 encoder by local path or name, or a from-scratch architecture with a tokenizer trained on the shards), the
 datasets and the optimisation; ``key=value`` arguments override it (``train.lr=2e-5 data.batch_size=8``).
 A run whose ``output_dir`` holds a checkpoint continues from it. Problems with the config, the paths or the
@@ -16,65 +16,19 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
-from trainer.checkpoint import resume_point
 from trainer.cli import run_command
-from trainer.config import ConfigError, PretrainConfig, dump_config, load_config, resolve_grad_accum
-from trainer.distributed import DistributedContext, barrier, distributed_run, seed_everything
-from trainer.loop import CHECKPOINTS, ResumableBatches, TrainResult, train
-from trainer.objectives import Objective, get_objective
-from trainer.shard_dataset import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
-from trainer.tokenizer_training import train_tokenizer_on_shards
+from trainer.config import PretrainConfig, dump_config, load_config, resolve_grad_accum
+from trainer.data.batches import ResumableBatches
+from trainer.data.shards import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
+from trainer.data.tokenizer_training import train_tokenizer_on_shards
+from trainer.loop.checkpoint import resume_point
+from trainer.loop.distributed import DistributedContext, distributed_run, seed_everything
+from trainer.loop.train import CHECKPOINTS, TrainResult, train
+from trainer.models.backbone import check_positions, encoder_source, load_tokenizer
+from trainer.objectives.registry import Objective, get_objective
 
 logger = logging.getLogger("trainer.pretrain")
-TOKENIZER_DIR = "tokenizer"
-
-
-def load_tokenizer(config: PretrainConfig, ctx: DistributedContext, resume: Path | None):
-    """The run's tokenizer: the checkpoint's when resuming, a given one, or one trained on the shards (by rank
-    0, saved under output_dir, then read by every rank, so all ranks hold the same one)."""
-    if resume is not None:
-        return AutoTokenizer.from_pretrained(resume)
-    if config.tokenizer.path is not None:
-        return AutoTokenizer.from_pretrained(config.tokenizer.path)
-    if config.tokenizer.train_vocab_size is not None:
-        directory = Path(config.output_dir) / TOKENIZER_DIR
-        if ctx.is_main and not (directory / "tokenizer.json").is_file():
-            tokenizer = train_tokenizer_on_shards(config.data.train, config.tokenizer.train_vocab_size,
-                                                  config.tokenizer.train_max_rows, config.tokenizer.lowercase)
-            tokenizer.save_pretrained(directory)
-            logger.info("trained a WordPiece tokenizer of %d pieces into %s", len(tokenizer), directory)
-        barrier()
-        return AutoTokenizer.from_pretrained(directory)
-    return AutoTokenizer.from_pretrained(config.model.name_or_path)
-
-
-def encoder_source(config: PretrainConfig, tokenizer) -> str | PretrainedConfig:
-    """A model name/path, or the from-scratch architecture sized to the tokenizer."""
-    if config.model.name_or_path is not None:
-        return config.model.name_or_path
-    fields = dict(config.model.from_scratch)
-    model_type = fields.pop("model_type")
-    fields["vocab_size"] = len(tokenizer)  # the tokenizer's actual size, special tokens included
-    fields.setdefault("pad_token_id", tokenizer.pad_token_id)
-    for name in ("bos_token_id", "eos_token_id"):
-        token = getattr(tokenizer, name.replace("_id", ""), None)
-        if token is not None:
-            fields.setdefault(name, tokenizer.convert_tokens_to_ids(token))
-    return AutoConfig.for_model(model_type, **fields)
-
-
-def check_positions(encoder_config: PretrainedConfig, length: int) -> None:
-    """Fail before training, not at the first long batch, when inputs can outgrow the position table."""
-    positions = getattr(encoder_config, "max_position_embeddings", None)
-    if positions is None:
-        return
-    if encoder_config.model_type in ("roberta", "xlm-roberta", "camembert"):
-        positions -= (encoder_config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding id
-    if length > positions:
-        raise ConfigError(f"inputs of up to {length} tokens (data.max_length) do not fit the encoder's "
-                          f"{positions} positions (model max_position_embeddings)")
 
 
 def make_datasets(config: PretrainConfig, objective: Objective) -> tuple[MixedDataset, list[ShardDataset]]:
@@ -102,9 +56,14 @@ def _run(config: PretrainConfig, ctx: DistributedContext) -> TrainResult:
     train_data, evals = make_datasets(config, objective)
     resume = resume_point(output_dir / CHECKPOINTS, config.train.resume)
 
-    tokenizer = objective.prepare_tokenizer(load_tokenizer(config, ctx, resume), options)
+    def train_tokenizer():
+        return train_tokenizer_on_shards(config.data.train, config.tokenizer.train_vocab_size,
+                                         config.tokenizer.train_max_rows, config.tokenizer.lowercase)
+
+    tokenizer = load_tokenizer(config.tokenizer, config.model, output_dir, resume, ctx.is_main, train_tokenizer)
+    tokenizer = objective.prepare_tokenizer(tokenizer, options)
     seed_everything(config.train.seed)  # the same initial parameters on every rank
-    model = objective.build_model(encoder_source(config, tokenizer), tokenizer, options)
+    model = objective.build_model(encoder_source(config.model, tokenizer), tokenizer, options)
     seed_everything(config.train.seed + ctx.rank)  # dropout masks differ between ranks
     check_positions(model.encoder.config, objective.max_input_length(options))
 

@@ -1,0 +1,83 @@
+"""Paper 002's cross-lingual adaptations as data-mixing choices: which datasets feed the loop.
+
+An *adaptation* (``adaptation.name`` in a fine-tuning config) says which labelled data a run trains on:
+
+- ``zero-shot`` (eq. 3): the labelled source data only.
+- ``to`` (target-only, eq. 4): the translated, pseudo-labelled data of one target language only.
+- ``bilingual`` (eq. 5): source plus one target's translated data, every example weighted equally - so each
+  dataset is drawn in proportion to its size.
+- ``mtl`` (eq. 6): source plus the translated data of every target language, examples weighted equally.
+- ``mtl-ws`` (eq. 7-9): warm-up on each target's translated data (``trainer.adaptation.mtl_ws``), then zero-shot on
+  the source.
+
+``plan_data`` returns the datasets and their mixing weights for ``trainer.data.shards.MixedDataset`` (plus
+the warm-up datasets for MTL-WS); sizes come from each dataset's manifest unless given. ``AdaptationConfig`` is
+the config section; ``translate-train`` is the common name of TO.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from schemas.manifest import read_manifest
+from trainer.adaptation.mtl_ws import MTLWSConfig
+
+ADAPTATIONS = ("zero-shot", "to", "bilingual", "mtl", "mtl-ws")
+NAMES = ("zero-shot", "translate-train", "to", "bilingual", "mtl", "mtl-ws")  # as a config may spell them
+
+
+@dataclass
+class AdaptationConfig:
+    """The ``adaptation`` section of a fine-tuning config."""
+
+    name: str = "zero-shot"  # zero-shot | translate-train (= to) | bilingual | mtl | mtl-ws
+    target: str | None = None  # the target language of translate-train and bilingual
+    # MTL-WS (paper 002 Table 6, XLM-R NER): Z = 50, K = 20; γ = 5e-5, β = 1e-3.
+    mtl_ws: MTLWSConfig = field(default_factory=MTLWSConfig)
+
+    @property
+    def plan_name(self) -> str:
+        """The name ``plan_data`` knows."""
+        return "to" if self.name == "translate-train" else self.name
+
+
+@dataclass
+class DataPlan:
+    adaptation: str
+    train: list[tuple[str, float]]  # (dataset directory, mixing weight) of the main fine-tuning
+    warmup: dict[str, str] = field(default_factory=dict)  # target language -> translated dataset (MTL-WS)
+
+
+def plan_data(adaptation: str, source: str, translated: Mapping[str, str] | None = None,
+              target: str | None = None, sizes: Mapping[str, int] | None = None) -> DataPlan:
+    """The datasets of ``adaptation``: ``source`` is the labelled source-language dataset directory,
+    ``translated`` maps each target language to its translated dataset, ``target`` picks one for ``to`` and
+    ``bilingual``. ``sizes`` (directory -> rows) overrides the manifests' row counts."""
+    translated = dict(translated or {})
+    if adaptation not in ADAPTATIONS:
+        raise ValueError(f"unknown adaptation {adaptation!r}; known: {', '.join(ADAPTATIONS)}")
+
+    def size(directory: str) -> float:
+        if sizes is not None and directory in sizes:
+            return float(sizes[directory])
+        return float(read_manifest(directory).row_count)
+
+    def one_target() -> str:
+        if target is None or target not in translated:
+            raise ValueError(f"adaptation {adaptation!r} needs target= one of the translated languages "
+                             f"({', '.join(sorted(translated)) or 'none given'})")
+        return translated[target]
+
+    if adaptation == "zero-shot":
+        return DataPlan(adaptation, [(source, 1.0)])
+    if adaptation == "to":
+        return DataPlan(adaptation, [(one_target(), 1.0)])
+    if adaptation == "bilingual":
+        datasets = [source, one_target()]
+        return DataPlan(adaptation, [(d, size(d)) for d in datasets])
+    if not translated:
+        raise ValueError(f"adaptation {adaptation!r} needs translated datasets of the target languages")
+    if adaptation == "mtl":
+        datasets = [source, *(translated[lang] for lang in sorted(translated))]
+        return DataPlan(adaptation, [(d, size(d)) for d in datasets])
+    return DataPlan(adaptation, [(source, 1.0)], warmup={lang: translated[lang] for lang in sorted(translated)})

@@ -1,0 +1,76 @@
+"""SemEval ABSA XML (2014 aspect terms and 2016 opinions) read into sentences with aspect spans and polarities; skipped opinions counted."""
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, fields
+
+POLARITIES = {"positive": "POS", "negative": "NEG", "neutral": "NEU"}
+
+
+class AbsaDataError(ValueError):
+    """Malformed SemEval input; the message names the file and sentence."""
+
+
+@dataclass
+class AbsaReadStats:
+    sentences: int = 0
+    aspects: int = 0
+    skipped_implicit: int = 0
+    skipped_conflict: int = 0
+    skipped_duplicate: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def read_semeval_xml(path: str | os.PathLike, lang: str, stats: AbsaReadStats | None = None) -> list[dict]:
+    """Sentences ``{"id", "lang", "text", "aspects": [{"text", "start", "end", "polarity"}]}`` (polarity as
+    POS/NEG/NEU) of a SemEval 2014 or 2016 ABSA file."""
+    stats = stats if stats is not None else AbsaReadStats()
+    where = os.fspath(path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        line, column = err.position
+        raise AbsaDataError(f"{where}:{line}:{column}: not well-formed XML") from None
+    rows = []
+    for n, sentence in enumerate(root.iter("sentence")):
+        sentence_id = sentence.get("id") or str(n)
+        text_element = sentence.find("text")
+        if text_element is None or text_element.text is None:
+            raise AbsaDataError(f"{where}: sentence {sentence_id!r}: no <text>")
+        text = text_element.text
+        aspects, seen = [], set()
+        for element in [*sentence.iter("aspectTerm"), *sentence.iter("Opinion")]:
+            term = element.get("term", element.get("target"))
+            polarity = element.get("polarity")
+            if term is None or polarity is None:
+                raise AbsaDataError(f"{where}: sentence {sentence_id!r}: <{element.tag}> without a term/target "
+                                    "or polarity")
+            if term == "NULL":
+                stats.skipped_implicit += 1
+                continue
+            if polarity == "conflict":
+                stats.skipped_conflict += 1
+                continue
+            if polarity not in POLARITIES:
+                raise AbsaDataError(f"{where}: sentence {sentence_id!r}: unknown polarity {polarity!r}")
+            try:
+                start, end = int(element.get("from")), int(element.get("to"))
+            except (TypeError, ValueError):
+                raise AbsaDataError(f"{where}: sentence {sentence_id!r}: aspect {term!r} has no integer "
+                                    "from/to offsets") from None
+            if text[start:end] != term:
+                raise AbsaDataError(f"{where}: sentence {sentence_id!r}: aspect {term!r} is not at [{start}, "
+                                    f"{end}) (the text there reads {text[start:end]!r})")
+            key = (start, end, POLARITIES[polarity])
+            if key in seen:
+                stats.skipped_duplicate += 1
+                continue
+            seen.add(key)
+            aspects.append({"text": term, "start": start, "end": end, "polarity": POLARITIES[polarity]})
+        stats.sentences += 1
+        stats.aspects += len(aspects)
+        rows.append({"id": sentence_id, "lang": lang, "text": text, "aspects": aspects})
+    return rows

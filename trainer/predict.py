@@ -1,0 +1,112 @@
+"""Predict with a fine-tuned model: ``python -m trainer.predict --model DIR --input FILE [--output OUT.jsonl]``.
+
+``DIR`` is a checkpoint of ``trainer.finetune`` (or its output directory: the latest checkpoint; or its
+``best`` directory after model selection): it records its task, labels and decoding, so nothing else is
+needed. The input is raw text:
+
+- ``.jsonl``: one example per line - QA ``{"question", "context"}``, NER ``{"text"}`` (words split on white
+  space) or ``{"tokens": [...]}``, pairs ``{"sentence1", "sentence2"}``; an ``id`` and a ``lang`` are optional
+  (default: ``<lang>-<line number>`` and ``--lang``);
+- ``.txt``: NER, one sentence per line, words split on white space;
+- anything the task's evaluation reads (SQuAD JSON, CoNLL, PAWS-X/XNLI TSV, shard directories): its labels are
+  ignored.
+
+Every example gives one JSON line: QA ``{"id", "lang", "answer", "start", "end", "score"}`` (character
+offsets into the context), NER ``{"id", "lang", "tokens", "tags"}``, pairs ``{"id", "lang", "label"}``. A
+malformed input line ends the run with one message naming the file and line.
+
+Examples::
+
+    python -m trainer.predict --model out/finetune-qa --input questions.jsonl --output answers.jsonl
+    python -m trainer.predict --model out/finetune-ner --input sentences.txt --lang de
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from trainer.cli import run_command
+from trainer.data.readers import DataSource
+from trainer.tasks.base import Task
+from trainer.tasks.registry import load_finetuned
+
+logger = logging.getLogger("trainer.predict")
+
+
+def read_raw(task: Task, path: Path, lang: str) -> list:
+    """The examples of a raw input file (see the module docstring)."""
+    if path.suffix == ".jsonl":
+        examples = []
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise ValueError("not a JSON object")
+                    examples.append(task.example_from_record(record, record.get("lang") or lang,
+                                                             str(record.get("id") or f"{lang}-{number}")))
+                except (ValueError, KeyError, TypeError) as err:
+                    raise ValueError(f"{path}:{number}: {err}") from None
+        return examples
+    if path.suffix == ".txt":
+        with path.open(encoding="utf-8") as handle:
+            return [task.example_from_record({"text": line}, lang, f"{lang}-{number}")
+                    for number, line in enumerate(handle, start=1) if line.strip()]
+    return task.read(DataSource(lang, str(path)))
+
+
+def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 32, device: str = "cpu") -> list[dict]:
+    task, model, tokenizer, checkpoint = load_finetuned(model_dir, device=device)
+    if task.settings.filter:
+        raise ValueError(f"{checkpoint} is a FILTER model, which reads every example with its translation: "
+                         "use python -m trainer.evaluate --translations")
+    examples = read_raw(task, Path(input_path), lang)
+    if not examples:
+        raise ValueError(f"{input_path}: no examples")
+    logger.info("%s/%s model %s: %d examples", task.name, task.head, checkpoint, len(examples))
+    model.eval()
+    with torch.no_grad():
+        return task.predict(model, tokenizer, examples, batch_size)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("Examples::")[1])
+    parser.add_argument("--model", required=True, help="checkpoint directory or trainer.finetune output directory")
+    parser.add_argument("--input", required=True, help=".jsonl, .txt, or a file/directory the task reads")
+    parser.add_argument("--output", help="JSON lines file (default: standard output)")
+    parser.add_argument("--lang", default="en", help="language of examples that name none (default: en)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:0, ...")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_command(lambda: _command(args), logger)
+
+
+def _command(args: argparse.Namespace) -> int:
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
+        "cpu" if args.device == "auto" else args.device
+    predictions = predict_file(args.model, args.input, args.lang, args.batch_size, device)
+    lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(lines, encoding="utf-8")
+        print(f"{len(predictions)} predictions: {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

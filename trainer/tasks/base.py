@@ -1,0 +1,178 @@
+"""What every fine-tuning task is: ``Task``, the class one (task, head) subclasses, and ``TaskSettings``, the
+plain JSON-able values it is built from.
+
+A ``Task`` subclass defines, for its task and head: how examples are read (``read``) and named
+(``example_id``, ``example_lang``, ``texts``), the label set (``fit_labels``), the head (``build_head``), what
+the batch stream holds and how it is collated (``training_items``), and how predictions are decoded and scored
+(``score_language``) or written out (``predict``). Its class attributes say what the registry, the config
+checks and self-teaching need to know: ``metrics``, ``primary_metric``, and ``soft_labels`` (the kind of
+teacher predictions it can write and learn from, or None). Generic code (evaluation over languages, FILTER,
+reports) calls these methods and never asks which task it has.
+
+``TaskSettings`` is stored in every checkpoint (``trainer_state.json`` -> ``run.task``), so
+``trainer.evaluate`` and ``trainer.predict`` rebuild the same task, head, labels and decoding from a checkpoint
+directory alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from trainer.data.readers import DataSource
+
+
+@dataclass
+class TaskSettings:
+    name: str  # qa | ner | pair | absa
+    head: str
+    source_lang: str = "en"
+    labels: list[str] = field(default_factory=list)  # tagging: tag labels; pair: class labels
+    entity_types: list[str] = field(default_factory=list)  # ner (and absa tagging: the polarities)
+    scheme: str = "BIOES"
+    pair_task: str = "pawsx"
+    max_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    double_separator: bool = False
+    max_answer_length: int = 30
+    n_best: int = 20
+    max_span_length: int | None = None
+    mrc_threshold: float = 0.0
+    constrained_decoding: bool = True
+    que_token: str = "[QUE]"
+    # FILTER (paper 004): {"local_layers", "fusion_layers", "pair_by"}; None: a single-stream model.
+    filter: dict | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TaskSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def model_inputs(batch: dict, device, drop: Sequence[str] = ()) -> dict:
+    """The batch's tensors on ``device`` without the entries in ``drop`` (labels at prediction time)."""
+    return {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor) and k not in drop}
+
+
+class Task:
+    """One (task, head). Subclasses set ``name``, ``head``, ``metrics``, ``primary_metric`` and implement the
+    methods below that raise ``NotImplementedError``; ``register_task`` (trainer/tasks/registry.py) makes
+    them known by name."""
+
+    name: ClassVar[str]
+    head: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]
+    primary_metric: ClassVar[str]
+    soft_labels: ClassVar[str | None] = None  # self-teaching: "tagging", "classification", "qa"; None: none
+    description: ClassVar[str] = ""
+
+    def __init__(self, settings: TaskSettings):
+        self.settings = settings
+
+    # ---- data --------------------------------------------------------------------------------------------
+
+    def read(self, source: DataSource) -> list:
+        raise NotImplementedError
+
+    def example_from_record(self, record: dict, lang: str, example_id: str):
+        """An unlabelled example of raw input (a JSON object of ``trainer.predict``); KeyError names what is
+        missing."""
+        raise NotImplementedError(f"{self.name} reads no raw records")
+
+    def example_id(self, example) -> str:
+        return str(example["id"])
+
+    def example_lang(self, example) -> str:
+        return example["lang"]
+
+    def texts(self, example) -> list[str]:
+        """The text of an example (tokenizer training)."""
+        raise NotImplementedError
+
+    def fit_labels(self, examples: Sequence, entity_types: Sequence[str] | None = None) -> None:
+        """Fix the label set from the training examples (or the configured types); most tasks have none."""
+
+    def uses_training_labels(self) -> bool:
+        """Whether the label set comes from the training data (so only a fine-tuned checkpoint knows it)."""
+        return False
+
+    # ---- model -------------------------------------------------------------------------------------------
+
+    def prepare_tokenizer(self, tokenizer) -> None:
+        """Add what the head needs to the vocabulary (the [QUE] token)."""
+
+    def build_head(self, encoder) -> nn.Module:
+        raise NotImplementedError
+
+    def training_items(self, tokenizer, examples: Sequence) -> tuple[list, Callable[[list], dict]]:
+        """What the batch stream holds (rows or featurised windows) and the collate function over them."""
+        raise NotImplementedError
+
+    def max_input_length(self) -> int:
+        return self.settings.max_length
+
+    # ---- read-out ----------------------------------------------------------------------------------------
+
+    def score_language(self, model: nn.Module, tokenizer, examples: Sequence, batch_size: int) -> dict:
+        """Metrics (percentages, plus ``count``) of one language's examples."""
+        raise NotImplementedError
+
+    def predict(self, model: nn.Module, tokenizer, examples: Sequence, batch_size: int) -> list[dict]:
+        """One JSON-able prediction per example (``trainer.predict``), in order, each with the example's id."""
+        raise NotImplementedError
+
+    # ---- FILTER (tasks whose examples a FILTER model reads with their translation) -----------------------
+
+    def example_collate(self, tokenizer) -> Callable[[list], dict]:
+        """Collates examples themselves (one item per example), for FILTER's two streams and teachers."""
+        raise NotImplementedError(f"{self.name}/{self.head} has no example-level collate (FILTER)")
+
+    def labels_from_logits(self, logits: torch.Tensor, batch: dict, examples: Sequence) -> list:
+        """The predicted labels of ``examples`` from a FILTER model's target-stream logits."""
+        raise NotImplementedError(f"{self.name}/{self.head} does not decode FILTER logits")
+
+    def score_labels(self, examples: Sequence, predicted: list) -> dict:
+        raise NotImplementedError(f"{self.name}/{self.head} does not score FILTER predictions")
+
+    # ---- generic -----------------------------------------------------------------------------------------
+
+    def by_language(self, examples: Sequence) -> dict[str, list]:
+        """Examples grouped by language: the source language first, then the others as the data gave them."""
+        groups: dict[str, list] = {}
+        for example in examples:
+            groups.setdefault(self.example_lang(example), []).append(example)
+        order = sorted(groups, key=lambda lang: lang != self.settings.source_lang)
+        return {lang: groups[lang] for lang in order}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, tokenizer, examples: Sequence, batch_size: int = 32) -> dict[str, dict]:
+        """Metrics per language of ``examples`` (a single-stream model; FILTER: trainer/tasks/paired.py)."""
+        was_training = model.training
+        model.eval()
+        try:
+            return {lang: self.score_language(model, tokenizer, rows, batch_size)
+                    for lang, rows in self.by_language(examples).items()}
+        finally:
+            model.train(was_training)
+
+    def to_dict(self) -> dict:
+        return self.settings.to_dict()
+
+    def __getattr__(self, key: str) -> Any:
+        # Settings read as attributes of the task (``task.labels``, ``task.max_length``).
+        settings = self.__dict__.get("settings")
+        if settings is not None and key in TaskSettings.__dataclass_fields__:
+            return getattr(settings, key)
+        raise AttributeError(key)

@@ -1,0 +1,178 @@
+"""Named-entity recognition, one class per head; both read tagged sentences ``{"id", "lang", "tokens", "tags"}``
+and score entity-level precision/recall/F1 (CoNLL semantics).
+
+| head | model | batches |
+|---|---|---|
+| ``tagging`` | ``TokenTagger``: a softmax over BIOES/BIO tags | first-subword labels (``TaggingCollator``) |
+| ``mrc`` | ``ExtractorQA`` | one query per entity type (paper 001 Table 6); entities are spans with S_ij > 0 |
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from schemas.tags import parse_tag, spans_from_tags
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, collate_mrc
+from trainer.data.readers import DataSource, read_sentences
+from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, entity_types, label_list, ner_mrc_rows
+from trainer.models.qa_heads import ExtractorQA
+from trainer.models.span_extractor import SpanExtractorConfig
+from trainer.models.token_tagger import TokenTagger
+from trainer.tasks.base import Task, model_inputs, pad_id
+from trainer.tasks.metrics import entity_scores, span_scores
+from trainer.tasks.span_decoding import decode_ner_mrc, ner_mrc_tags
+from trainer.tasks.tag_decoding import decode_batch
+
+
+class NERTask(Task):
+    """What the NER heads share: tagged sentences, the entity types and their scores."""
+
+    name = "ner"
+    metrics = ("precision", "recall", "f1")
+    primary_metric = "f1"
+
+    def read(self, source: DataSource) -> list[dict]:
+        return read_sentences(source)
+
+    def texts(self, example: dict) -> list[str]:
+        return [" ".join(example["tokens"])]
+
+    def example_from_record(self, record: dict, lang: str, example_id: str) -> dict:
+        tokens = record["tokens"] if "tokens" in record else str(record["text"]).split()
+        if not tokens or not all(isinstance(t, str) and t for t in tokens):
+            raise KeyError("an NER record needs non-empty 'tokens' or 'text'")
+        return {"id": example_id, "lang": lang, "tokens": list(tokens), "tags": ["O"] * len(tokens)}
+
+    def fit_labels(self, examples: Sequence[dict], types: Sequence[str] | None = None) -> None:
+        settings = self.settings
+        settings.entity_types = sorted(types) if types else entity_types(example["tags"] for example in examples)
+        if not settings.entity_types:
+            raise ValueError("the NER training data holds no entity: no entity types to learn")
+        settings.labels = label_list(settings.entity_types, settings.scheme) if self.head == "tagging" else []
+
+    def uses_training_labels(self) -> bool:
+        return True
+
+    def known_types_only(self, examples: Sequence[dict]) -> list[dict]:
+        """Tags of types outside the label set become O (a configured subset of the types)."""
+        kept = set(self.settings.entity_types)
+        return [{**row, "tags": [tag if tag == "O" or parse_tag(tag)[1] in kept else "O" for tag in row["tags"]]}
+                for row in examples]
+
+
+class NERTagging(NERTask):
+    head = "tagging"
+    description = "a softmax over BIOES/BIO tags on each word's first subword, Viterbi-constrained decoding"
+    soft_labels = "tagging"
+
+    def build_head(self, encoder):
+        return TokenTagger(encoder, len(self.settings.labels))
+
+    def example_collate(self, tokenizer):
+        s = self.settings
+        return TaggingCollator(tokenizer, s.labels, s.scheme, s.max_length)
+
+    def training_items(self, tokenizer, examples):
+        return self.known_types_only(examples), self.example_collate(tokenizer)
+
+    def _tags(self, model, tokenizer, examples, batch_size) -> list[list[str]]:
+        s = self.settings
+        unlabelled = [{"id": row["id"], "tokens": row["tokens"]} for row in examples]
+        return predict_tags(model, tokenizer, unlabelled, s.labels, s.scheme, s.max_length, batch_size,
+                            s.constrained_decoding, next(model.parameters()).device)
+
+    def score_language(self, model, tokenizer, examples, batch_size):
+        return self.score_labels(examples, self._tags(model, tokenizer, examples, batch_size))
+
+    def predict(self, model, tokenizer, examples, batch_size):
+        tags = self._tags(model, tokenizer, examples, batch_size)
+        return [{"id": row["id"], "lang": row["lang"], "tokens": list(row["tokens"]), "tags": predicted}
+                for row, predicted in zip(examples, tags)]
+
+    def labels_from_logits(self, logits, batch, examples):
+        s = self.settings
+        return decode_batch(logits, batch, s.labels, s.scheme, s.constrained_decoding,
+                            [len(row["tokens"]) for row in examples])
+
+    def score_labels(self, examples, predicted):
+        return {**entity_scores([row["tags"] for row in examples], predicted), "count": len(examples)}
+
+
+class NERMRC(NERTask):
+    head = "mrc"
+    description = "mPMR's extractor over one query per entity type (paper 001 Table 6)"
+
+    def build_head(self, encoder):
+        return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
+
+    def mrc_features(self) -> MRCFeatureConfig:
+        s = self.settings
+        return MRCFeatureConfig(max_length=s.max_length, max_query_length=s.max_query_length,
+                                double_separator=s.double_separator)
+
+    def training_items(self, tokenizer, examples):
+        rows = [mrc for row in self.known_types_only(examples)
+                for mrc in ner_mrc_rows(row["id"], row["lang"], row["tokens"], row["tags"],
+                                        self.settings.entity_types)]
+        return rows, MRCCollator(tokenizer, self.mrc_features())
+
+    def entities(self, model, tokenizer, sentences: Sequence[dict], batch_size: int) -> list:
+        """Entities of each sentence from the extractor's scores of its per-type queries."""
+        s = self.settings
+        device = next(model.parameters()).device
+        featurizer = MRCFeaturizer(tokenizer, self.mrc_features())
+        queries = [(index, mrc) for index, row in enumerate(sentences)
+                   for mrc in ner_mrc_rows(row["id"], row["lang"], row["tokens"], None, s.entity_types)]
+        type_scores: list[list] = [[] for _ in sentences]
+        for start in range(0, len(queries), batch_size):
+            chunk = queries[start:start + batch_size]
+            features = featurizer([mrc for _, mrc in chunk])
+            batch = collate_mrc(features, pad_id(tokenizer), 8, s.max_length)
+            scores = model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"].float().cpu()
+            for n, ((index, mrc), feature) in enumerate(zip(chunk, features)):
+                size = len(feature.input_ids)
+                type_scores[index].append((mrc["entity_type"], scores[n, :size, :size].numpy(), feature))
+        return [decode_ner_mrc(type_scores[index], row["tokens"], s.mrc_threshold, s.max_span_length)
+                for index, row in enumerate(sentences)]
+
+    def score_language(self, model, tokenizer, examples, batch_size):
+        predicted = self.entities(model, tokenizer, examples, batch_size)
+        scores = span_scores([spans_from_tags(list(row["tags"])) for row in examples], predicted)
+        return {**scores, "count": len(examples)}
+
+    def predict(self, model, tokenizer, examples, batch_size):
+        was_training = model.training
+        model.eval()
+        try:
+            entities = self.entities(model, tokenizer, examples, batch_size)
+        finally:
+            model.train(was_training)
+        return [{"id": row["id"], "lang": row["lang"], "tokens": list(row["tokens"]),
+                 "tags": ner_mrc_tags(found, len(row["tokens"]), self.settings.scheme)}
+                for row, found in zip(examples, entities)]
+
+
+@torch.no_grad()
+def predict_tags(model: nn.Module, tokenizer, sentences: Sequence, labels: Sequence[str], scheme: str = "BIOES",
+                 max_length: int = 128, batch_size: int = 32, constrained: bool = True,
+                 device: torch.device | str | None = None) -> list[list[str]]:
+    """Word tags for every sentence (``tagged`` rows or ``ConllSentence``s) from a ``TokenTagger``, in
+    evaluation mode; score them with ``metrics.entity_scores`` against the gold tags."""
+    collator = TaggingCollator(tokenizer, labels, scheme, max_length)
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    predicted = []
+    try:
+        for start in range(0, len(sentences), batch_size):
+            chunk = sentences[start:start + batch_size]
+            batch = collator(chunk)
+            tensors = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor) and k != "labels"}
+            logits = model(**tensors)["logits"]
+            words = [len(_row_words_and_tags(row)[1]) for row in chunk]
+            predicted += decode_batch(logits, batch, labels, scheme, constrained, words)
+    finally:
+        model.train(was_training)
+    return predicted

@@ -1,0 +1,170 @@
+"""Extractive QA, one class per head; all read ``QAExample``s, train on sliding windows and score with SQuAD
+EM/F1 for English and MLQA's normalisation otherwise.
+
+| head | model | windows |
+|---|---|---|
+| ``start_end`` | ``StartEndQA``: start/end logits | ``[CLS] Q [SEP] C [SEP]`` (``QAFeaturizer``) |
+| ``extractor`` | ``ExtractorQA`` (mPMR): span scores S_ij, null score S_00 per window | same, WAE labels |
+| ``que`` | ``QueQA`` (CLISM eq. 10): start/end from the [QUE] state | ``[CLS] Q [QUE] [SEP] C [SEP]`` |
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from trainer.data.qa_features import QAFeature, QAFeatureConfig, QAFeaturizer, collate_qa, feature_batches
+from trainer.data.readers import DataSource, read_qa
+from trainer.data.squad import QAExample
+from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
+from trainer.models.span_extractor import SpanExtractorConfig
+from trainer.tasks.base import Task, pad_id
+from trainer.tasks.qa_decoding import QAPrediction, decode_qa
+
+
+class QAWindowCollate:
+    """Pads already featurised QA windows (training on windows, BERT's run_squad convention: every batch holds
+    exactly ``batch_size`` windows)."""
+
+    def __init__(self, pad_token_id: int, max_length: int, pad_to_multiple_of: int | None = 8):
+        self.pad_token_id, self.max_length, self.pad_to_multiple_of = pad_token_id, max_length, pad_to_multiple_of
+
+    def __call__(self, features: list) -> dict:
+        return collate_qa(features, self.pad_token_id, self.pad_to_multiple_of, self.max_length)
+
+
+class QATask(Task):
+    """What the QA heads share: examples, windows, decoding and scoring."""
+
+    name = "qa"
+    metrics = ("exact_match", "f1")
+    primary_metric = "f1"
+
+    def read(self, source: DataSource) -> list[QAExample]:
+        return read_qa(source)
+
+    def example_from_record(self, record: dict, lang: str, example_id: str) -> QAExample:
+        for key in ("question", "context"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise KeyError(f"a QA record needs a non-empty {key!r}")
+        return QAExample(example_id, lang, record["question"], record["context"], [])
+
+    def example_id(self, example: QAExample) -> str:
+        return example.id
+
+    def example_lang(self, example: QAExample) -> str:
+        return example.lang
+
+    def texts(self, example: QAExample) -> list[str]:
+        return [example.question, example.context]
+
+    def features(self) -> QAFeatureConfig:
+        s = self.settings
+        return QAFeatureConfig(max_length=s.max_length, doc_stride=s.doc_stride, max_query_length=s.max_query_length,
+                               head=self.head, double_separator=s.double_separator, que_token=s.que_token)
+
+    def training_items(self, tokenizer, examples: Sequence[QAExample]):
+        windows = QAFeaturizer(tokenizer, self.features())([e.as_row() for e in examples])
+        return windows, QAWindowCollate(pad_id(tokenizer), self.settings.max_length)
+
+    def _decode(self, model, tokenizer, examples, batch_size):
+        device = next(model.parameters()).device
+        return evaluate_qa(model, tokenizer, list(examples), self.features(), batch_size, self.settings.n_best,
+                           self.settings.max_answer_length, device=device)
+
+    def score_language(self, model, tokenizer, examples, batch_size):
+        _, per_language = self._decode(model, tokenizer, examples, batch_size)
+        (scores,) = per_language.values()
+        return scores
+
+    def predict(self, model, tokenizer, examples, batch_size):
+        was_training = model.training
+        model.eval()
+        try:
+            predictions, _ = self._decode(model, tokenizer, examples, batch_size)
+        finally:
+            model.train(was_training)
+        rows = []
+        for example in examples:
+            best = predictions.get(example.id)
+            rows.append({"id": example.id, "lang": example.lang, "answer": best.text if best else "",
+                         "start": best.start if best else 0, "end": best.end if best else 0,
+                         "score": float(best.score) if best else None})
+        return rows
+
+
+class QAStartEnd(QATask):
+    head = "start_end"
+    description = "start/end logits over the context (BERT's SQuAD head)"
+
+    def build_head(self, encoder):
+        return StartEndQA(encoder)
+
+
+class QAExtractor(QATask):
+    head = "extractor"
+    description = "mPMR's span extractor: S_ij over context spans, S_00 relevance per window"
+
+    def build_head(self, encoder):
+        return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
+
+
+class QAQue(QATask):
+    head = "que"
+    description = "CLISM's [QUE] head: start/end from the [QUE] token's state"
+
+    def prepare_tokenizer(self, tokenizer) -> None:
+        from trainer.data.clism_features import add_que_token
+        add_que_token(tokenizer, que_token=self.settings.que_token)
+
+    def build_head(self, encoder):
+        return QueQA(encoder)
+
+
+@torch.no_grad()
+def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head: str, batch_size: int = 32,
+                    pad_token_id: int = 0, device: torch.device | str | None = None) -> list[dict[str, np.ndarray]]:
+    """Run a QA head over featurised windows (evaluation mode) and return each window's output trimmed to
+    its length, ready for ``decode_qa``."""
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    outputs = []
+    try:
+        for chunk, batch in feature_batches(features, batch_size, pad_token_id):
+            tensors = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            for key in ("start_positions", "end_positions", "answer_spans"):
+                tensors.pop(key, None)  # no loss at prediction time
+            result = model(**tensors)
+            for n, feature in enumerate(chunk):
+                size = len(feature.input_ids)
+                if head == "extractor":
+                    outputs.append({"scores": result["scores"][n, :size, :size].float().cpu().numpy()})
+                else:
+                    outputs.append({key: result[key][n, :size].float().cpu().numpy()
+                                    for key in ("start_logits", "end_logits")})
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def evaluate_qa(model: torch.nn.Module, tokenizer, examples: Sequence[QAExample], config,
+                batch_size: int = 32, n_best: int = 20, max_answer_length: int = 30, allow_null: bool = False,
+                device: torch.device | str | None = None) -> tuple[dict[str, QAPrediction], dict[str, dict]]:
+    """Featurise ``examples`` (a ``QAFeatureConfig``), run the model, decode, and score: predictions by id
+    and EM/F1 per language (SQuAD normalisation for English, MLQA's otherwise), ready for
+    ``metrics.language_report``."""
+    from trainer.data.qa_features import QAFeaturizer
+    from trainer.tasks.metrics import qa_scores
+
+    features = QAFeaturizer(tokenizer, config)([e.as_row() for e in examples])
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    outputs = predict_windows(model, features, config.head, batch_size, pad, device)
+    predictions = decode_qa({e.id: e for e in examples}, features, outputs, config.head, n_best,
+                            max_answer_length, allow_null)
+    per_language: dict[str, dict] = {}
+    for lang in sorted({e.lang for e in examples}):
+        golds = {e.id: [a["text"] for a in e.answers] for e in examples if e.lang == lang}
+        per_language[lang] = qa_scores({k: predictions[k].text for k in golds if k in predictions}, golds, lang)
+    return predictions, per_language

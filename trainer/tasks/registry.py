@@ -1,0 +1,128 @@
+"""The fine-tuning tasks by name: one registered class per (task, head), like the pretraining objectives
+(trainer/objectives/registry.py). Everything that lists tasks - the config's checks, the evaluate and
+predict commands, FILTER and self-teaching - derives the list from here; and the task a checkpoint names is
+built here (``load_finetuned``: the task, head weights and tokenizer of a fine-tuned model on disk).
+
+Adding a task or a head is one ``Task`` subclass (trainer/tasks/base.py) in the module of its family and a
+``register_task`` line below, plus a config.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoTokenizer
+
+from trainer.config import ConfigError
+from trainer.loop.checkpoint import STATE_FILE, latest_complete_checkpoint, load_matching_heads, load_module_weights
+from trainer.loop.train import CHECKPOINTS
+from trainer.models.backbone import encoder_without_pooler
+from trainer.tasks.base import Task, TaskSettings
+from trainer.tasks.ner import NERMRC, NERTagging
+from trainer.tasks.pair import PairClassification, PairMRC
+from trainer.tasks.paired import build_model, filter_ready
+from trainer.tasks.qa import QAExtractor, QAQue, QAStartEnd
+
+logger = logging.getLogger(__name__)
+TASKS: dict[tuple[str, str], type[Task]] = {}
+
+
+def register_task(task_class: type[Task]) -> type[Task]:
+    TASKS[(task_class.name, task_class.head)] = task_class
+    return task_class
+
+
+# The first head registered for a task is its default.
+for _task_class in (QAStartEnd, QAExtractor, QAQue, NERTagging, NERMRC, PairClassification, PairMRC):
+    register_task(_task_class)
+
+
+def task_heads() -> dict[str, list[str]]:
+    """Task name -> its heads, the default first."""
+    heads: dict[str, list[str]] = {}
+    for name, head in TASKS:
+        heads.setdefault(name, []).append(head)
+    return heads
+
+
+def default_head(name: str) -> str:
+    return task_heads()[name][0]
+
+
+def filter_tasks() -> list[tuple[str, str]]:
+    """The (task, head)s a FILTER model is wired for."""
+    return [key for key, task_class in TASKS.items() if filter_ready(task_class)]
+
+
+def self_teaching_tasks() -> list[tuple[str, str]]:
+    """The (task, head)s that write and learn from teacher predictions."""
+    return [key for key, task_class in TASKS.items() if task_class.soft_labels is not None]
+
+
+def task_class(name: str, head: str) -> type[Task]:
+    if (name, head) not in TASKS:
+        heads = task_heads()
+        if name not in heads:
+            raise ConfigError(f"unknown task {name!r} (known: {', '.join(heads)})")
+        raise ConfigError(f"{head!r} is not a head of {name} (known: {', '.join(heads[name])})")
+    return TASKS[(name, head)]
+
+
+def build_task(settings: TaskSettings | dict) -> Task:
+    """The task object of ``settings`` (a ``TaskSettings`` or its dict, as a checkpoint stores it)."""
+    if isinstance(settings, dict):
+        settings = TaskSettings.from_dict(settings)
+    return task_class(settings.name, settings.head)(settings)
+
+
+# ---- a fine-tuned model on disk ---------------------------------------------------------------------------
+
+def resolve_checkpoint(directory: str | Path) -> Path:
+    """A checkpoint directory itself, or the latest complete checkpoint of a run's output directory."""
+    directory = Path(directory)
+    if (directory / STATE_FILE).is_file() or (directory / "config.json").is_file():
+        return directory
+    latest = latest_complete_checkpoint(directory / CHECKPOINTS)
+    if latest is None:
+        raise FileNotFoundError(f"{directory}: neither a checkpoint nor a run directory with complete checkpoints")
+    return latest
+
+
+def stored_task(checkpoint: Path) -> Task | None:
+    state_file = checkpoint / STATE_FILE
+    if not state_file.is_file():
+        return None
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    settings = state.get("run", {}).get("task")
+    return build_task(settings) if settings else None
+
+
+def load_finetuned(directory: str | Path, task: str | None = None, head: str | None = None,
+                   device: torch.device | str = "cpu") -> tuple[Task, nn.Module, object, Path]:
+    """``(task, model, tokenizer, checkpoint)`` of a fine-tuned checkpoint (or a plain encoder directory with
+    ``task``/``head`` given: head parameters are then loaded where their names match)."""
+    checkpoint = resolve_checkpoint(directory)
+    found = stored_task(checkpoint)
+    if found is None:
+        if task is None:
+            raise ValueError(f"{checkpoint} records no task (not a trainer.finetune checkpoint): pass --task and "
+                             "--head")
+        found = build_task(TaskSettings(name=task, head=head or default_head(task)))
+        found.fit_labels([])  # tasks whose labels are fixed by name (pair); the others need training data
+        if found.uses_training_labels():
+            raise ValueError(f"a {task} head needs its label set: use a trainer.finetune checkpoint")
+    else:
+        for given, stored, what in ((task, found.name, "task"), (head, found.head, "head")):
+            if given is not None and given != stored:
+                raise ValueError(f"{checkpoint} holds a {what} {stored!r} model, not {given!r}")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = build_model(found, encoder_without_pooler(str(checkpoint)))
+    if stored_task(checkpoint) is not None:
+        load_module_weights(checkpoint, model)  # strict: every head parameter must be there
+    else:
+        loaded, _ = load_matching_heads(model, checkpoint)
+        logger.info("loaded head parameters %s from %s", loaded or "none", checkpoint)
+    return found, model.to(device).eval(), tokenizer, checkpoint
