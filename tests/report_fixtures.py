@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 RUNNER = ["--runner", "BundleBasedDirectRunner"]
+SAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "samples"
 
 
 def europarl_head(data_dir: Path, lang: str, sentences: int, out: Path) -> tuple[Path, Path]:

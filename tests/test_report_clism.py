@@ -1,7 +1,6 @@
 """The report of a clism dataset, built by the CLISM pipeline on real Europarl pairs in two directions (en→de
 with English gold spans, de→en with German gold spans), and on a run whose every pair is dropped."""
 import json
-from pathlib import Path
 
 import pytest
 
@@ -9,10 +8,9 @@ from pipelines.clism.__main__ import run
 from pipelines.report.__main__ import main
 from pipelines.report.clism import COVERAGE, summarize
 from pipelines.report.common import TINY_ROWS
-from report_fixtures import RUNNER, europarl_head
+from report_fixtures import RUNNER, SAMPLES, europarl_head
 from schemas import open_dataset
 
-SAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "samples"
 SENTENCES = 60
 
 

@@ -1,5 +1,6 @@
 """The report of a tagged dataset: gold Europarl English through pipelines.import_conll, English tags projected
-onto the German side by pipelines.project_labels (with its projection losses), and an empty CoNLL file."""
+onto the German side by pipelines.project_labels (with its projection losses), CoNLL-2003 English against its
+published statistics, and a projection whose every translation is empty."""
 from collections import Counter
 
 import pyarrow as pa
@@ -10,7 +11,7 @@ from pipelines.import_conll import run as import_conll
 from pipelines.project_labels.__main__ import run as project_labels
 from pipelines.report.__main__ import main
 from pipelines.report.tagged import SENTENCE_OUTCOMES, summarize
-from report_fixtures import RUNNER, europarl_head
+from report_fixtures import RUNNER, SAMPLES, europarl_head
 from schemas import KINDS, Manifest, ShardInfo, open_dataset, validate_dataset, write_manifest
 from schemas.conll import read_conll
 from schemas.tags import spans_from_tags
@@ -68,14 +69,18 @@ def test_reports_of_gold_and_projected_data(europarl, tmp_path):
 
 
 def test_report_of_an_empty_dataset_says_so(tmp_path):
-    empty = tmp_path / "empty.conll"
-    empty.write_text("")
-    import_conll(["--input", str(empty), "--lang", "en", "--output", str(tmp_path / "tagged"), "--num-shards", "1",
-                  *RUNNER])
-    assert main([str(tmp_path / "tagged")]) == 0
-    text = (tmp_path / "tagged" / "report" / "report.md").read_text()
-    assert "The dataset is empty: 0 rows" in text and "was the input itself empty?" in text
-    assert list((tmp_path / "tagged" / "report").glob("*.png")) == []
+    # Every translation line of the sample is empty: each sentence is a counted drop, the dataset has no row.
+    empty = tmp_path / "de.txt"
+    empty.write_text("\n" * 20)
+    manifest = project_labels(["--source", str(SAMPLES / "en-de-sample.en.conll"), "--src-lang", "en",
+                               "--translations", str(empty), "--tgt-lang", "de", "--output", str(tmp_path / "out"),
+                               *RUNNER])
+    assert manifest.row_count == 0
+    assert main([str(tmp_path / "out" / "de")]) == 0
+    report = tmp_path / "out" / "de" / "report"
+    text = (report / "report.md").read_text()
+    assert "The dataset is empty: 0 rows" in text and "| empty_translation | 20 |" in text
+    assert [p.name for p in report.glob("*.png")] == ["drop_reasons.png"]
 
 
 def test_a_dataset_of_two_languages_gold_and_projected(europarl, tmp_path):
@@ -113,3 +118,10 @@ def test_conll2003_english_train_matches_its_published_statistics(data_dir, tmp_
         "LOC": 7_140, "MISC": 3_438, "ORG": 6_321, "PER": 6_600}
     assert main([str(out)]) == 0
     assert "| en | 14041 | 7140 | 3438 | 6321 | 6600 | 23499 |" in (out / "report" / "report.md").read_text()
+
+
+def test_reading_a_dataset_reports_progress(europarl, monkeypatch, capsys):
+    from pipelines.report import common
+    monkeypatch.setattr(common, "PROGRESS_SECONDS", 0.0)  # a line after every batch instead of every 15 s
+    summarize(open_dataset(europarl["gold"]))
+    assert f"report: {SENTENCES} of {SENTENCES} rows read" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height, distribution,
-                                     hbar_counts, median, percent, series_height, stacked_hbar, table)
+                                     hbar_counts, median, percent, series_height, stacked_hbar, stream_rows, table)
 from schemas import Dataset
 
 COLUMNS = ["src_lang", "tgt_lang", "source_spans", "answers", "source_words", "target_words", "alignment"]
@@ -113,9 +113,8 @@ def summarize(dataset: Dataset) -> Summary:
             summary.usable[group] = value
         elif name.startswith(SPAN_DROPS):
             summary.span_drops[name[len(SPAN_DROPS):]] = value
-    for batch in dataset.iter_batches(columns=COLUMNS, batch_size=1024):
-        for row in batch.to_pylist():
-            _add_row(summary.pairs[f"{row['src_lang']}-{row['tgt_lang']}"], row)
+    for row in stream_rows(dataset, COLUMNS, batch_size=1024):
+        _add_row(summary.pairs[f"{row['src_lang']}-{row['tgt_lang']}"], row)
     return summary
 
 

@@ -8,9 +8,11 @@ counters, never the text), ``body`` turns it into Markdown lines and ``plot`` dr
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from schemas import Dataset
 
@@ -18,6 +20,8 @@ from schemas import Dataset
 TINY_ROWS = 100
 # Longest bar chart of reasons or types; the rest are summed into one bar, so a chart stays readable.
 MAX_BARS = 20
+# Seconds between progress lines while a large dataset is read.
+PROGRESS_SECONDS = 15.0
 # One colour per outcome across all reports, so "kept" and "lost" look the same everywhere.
 KEPT, LOST, LOST_OTHER, NEUTRAL = "tab:green", "tab:red", "tab:orange", "tab:blue"
 
@@ -33,6 +37,18 @@ class ReportKind:
     plot: Callable[[Any, "Figures"], None]
     rows: Callable[[Any], int]  # rows the summary has seen (0: the plots of rows are skipped)
     plots: tuple[str, ...]  # every plot it may draw: one left from an earlier run and not redrawn is removed
+
+
+def stream_rows(dataset: Dataset, columns: list[str], batch_size: int = 4096) -> Iterator[dict]:
+    """The rows of ``dataset`` (only ``columns``), streamed; a line on stderr every PROGRESS_SECONDS says how
+    far the reading is, since a report of a large dataset takes minutes."""
+    total, seen, last = dataset.num_rows, 0, time.monotonic()
+    for batch in dataset.iter_batches(columns=columns, batch_size=batch_size):
+        yield from batch.to_pylist()
+        seen += batch.num_rows
+        if time.monotonic() - last >= PROGRESS_SECONDS:
+            last = time.monotonic()
+            print(f"report: {seen:,} of {total:,} rows read", file=sys.stderr, flush=True)
 
 
 class Figures:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.report.common import (KEPT, LOST_OTHER, NEUTRAL, Figures, ReportKind, counts_height, hbar_counts,
-                                     label_bars, length_histogram, stacked_hbar, table)
+                                     label_bars, length_histogram, stacked_hbar, stream_rows, table)
 from schemas import Dataset
 
 COLUMNS = ["lang", "query", "context", "answers"]
@@ -41,16 +41,15 @@ class Summary:
 
 def summarize(dataset: Dataset) -> Summary:
     summary = Summary(dropped=dict(dataset.manifest.dropped))
-    for batch in dataset.iter_batches(columns=COLUMNS, batch_size=4096):
-        for row in batch.to_pylist():
-            summary.rows += 1
-            answers = row["answers"] or []
-            (summary.answerable if answers else summary.unanswerable)[row["lang"]] += 1
-            summary.answers_per_example[len(answers)] += 1
-            length = max(1, len(row["context"]))
-            summary.answer_positions.extend(a["start"] / length for a in answers)
-            summary.query_words.append(len(row["query"].split()))
-            summary.context_words.append(len(row["context"].split()))
+    for row in stream_rows(dataset, COLUMNS):
+        summary.rows += 1
+        answers = row["answers"] or []
+        (summary.answerable if answers else summary.unanswerable)[row["lang"]] += 1
+        summary.answers_per_example[len(answers)] += 1
+        length = max(1, len(row["context"]))
+        summary.answer_positions.extend(a["start"] / length for a in answers)
+        summary.query_words.append(len(row["query"].split()))
+        summary.context_words.append(len(row["context"].split()))
     return summary
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height, distribution,
                                      hbar_counts, label_bars, length_histogram, median, percent, series_height,
-                                     stacked_hbar, table)
+                                     stacked_hbar, stream_rows, table)
 from schemas import Dataset
 from schemas.tags import spans_from_tags
 
@@ -93,12 +93,11 @@ def summarize(dataset: Dataset) -> Summary:
     config = dataset.manifest.config
     summary = Summary(dropped=dict(dataset.manifest.dropped),
                       tag_scheme=str(config.get("tag_scheme") or config.get("output_scheme") or "BIOES"))
-    for batch in dataset.iter_batches(columns=COLUMNS, batch_size=4096):
-        for row in batch.to_pylist():
-            try:
-                _add_row(summary, row)
-            except ValueError as err:  # a malformed tag: name the row, as `schemas validate` would
-                raise ValueError(f"{dataset.directory}: row {row['id']!r}: {err}") from None
+    for row in stream_rows(dataset, COLUMNS):
+        try:
+            _add_row(summary, row)
+        except ValueError as err:  # a malformed tag: name the row, as `schemas validate` would
+            raise ValueError(f"{dataset.directory}: row {row['id']!r}: {err}") from None
     return summary
 
 
