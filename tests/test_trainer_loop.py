@@ -121,3 +121,26 @@ def test_wae_collator_maps_the_pipelines_mask_to_the_tokenizers_own(xquad):
         spans = b["answer_spans"]
         return (spans[:, 1:] - b["context_start"][spans[:, 0]][:, None]).tolist()
     assert in_context(batch) == in_context(plain) and len(in_context(plain)) >= 2
+
+
+def test_bf16_autocast_on_cpu_trains_close_to_fp32(xquad, shards, tmp_path):
+    """The bf16 path of the loop (``train.precision: bf16``) runs on CPU too, so it is not first executed on a
+    GPU: from the same initial parameters and batches, every step's loss is finite and within bf16's rounding
+    of the fp32 run's, and the parameters move the same way."""
+    losses, finals = {}, {}
+    for precision in ("fp32", "bf16"):
+        model, tokenizer, batches = _setup(xquad, shards, batch_size=8, seed=3)
+        config = TrainConfig(lr=1e-3, total_steps=4, log_every=1, checkpoint_every=-1, precision=precision)
+        torch.manual_seed(11)  # the same dropout draws
+        result = train(model, batches, config, tmp_path / precision)
+        losses[precision] = [r["loss"] for r in result.records if r["split"] == "train"]
+        finals[precision] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert all(torch.isfinite(torch.tensor(losses["bf16"])))
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=3e-2), losses
+    # bf16 changed the arithmetic (the comparison is not of one path with itself) ...
+    assert losses["bf16"] != losses["fp32"]
+    # ... and the updates point the same way: the parameters stay fp32 and end close to the fp32 run's.
+    assert finals["bf16"].dtype == torch.float32
+    initial = torch.cat([p.detach().flatten() for p in _setup(xquad, shards, batch_size=8, seed=3)[0].parameters()])
+    moved_fp32, moved_bf16 = finals["fp32"] - initial, finals["bf16"] - initial
+    assert torch.nn.functional.cosine_similarity(moved_fp32, moved_bf16, dim=0) > 0.9

@@ -68,23 +68,18 @@ class QATask(Task):
         windows = QAFeaturizer(tokenizer, self.features())([e.as_row() for e in examples])
         return windows, QAWindowCollate(pad_id(tokenizer), self.settings.max_length)
 
-    def _decode(self, model, tokenizer, examples, batch_size):
-        device = next(model.parameters()).device
-        return evaluate_qa(model, tokenizer, list(examples), self.features(), batch_size, self.settings.n_best,
-                           self.settings.max_answer_length, device=device)
-
     def score_language(self, model, tokenizer, examples, batch_size):
-        _, per_language = self._decode(model, tokenizer, examples, batch_size)
+        device = next(model.parameters()).device
+        _, per_language = evaluate_qa(model, tokenizer, list(examples), self.features(), batch_size,
+                                      self.settings.n_best, self.settings.max_answer_length, device=device)
         (scores,) = per_language.values()
         return scores
 
     def predict(self, model, tokenizer, examples, batch_size):
-        was_training = model.training
-        model.eval()
-        try:
-            predictions, _ = self._decode(model, tokenizer, examples, batch_size)
-        finally:
-            model.train(was_training)
+        windows = QAFeaturizer(tokenizer, self.features())([e.as_row() for e in examples])
+        outputs = predict_windows(model, windows, self.head, batch_size, pad_id(tokenizer))
+        predictions = decode_qa({e.id: e for e in examples}, windows, outputs, self.head, self.settings.n_best,
+                                self.settings.max_answer_length)
         rows = []
         for example in examples:
             best = predictions.get(example.id)
