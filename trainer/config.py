@@ -61,32 +61,6 @@ class ModelConfig:
                               f"{directory / 'model.safetensors'} holds only {found} of its {len(expected)} "
                               "weights: the weights of another model type")
 
-    def check_pretrained(self) -> None:
-        """A local checkpoint directory must hold weights of the model its ``config.json`` names: otherwise
-        ``from_pretrained`` builds that model type, initialises every weight it does not find at random (with
-        a warning only), and the run trains noise."""
-        directory = Path(self.name_or_path) if self.name_or_path else None
-        if directory is None or not (directory / "config.json").is_file() or \
-                not (directory / "model.safetensors").is_file():
-            return  # a hub name, sharded or .bin weights: from_pretrained's own checks apply
-        import torch
-        from safetensors import safe_open
-        from transformers import AutoConfig, AutoModel
-        try:
-            config = AutoConfig.from_pretrained(directory)
-            with torch.device("meta"):  # the parameter names only: no memory, no initialisation
-                expected = set(AutoModel.from_config(config).state_dict())
-        except (ValueError, KeyError) as err:
-            raise ConfigError(f"{directory / 'config.json'}: {err}") from None
-        with safe_open(str(directory / "model.safetensors"), framework="pt") as weights:
-            saved = set(weights.keys())
-        # A masked-LM checkpoint prefixes the encoder's names ("bert.embeddings..."): compare without it.
-        saved |= {name.split(".", 1)[1] for name in saved if "." in name}
-        if not expected & saved:
-            raise ConfigError(f"{directory / 'config.json'}: model_type {config.model_type!r}, but "
-                              f"{directory / 'model.safetensors'} holds none of its {len(expected)} weights: "
-                              "the weights of another model type")
-
 
 @dataclass
 class TokenizerConfig:
