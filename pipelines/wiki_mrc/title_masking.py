@@ -101,8 +101,8 @@ FOLDS: Mapping[str, Callable[[str], str]] = MappingProxyType({
 
 class Normalised(NamedTuple):
     text: str
-    starts: Tuple[int, ...]  # for each character of ``text``: the [start, end) of the original it comes from
-    ends: Tuple[int, ...]
+    starts: Sequence[int]  # for each character of ``text``: the [start, end) of the original it comes from
+    ends: Sequence[int]
 
 
 def normalise(text: str, fold: str = "") -> str:
@@ -114,6 +114,10 @@ def normalise_with_offsets(text: str, fold: str = "") -> Normalised:
     """:func:`normalise` of ``text``, with every output character mapped to the original characters it came
     from. The text is cut into clusters (a character and the combining marks after it), so that NFC, which
     composes within a cluster, and case folding, which may lengthen a character (ß → ss), stay inside one."""
+    if not fold and unicodedata.is_normalized("NFC", text):
+        folded = text.casefold()
+        if len(folded) == len(text):  # case folding never shortens a character: here each one stayed one
+            return Normalised(folded, range(len(text)), range(1, len(text) + 1))
     folder = FOLDS[fold]
     out: List[str] = []
     starts: List[int] = []
