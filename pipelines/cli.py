@@ -35,6 +35,21 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple
     return args, options
 
 
+# Errors of the output's filesystem, whose message a runner reports without the file.
+_OUTPUT_FAULTS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+def _output_of(argv: list[str] | None) -> str | None:
+    """The ``--output`` of a command line (``--output DIR`` or ``--output=DIR``), if any."""
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        if arg == "--output" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--output="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 class _NoRunnerTracebacks(logging.Filter):
     """Drops the ERROR records with a traceback that Beam's local runners log when a DoFn raises: the same
     error then fails the run and reaches the user as ``main_wrapper``'s one line (its traceback stays in the
@@ -60,6 +75,9 @@ def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | No
     except Exception as err:  # runners wrap DoFn errors; dig out the line that explains them
         lines = _ERROR_LINE.findall(str(err)) or [(type(err).__name__, str(err))]
         kind, message = lines[-1]
+        output = _output_of(argv)
+        if output and any(fault in message for fault in _OUTPUT_FAULTS) and output not in message:
+            message += f" (writing --output {output})"  # the runner's message lost the file it was writing
         print(f"error: {message} ({kind})", file=sys.stderr)
         logging.getLogger(__name__).debug("full error", exc_info=True)
         return 1

@@ -87,14 +87,24 @@ class Manifest:
 def write_manifest(directory: str | os.PathLike, manifest: Manifest) -> str:
     """Write ``manifest.json`` into ``directory`` (local or remote); returns its path.
 
-    Written to a temporary name first and moved into place, so a reader never sees half a manifest.
+    Producers call it last, after every shard is written: a manifest means a finished dataset. It is written
+    to a temporary name first and moved into place (a rename on local disks and HDFS, a copy and delete on
+    object stores, where a reader sees either the whole object or none), so a reader never sees half a
+    manifest; when the write fails (a full disk), the temporary file is removed and the error raised.
     """
     fs, base = resolve(directory)
     fs.create_dir(base, recursive=True)
     final, partial = join(base, MANIFEST_NAME), join(base, MANIFEST_NAME + ".partial")
-    with fs.open_output_stream(partial) as out:
-        out.write(manifest.to_json().encode("utf-8"))
-    fs.move(partial, final)
+    try:
+        with fs.open_output_stream(partial) as out:
+            out.write(manifest.to_json().encode("utf-8"))
+        fs.move(partial, final)
+    except BaseException:
+        try:
+            fs.delete_file(partial)
+        except OSError:
+            pass  # never created, or the filesystem is gone: the original error is what matters
+        raise
     return final
 
 
