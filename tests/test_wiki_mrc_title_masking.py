@@ -202,3 +202,18 @@ def test_masker_and_audit_agree_on_every_xquad_answer(data_dir, lang):
                 assert matched == audited, (name, head)
                 found += matched
     assert checked > 300 and found > 20
+
+
+def test_leak_audit_counts_rows_and_reads_dumps(data_dir, capsys):
+    # Rows whose query is the raw text (nothing masked) all leak; masked, none does.
+    cases = [c for c in INFLECTED if c[1] == "de"]
+    raw = [{"id": str(i), "entity": title, "query": real_text(data_dir, source, lang, form)}
+           for i, (source, lang, title, form, _) in enumerate(cases)]
+    report = leaks.audit(raw, "de")
+    assert (report.rows, report.leaking, report.without_guard) == (len(cases), len(cases), len(cases))
+    masked = [dict(r, query=ex.build_query(r["query"], [r["entity"]], "de", _tokenizer("de"))) for r in raw]
+    assert leaks.audit(masked, "de").leaking == 0
+    # The Bulgarian dump: its one kept article's query, under the row Bulgarian borrows from Russian.
+    assert leaks.main(["--dump", f"bg:ru={data_dir / DUMPS['bg']}"]) == 0
+    out = capsys.readouterr().out
+    assert "(every kept article) | bg | prefix | 1 | 0 (0.0%) |" in out

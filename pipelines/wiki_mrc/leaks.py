@@ -179,7 +179,8 @@ def audit(rows: Iterable[dict], lang: str, tokenizer_lang: Optional[str] = None,
     return report
 
 
-def audit_dump(path: str, lang: str, tokenizer_lang: Optional[str] = None, *, query_words_: int = 50) -> LeakReport:
+def audit_dump(path: str, lang: str, tokenizer_lang: Optional[str] = None, *,
+               query_length: int = 50) -> LeakReport:
     """The queries of every article of a dump that the pipeline would keep (main namespace, no redirect, parsed,
     no disambiguation, more than 20 words), built by :func:`examples.build_query`, audited as rows would be.
     Every kept article, not only the entities above the mention floor: a small excerpt has few of those."""
@@ -208,7 +209,7 @@ def audit_dump(path: str, lang: str, tokenizer_lang: Optional[str] = None, *, qu
         if not ex.has_more_words_than(parsed.text, ex.MIN_ARTICLE_WORDS - 1, tokenize):
             continue
         query = ex.build_query(parsed.text, ex.entity_names(title, parsed.bold_aliases), lang, tokenize,
-                               query_words=query_words_, **extra)
+                               query_words=query_length, **extra)
         report.add({"id": title, "entity": title, "query": query}, spec)
     parser.close()
     return report
