@@ -217,3 +217,12 @@ def test_leak_audit_counts_rows_and_reads_dumps(data_dir, capsys):
     assert leaks.main(["--dump", f"bg:ru={data_dir / DUMPS['bg']}"]) == 0
     out = capsys.readouterr().out
     assert "(every kept article) | bg | prefix | 1 | 0 (0.0%) |" in out
+
+
+@pytest.mark.parametrize("title,form", [("ইউরোপ", "ইউরোপকে"), ("ঈশ্বর", "ঈশ্বরকে"), ("নৃত্যকলা", "নৃত্যকলার")])
+def test_the_bengali_forms_issue_17_found_unmasked_are_masked(title, form):
+    # The shared data has no Bengali text: these are the forms issue 17 reports from a real bnwiki dump
+    # (accusative -কে, genitive -র), each taken alone as the text.
+    query = ex.build_masked_query(form, [title], "bn", _tokenizer("bn"))
+    assert query.text == ex.MASK_TOKEN and query.masked["prefix"] == 1
+    assert leaks.leaks(form, [title], _spec("bn")) == [title]
