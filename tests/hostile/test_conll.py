@@ -63,3 +63,18 @@ def test_empty_file(content, tmp_path, capsys):
     out = tmp_path / "out"
     assert_failed_cleanly(_import(path, out), capsys.readouterr().err, f"{path}:1:", "no sentence in the file",
                           output=out)
+
+
+def test_command_line_prints_no_runner_traceback(data_dir, tmp_path):
+    # In a real process Beam's runner logs the worker's traceback before the run fails; the command's own
+    # one line is all a user should read (in-process tests cannot see that log: pytest holds it).
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = tmp_path / "esp.testa"
+    path.write_bytes(_head(data_dir / "ner/conll2002/esp.testa", 400))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "pipelines.import_conll", "--input", str(path), "--lang", "es",
+                           "--output", str(out), *RUNNER], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert_failed_cleanly(done.returncode, done.stderr, f"{path}:", "not valid utf-8", output=out)
