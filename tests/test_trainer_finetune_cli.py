@@ -348,6 +348,41 @@ def test_shipped_configs_load():
     assert (qa.data.max_length, qa.data.doc_stride, qa.data.max_query_length) == (384, 128, 64)
 
 
+def test_gem_config_runs_with_its_paper_settings(data_dir, tmp_path):
+    """configs/finetune_ner_gem.yaml as shipped (paper 003: GEM w/ MLM and XSR, lr 1e-5, batch 16, selection by
+    the average dev F1), with only the model made tiny, the data cut and the paths pointed at this checkout's
+    data: the run projects its gradients, measures retention and reports the selected step."""
+    ner, parallel = data_dir / "ner", data_dir / "parallel"
+    config = load_config(REPO / "configs" / "finetune_ner_gem.yaml", cls=FinetuneConfig)
+    assert (config.train.lr, config.data.batch_size, config.constraint.memories.batch_size) == (1e-5, 16, 16)
+    assert config.constraint.name == "gem" and config.evaluation.select == "primary"
+    tiny = "{model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, " \
+           "intermediate_size: 64, max_position_embeddings: 192}"
+    spa, eng = parallel / "tatoeba.spa-eng.spa", parallel / "tatoeba.spa-eng.eng"
+    deu = parallel / "tatoeba.deu-eng.deu"
+    overrides = [f"output_dir={tmp_path / 'run'}", "model.name_or_path=null", f"model.from_scratch={tiny}",
+                 "tokenizer.train_vocab_size=1200", "data.limit=16", "data.batch_size=8", "data.max_length=64",
+                 "train.total_steps=2", "train.lr=2e-3", "train.log_every=1", "train.precision=fp32",
+                 "evaluation.every=1", "constraint.memories.size=16", "constraint.memories.batch_size=8",
+                 "probes.size=16", f"data.train.en={ner / 'conll2003' / 'eng.train'}",
+                 f"data.eval={{es: {{path: {ner / 'conll2002' / 'esp.testa'}, encoding: latin-1}}, "
+                 f"de: {ner / 'de-europarl.test.conll02'}}}",
+                 f"constraint.memories.mlm={{en: {eng}, es: {spa}, de: {deu}}}",
+                 f"constraint.memories.xsr={{es_en: [{spa}, {eng}], de_en: [{parallel / 'tatoeba.deu-eng.deu'}, "
+                 f"{parallel / 'tatoeba.deu-eng.eng'}]}}"]
+    path = tmp_path / "gem.yaml"
+    shutil.copy(REPO / "configs" / "finetune_ner_gem.yaml", path)
+    from trainer.finetune import main as finetune_main
+    assert finetune_main(["--config", str(path), *overrides]) == 0
+    out = tmp_path / "run"
+    train = [r for r in read_records(out) if r["split"] == "train"]
+    assert "loss_gem_dot_xsr_es_en" in train[-1] and "loss_memory_mlm_de" in train[-1]
+    report = read_report(out)
+    assert report["constraint"] == "gem" and report["selection"]["step"] in (1, 2)
+    assert set(report["retention"]["mlm"]) == {"en", "es", "de"}
+    assert set(report["retention"]["xsr"]) == {"es_en", "de_en"}
+
+
 @pytest.mark.parametrize("override,message", [
     ("task.head=tagging", "task.head 'tagging' is not a head of qa"),
     ("adaptation.name=bilingual", "adaptation bilingual needs adaptation.target"),

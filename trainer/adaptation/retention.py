@@ -91,7 +91,8 @@ def load_probe_data(probes: ProbeConfig, memories: MemoryConfig) -> ProbeData | 
     for lang, path in mlm_files.items():
         skip = skip_for([path])
         sentences = read_sentences_file(path)[skip:skip + probes.size]
-        # Ids by position among the file's sentences: the masking is keyed by them (trainer.objectives.mlm.mask_sentence).
+        # Ids by position among the file's sentences: the masking is keyed by them
+        # (trainer.objectives.mlm.mask_sentence).
         kept = [(f"probe-{lang}-{skip + n}", text) for n, text in enumerate(sentences) if text not in remembered]
         if not kept:
             raise ValueError(f"probes.mlm.{lang}: {path} has no sentence after the first {skip} that no memory "

@@ -2,9 +2,9 @@
 ``MixedDataset`` of shards through a ``DataLoader`` (its position: the batches taken); ``ExampleBatches`` is
 fine-tuning's finite stream of in-memory examples.
 
-Fine-tuning's items (rows or already featurised windows) are held in memory, shuffled per epoch by a generator seeded with
-(seed, epoch) - never by process state - cut into batches, each rank taking every world_size-th batch. Its
-position (epoch, batches taken) is what the loop stores in a checkpoint, so a resumed run draws exactly the
+Fine-tuning's items (rows or already featurised windows) are held in memory, shuffled per epoch by a generator
+seeded with (seed, epoch) - never by process state - cut into batches, each rank taking every world_size-th batch.
+Its position (epoch, batches taken) is what the loop stores in a checkpoint, so a resumed run draws exactly the
 batches the interrupted one would have drawn.
 """
 from __future__ import annotations

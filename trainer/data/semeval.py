@@ -1,4 +1,5 @@
-"""SemEval ABSA XML (2014 aspect terms and 2016 opinions) read into sentences with aspect spans and polarities; skipped opinions counted."""
+"""SemEval ABSA XML (2014 aspect terms and 2016 opinions) read into sentences with aspect spans and polarities;
+skipped opinions counted."""
 from __future__ import annotations
 
 import os

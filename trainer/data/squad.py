@@ -1,4 +1,5 @@
-"""SQuAD-format QA files (SQuAD v1.1, XQuAD, MLQA, TyDi QA GoldP) read into ``QAExample`` rows, every malformed entry named by file and position."""
+"""SQuAD-format QA files (SQuAD v1.1, XQuAD, MLQA, TyDi QA GoldP) read into ``QAExample`` rows, every malformed
+entry named by file and position."""
 from __future__ import annotations
 
 import json

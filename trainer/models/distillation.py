@@ -1,4 +1,5 @@
-"""The self-teaching KL term (paper 004 eq. 6) between a student's and a teacher's logits, with a distillation temperature."""
+"""The self-teaching KL term (paper 004 eq. 6) between a student's and a teacher's logits, with a distillation
+temperature."""
 from __future__ import annotations
 
 from typing import Mapping

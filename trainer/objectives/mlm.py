@@ -12,8 +12,8 @@ get no chosen token; it then contributes nothing and is counted (``sentences_wit
 ``exp(total negative log-likelihood / total masked tokens)`` over all sentences of a language.
 
 ``MaskedLanguageModel`` pairs an encoder (the ``encoder`` of a training module) with the MLM head of a masked LM,
-its decoder tied to that encoder's word embeddings: the probe and GEM's MLM memory (``trainer/adaptation/constraints.py``) score the
-very encoder being fine-tuned.
+its decoder tied to that encoder's word embeddings: the probe and GEM's MLM memory
+(``trainer/adaptation/constraints.py``) score the very encoder being fine-tuned.
 """
 from __future__ import annotations
 

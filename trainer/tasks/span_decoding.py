@@ -1,6 +1,7 @@
 """Reading a span extractor's ``[L, L]`` scores: which cells are context spans, every span scoring above a
-threshold (the read-out of NER and ABSA MRC; QA decoding ranks the same cells), and the label whose query
-scores the highest relevance S_00 (the read-out of pair MRC)."""
+threshold (the read-out of NER and ABSA MRC; QA decoding ranks the same cells) - for NER snapped to words and
+made a valid tagging (``decode_ner_mrc``, paper 001 Table 6) - and the label whose query scores the highest
+relevance S_00 (the read-out of pair MRC)."""
 from __future__ import annotations
 
 from typing import Sequence

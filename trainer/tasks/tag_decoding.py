@@ -1,4 +1,6 @@
-"""Tagging read-outs: tags from a tagger's logits (Viterbi over the scheme's allowed transitions) and NER entities from an extractor's per-type query scores (paper 001 Table 6)."""
+"""The tagger's read-out: word tags from a tagger's logits, by Viterbi over the transitions the tag scheme allows
+(``constrained_decoding``) or by argmax with the result repaired into a valid tagging. (NER as MRC reads its
+entities from span scores: trainer/tasks/span_decoding.py.)"""
 from __future__ import annotations
 
 from typing import Sequence
