@@ -134,7 +134,7 @@ def guarded_run(data_dir, tmp_path_factory):
     (unclosed templates: its backtracking is super-linear), one whose parse needs ~170 MB (1.5M characters of
     entities: a node each), above the ceiling this run sets."""
     xml = _tables_xml(data_dir).decode("utf-8")
-    hang, balloon = "Economy of Estonia", "Brahui language"
+    hang, balloon = "Economy of Estonia", "List of Prison Break characters"
 
     def replace_text(document: str, title: str, wikitext: str) -> str:
         page = document.index(f"<title>{title}</title>")
