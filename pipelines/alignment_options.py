@@ -82,8 +82,8 @@ CONSTRUCTOR_OPTIONS = {"aligner_bin": "binary", "threads": "threads", "eflomal_s
 
 # Option → its command-line flag, and the older spellings still accepted.
 FLAGS = {"aligner": "aligner", "heuristic": "heuristic", "links_file": "links-file",
-         "lowercase": "lowercase-alignment", "batch_size": "align-batch-size", "priors_sample": "priors-sample", "aligner_bin": "aligner-bin",
-         "threads": "align-threads", "eflomal_samplers": "eflomal-samplers",
+         "lowercase": "lowercase-alignment", "batch_size": "align-batch-size", "priors_sample": "priors-sample",
+         "aligner_bin": "aligner-bin", "threads": "align-threads", "eflomal_samplers": "eflomal-samplers",
          "eflomal_rel_iterations": "eflomal-rel-iterations"}
 OLD_SPELLINGS = {"links_file": ("--links",), "lowercase": ("--lowercase",)}
 
@@ -92,9 +92,9 @@ OLD_SPELLINGS = {"links_file": ("--links",), "lowercase": ("--lowercase",)}
 # departs from them (nothing else in the project writes an alignment default).
 PIPELINE_DEFAULTS = {
     "clism": AlignmentOptions(),
-    # Projection maps a span to [first, last] of its linked target words, so every stray link stretches it:
-    # intersection scored best on the Europarl gold check (README).
-    "project_labels": AlignmentOptions(heuristic="intersect"),
+    # Projection: grow-diag-final-and, as CLISM (intersection wins only Europarl en→de and loses every other
+    # gold pair; bench/projection_gold.py, README).
+    "project_labels": AlignmentOptions(),
 }
 
 
