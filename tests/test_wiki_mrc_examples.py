@@ -185,6 +185,10 @@ def test_answer_positions_are_uniform_or_centred_by_name():
     assert MrcConfig("bg", "ru").title_masking == "prefix" and MrcConfig("zh", "zh").title_masking == "substring"
     with pytest.raises(ValueError):
         MrcConfig("en", "en", answer_position="middle")
+    overridden = MrcConfig("de", "de", title_masking="word").masking()
+    assert overridden.rule == "word" and overridden.endings == ("s", "es", "n", "en")  # German's data, kept
+    with pytest.raises(ValueError, match="unknown title masking rule"):
+        MrcConfig("de", "de", title_masking="stem")
 
 
 def test_query_masks_case_folded_and_counts_masked_words_by_kind():
