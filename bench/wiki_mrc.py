@@ -152,22 +152,33 @@ class DescendantPeaks(threading.Thread):
         return max((peak for k, peak in self.peaks.values() if k == kind), default=0.0)
 
 
-def record_stage_inputs() -> list[int]:
-    """Bytes the local runner sends to a worker per bundle, in a list that fills as the pipeline runs (empty if
-    this Beam version has no such method)."""
+def record_stage_inputs() -> tuple[list[int], dict[str, int]]:
+    """Bytes the local runner sends to a worker per bundle, in a list that fills as the pipeline runs, and the
+    same summed per reading transform (what each shuffle carries); both empty if this Beam version has no such
+    method."""
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     sizes: list[int] = []
+    by_transform: dict[str, int] = {}
     send = getattr(fn_runner.BundleManager, "_send_input_to_worker", None)
     if send is None:
-        return sizes
+        return sizes, by_transform
 
     def counting(self, bundle_id, transform_id, byte_streams):
         streams = list(byte_streams or [])
         sizes.append(sum(len(chunk) for chunk in streams))
+        by_transform[transform_id] = by_transform.get(transform_id, 0) + sizes[-1]
         return send(self, bundle_id, transform_id, streams)
 
     fn_runner.BundleManager._send_input_to_worker = counting
-    return sizes
+    return sizes, by_transform
+
+
+def shuffled_bytes(by_transform: dict[str, int]) -> int:
+    """What a distributed runner would shuffle of the stage inputs: the GroupByKeys' outputs. Not the Flatten
+    in front of each CoGroupByKey's GroupByKey (the local runner materialises it; Dataflow fuses it), not side
+    inputs, and not the Parquet write's GroupByKey, which only a fixed ``--num-shards`` (the bench's 1) adds."""
+    return sum(size for transform, size in by_transform.items()
+               if transform.endswith(("GroupByKey/Read", "/Group/Read")) and not transform.startswith("Write/"))
 
 
 def child(argv) -> None:
@@ -177,7 +188,7 @@ def child(argv) -> None:
     import logging
     logging.disable(logging.WARNING)
     from pipelines.wiki_mrc.__main__ import run
-    stage_inputs = record_stage_inputs()
+    stage_inputs, by_transform = record_stage_inputs()
     peaks = DescendantPeaks()
     peaks.start()
     start = time.perf_counter()
@@ -194,6 +205,9 @@ def child(argv) -> None:
                       # every bundle's input the runner sent to a worker: what a distributed runner shuffles
                       # (GroupByKey and Reshuffle outputs, side inputs), encoded
                       "stage_input_mb": sum(stage_inputs) / 1e6,
+                      "stage_input_mb_by_transform": {t: b / 1e6 for t, b in sorted(
+                          by_transform.items(), key=lambda kv: -kv[1])[:12]},
+                      "shuffle_mb": shuffled_bytes(by_transform) / 1e6,
                       "counters": manifest.counters}))
 
 
@@ -492,6 +506,10 @@ def main() -> None:
           f"({procs1['largest_stage_mb']:.1f} -> {four_procs1['largest_stage_mb']:.1f} MB): {small:.0f} -> "
           f"{large:.0f} MiB ({growth(small, large)}, +{large - small:.0f} MiB; the pipeline's worker "
           f"+{four_procs1['worker_mib'] - procs1['worker_mib']:.0f} MiB)")
+    print(f"stage inputs, {args.repeat}x sample, 1 worker process: {four_procs1['stage_input_mb']:.1f} MB in all, of "
+          f"which GroupByKeys (what a distributed runner shuffles) {four_procs1['shuffle_mb']:.1f} MB; largest:")
+    for transform, mb_in in four_procs1["stage_input_mb_by_transform"].items():
+        print(f"  {mb_in:8.2f} MB  {transform}")
 
 
 

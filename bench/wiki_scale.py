@@ -144,8 +144,12 @@ def rates(result: dict) -> dict:
     small, large = (runs[-2] if len(runs) > 1 else None), runs[-1]
     rate = {key: per_article(small, large, field) for key, field in
             (("cpu_s", "cpu_s"), ("seconds", "seconds"), ("rows", "rows"), ("output_bytes", "output_bytes"),
-             ("dump_bytes", "dump_bytes"), ("shuffle_mb", "stage_input_mb"))}
+             ("dump_bytes", "dump_bytes"),
+             # GroupByKeys only where the run recorded them; else every stage input (an upper bound)
+             ("shuffle_mb", "shuffle_mb" if "shuffle_mb" in large else "stage_input_mb"))}
     rate["shuffle_bytes"] = rate.pop("shuffle_mb") * 1e6
+    rate["shuffle_what"] = ("shuffled by the GroupByKeys" if "shuffle_mb" in large else
+                            "passed between stages (every stage input of the local runner: an upper bound)")
     rate["between"] = f"{small['copies']}→{large['copies']}×" if small else f"{large['copies']}×, start-up included"
     return rate
 
@@ -160,7 +164,7 @@ def extrapolation(result: dict, worker_margin: float = 2.0) -> List[str]:
     worker = runs[0]["worker_mib"] + runs[0]["parser_mib"]
     lines = [f"Rates per added article ({r['between']}, this machine, CPU time of all processes): "
              f"{1 / r['cpu_s']:.2f} articles/s per core ({1 / r['seconds']:.2f} per wall second); "
-             f"{r['shuffle_bytes'] / 1e3:.0f} kB passed between stages per article; {r['rows']:.2f} rows and "
+             f"{r['shuffle_bytes'] / 1e3:.0f} kB {r['shuffle_what']} per article; {r['rows']:.2f} rows and "
              f"{r['output_bytes'] / 1e3:.2f} kB of Parquet per article ({bytes_per_row:,.0f} bytes per row); "
              f"{r['dump_bytes'] / 1e3:.1f} kB of bz2 dump per article.",
              "",
