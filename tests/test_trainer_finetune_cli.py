@@ -390,7 +390,7 @@ def test_gem_config_runs_with_its_paper_settings(data_dir, tmp_path):
     ("strategy.name=mtl", "'strategy' is gone: strategy.name and strategy.target are adaptation.name"),
     ("model.filter.local_layers=1", "model.filter needs both"),
     ("data.train.en=/nonexistent/file.json", "/nonexistent/file.json not found"),
-    ("self_teaching.write=teacher", "self_teaching is wired for ner/tagging, pair/classifier, not qa/start_end"),
+    ("self_teaching.write=teacher", "self_teaching needs data.translated"),
     ("probes.xsr.de=only-one-file", "probes.xsr.de: expected [source file, target file]"),
 ])
 def test_bad_configs_end_with_one_line(data_dir, tmp_path, capsys, override, message):

@@ -124,3 +124,67 @@ def test_pair_classifier_teacher_and_filter_student(data_dir, tmp_path):
         assert record["loss"] == pytest.approx(record["loss_source"] + 0.5 * record["loss_target"]
                                                + 0.5 * record["loss_kl"], rel=1e-5)
     assert read_report(student_out)["counts"] == {"de": 8}
+
+
+def test_filter_qa_and_its_self_teaching_on_xquad(data_dir, tmp_path, capsys):
+    """FILTER for start/end QA from the command line: German XQuAD questions (the translated training text, with
+    their own answers) read with the English ones of the same id; the German test questions with their English
+    translations, by the run and by trainer.evaluate alike. Its soft start/end labels go to Parquet (one window
+    per question), and a FILTER student learns from them (paper 004: KL weight 0.1 for QA)."""
+    from trainer.evaluate import main as evaluate_main
+
+    xquad = data_dir / "qa" / "xquad"
+    english, german = xquad / "xquad.en.json", xquad / "xquad.de.json"
+
+    def qa_config(out, **sections):
+        return tiny_config(out, {"name": "qa", "head": "start_end"},
+                           {"train": {"en": entry(english, 16)}, "translated": {"de": entry(german, 16)},
+                            "eval": {"de": {"path": str(german), "limit": 8, "skip": 16}},
+                            "eval_translations": {"de": {"path": str(english), "limit": 8, "skip": 16}}},
+                           adaptation={"name": "translate-train"},
+                           model={"filter": {"local_layers": 1, "fusion_layers": 1, "pair_by": "id"}}, **sections)
+
+    teacher_out = tmp_path / "teacher"
+    assert run_finetune(tmp_path, qa_config(teacher_out, self_teaching={"write": "teacher"}), name="t.yaml") == 0
+    records = train_records(teacher_out)
+    assert all(r["loss"] == pytest.approx(r["loss_source"] + r["loss_target"], rel=1e-5) for r in records)
+    report = read_report(teacher_out)
+    assert list(report["languages"]) == ["de"] and report["counts"] == {"de": 8}
+    assert 0 <= report["languages"]["de"]["exact_match"] <= report["languages"]["de"]["f1"] <= 100
+    capsys.readouterr()
+    json_out = tmp_path / "eval.json"
+    data = ["--data", f"de={german}", "--translations", f"de={english}"]
+    # trainer.evaluate reads the same 8 questions (after the 16 training ones) only through the run's files, so
+    # it is given the whole files here and its German count is XQuAD's.
+    assert evaluate_main(["--model", str(teacher_out), *data, "--limit", "24", "--json-out", str(json_out)]) == 0
+    assert json.loads(json_out.read_text())["counts"] == {"de": 24}
+
+    path = teacher_out / "soft_labels" / "teacher.parquet"
+    teacher = TeacherPredictions.load(path)
+    ids = [q["id"] for article in json.loads(german.read_text(encoding="utf-8"))["data"]
+           for paragraph in article["paragraphs"] for q in paragraph["qas"]][:16]
+    assert teacher.task == "qa" and pq.read_table(path).column("id").to_pylist() == ids
+    assert set(pq.read_table(path).column_names) >= {"id", "start_logits", "end_logits"}
+    row = teacher.get(ids[0])
+    assert len(row["start_logits"]) == len(row["end_logits"]) > 10
+
+    student_out = tmp_path / "student"
+    student = qa_config(student_out, tokenizer={"train_vocab_size": None, "path": str(teacher_out / "tokenizer")},
+                        self_teaching={"teacher": str(path)})
+    assert run_finetune(tmp_path, student, name="s.yaml") == 0
+    records = train_records(student_out)
+    assert all(r["loss_kl"] >= 0 for r in records)
+    # eq. 6 with QA's defaults: source labels 1, target labels 1 - 0.1, KL 0.1.
+    for r in records:
+        assert r["loss"] == pytest.approx(r["loss_source"] + 0.9 * r["loss_target"] + 0.1 * r["loss_kl"], rel=1e-4)
+    assert read_report(student_out)["self_teaching"]["kl_weight"] == 0.1
+
+
+def test_qa_self_teaching_needs_filter(data_dir, tmp_path, capsys):
+    xquad = data_dir / "qa" / "xquad"
+    config = tiny_config(tmp_path / "run", {"name": "qa", "head": "start_end"},
+                         {"train": {"en": entry(xquad / "xquad.en.json", 8)},
+                          "translated": {"de": entry(xquad / "xquad.de.json", 8)}},
+                         adaptation={"name": "translate-train"}, self_teaching={"write": "teacher"})
+    assert run_finetune(tmp_path, config) == 1
+    assert "reads one window per example, as a FILTER model does" in capsys.readouterr().err

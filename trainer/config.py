@@ -39,9 +39,14 @@ class ModelConfig:
         ``from_pretrained`` builds that model type, initialises every weight it does not find at random (with
         a warning only), and the run trains noise."""
         directory = Path(self.name_or_path) if self.name_or_path else None
+        if directory is not None and not (directory / "model.safetensors").is_file() and \
+                any(directory.glob("pytorch_model*.bin")):
+            # Never unpickled: a pickle can run any code when loaded, and a model folder can come from anywhere.
+            raise ConfigError(f"{next(directory.glob('pytorch_model*.bin'))}: pickled weights; the trainer reads "
+                              "safetensors only (re-save the model with save_pretrained(safe_serialization=True))")
         if directory is None or not (directory / "config.json").is_file() or \
                 not (directory / "model.safetensors").is_file():
-            return  # a hub name, sharded or .bin weights: from_pretrained's own checks apply
+            return  # a hub name or sharded weights: from_pretrained's own checks apply
         import torch
         from safetensors import safe_open
         from transformers import AutoConfig, AutoModel

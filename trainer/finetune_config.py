@@ -30,7 +30,7 @@ from trainer.adaptation.self_teaching import SelfTeachingConfig
 from trainer.config import ConfigError, ModelConfig, TokenizerConfig, TrainConfig
 from trainer.data.few_shot import FEW_SHOT_SEEDS, FEW_SHOT_SIZES, FEW_SHOT_STEPS
 from trainer.tasks.paired import PAIR_BY
-from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_heads
+from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_class, task_heads
 
 
 @dataclass
@@ -233,6 +233,9 @@ class FinetuneConfig:
             if not self.data.translated:
                 raise ConfigError("self_teaching needs data.translated (the translated training text the teacher "
                                   "predicts on and the student learns from)")
+            if task_class(task.name, task.head).self_teaching_needs_filter and self.model.filter.local_layers is None:
+                raise ConfigError(f"self_teaching for {task.name}/{task.head} reads one window per example, as a "
+                                  "FILTER model does: set model.filter (teacher and student)")
             if teaching.teacher is not None and self.model.filter.local_layers is None and \
                     self.adaptation.plan_name != "to":
                 raise ConfigError("a single-stream self-teaching student trains on the translated data only: use "

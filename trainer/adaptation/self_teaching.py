@@ -26,7 +26,7 @@ from trainer.loop.hooks import LoopHook
 from trainer.loop.train import autocast_context
 from trainer.models.distillation import DEFAULT_KL_WEIGHTS, kl_over_last_dim
 from trainer.tasks.base import Task, model_inputs
-from trainer.tasks.paired import paired_items, training_pairs
+from trainer.tasks.paired import label_entries, paired_items, training_pairs
 
 
 @dataclass
@@ -75,9 +75,11 @@ def write_soft_labels(options: SelfTeachingConfig, task: Task, model: nn.Module,
         for start in range(0, len(items), batch_size):
             batch = collate(items[start:start + batch_size])
             with autocast_context(precision, device):
-                logits = model(**model_inputs(batch, device, drop=("labels", "source_labels")))["logits"]
-            rows += rows_from_outputs(task.soft_labels, ids[start:start + len(logits)], {"logits": logits},
-                                      batch["attention_mask"] if task.soft_labels == "tagging" else None)
+                outputs = model(**model_inputs(batch, device, drop=label_entries(task)))
+            outputs = {key: outputs[key] for key in ("logits", "start_logits", "end_logits") if key in outputs}
+            size = len(next(iter(outputs.values())))
+            rows += rows_from_outputs(task.soft_labels, ids[start:start + size], outputs,
+                                      None if task.soft_labels == "classification" else batch["attention_mask"])
     finally:
         model.train(was_training)
     path = teacher_predictions_path(options.write_dir or output_dir, options.write)
@@ -108,7 +110,8 @@ def load_teacher(options: SelfTeachingConfig, task: Task, tokenizer, translated:
         raise ValueError(f"{where}: {teacher.task} predictions, but this student is a {task.soft_labels} model")
     if list(teacher.label_names) != list(task.settings.labels):
         raise ValueError(f"{where}: labels {teacher.label_names} differ from the student's {task.settings.labels}")
-    if task.soft_labels == "tagging" and teacher.info.get("tokenizer") not in (None, tokenizer_fingerprint(tokenizer)):
+    if task.soft_labels != "classification" and \
+            teacher.info.get("tokenizer") not in (None, tokenizer_fingerprint(tokenizer)):
         raise ValueError(f"{where}: written with another tokenizer; token-level logits need the teacher's "
                          "tokenizer (tokenizer.path=<teacher output_dir>/tokenizer)")
     missing = [e for rows in translated.values() for e in rows if task.example_id(e) not in teacher]
@@ -128,7 +131,8 @@ def self_teaching_weights(options: SelfTeachingConfig, task: Task) -> tuple[floa
 class TeacherCollate:
     """A self-teaching student's batches (paper 004): the task collate's batch plus the stored teacher logits of
     each item, matched by example id (``item_id``), as ``teacher_logits`` (``[B, C]`` classification, ``[B, L, C]``
-    tagging, padded to the batch) and ``teacher_mask`` (``[B]`` / ``[B, L]``: the rows / tokens the teacher
+    tagging, padded to the batch) or ``teacher_start_logits``/``teacher_end_logits`` (``[B, L]``, QA) and
+    ``teacher_mask`` (``[B]`` / ``[B, L]``: the rows / tokens the teacher
     covers). Token-level logits must cover exactly the student's tokens of the target stream (the same
     tokenizer and ``max_length``); ``TeacherPredictions.batch`` refuses other lengths."""
 
@@ -145,7 +149,8 @@ class TeacherCollate:
             return batch
         attention = batch["attention_mask"]
         logits, mask = self.teacher.batch(ids, attention.shape[1], attention.sum(dim=1).tolist())
-        batch["teacher_logits"], batch["teacher_mask"] = logits["logits"], mask
+        batch.update({f"teacher_{name}": value for name, value in logits.items()})
+        batch["teacher_mask"] = mask
         return batch
 
 

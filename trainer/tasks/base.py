@@ -76,6 +76,8 @@ class Task:
     metrics: ClassVar[tuple[str, ...]]
     primary_metric: ClassVar[str]
     soft_labels: ClassVar[str | None] = None  # self-teaching: "tagging", "classification", "qa"; None: none
+    self_teaching_needs_filter: ClassVar[bool] = False  # a teacher's soft labels fit FILTER's one-window items only
+    label_keys: ClassVar[tuple[str, ...]] = ("labels",)  # the batch entries that hold the labels
     description: ClassVar[str] = ""
 
     def __init__(self, settings: TaskSettings):
@@ -139,8 +141,9 @@ class Task:
         """Collates examples themselves (one item per example), for FILTER's two streams and teachers."""
         raise NotImplementedError(f"{self.name}/{self.head} has no example-level collate (FILTER)")
 
-    def labels_from_logits(self, logits: torch.Tensor, batch: dict, examples: Sequence) -> list:
-        """The predicted labels of ``examples`` from a FILTER model's target-stream logits."""
+    def labels_from_outputs(self, outputs: dict, batch: dict, examples: Sequence) -> list:
+        """The predicted labels of ``examples`` from a FILTER model's target-stream outputs (``logits``, or
+        ``start_logits``/``end_logits``)."""
         raise NotImplementedError(f"{self.name}/{self.head} does not decode FILTER logits")
 
     def score_labels(self, examples: Sequence, predicted: list) -> dict:

@@ -91,9 +91,9 @@ class NERTagging(NERTask):
         return [{"id": row["id"], "lang": row["lang"], "tokens": list(row["tokens"]), "tags": predicted}
                 for row, predicted in zip(examples, tags)]
 
-    def labels_from_logits(self, logits, batch, examples):
+    def labels_from_outputs(self, outputs, batch, examples):
         s = self.settings
-        return decode_batch(logits, batch, s.labels, s.scheme, s.constrained_decoding,
+        return decode_batch(outputs["logits"], batch, s.labels, s.scheme, s.constrained_decoding,
                             [len(row["tokens"]) for row in examples])
 
     def score_labels(self, examples, predicted):

@@ -73,16 +73,15 @@ class PairClassification(PairTask):
     def training_items(self, tokenizer, examples):
         return list(examples), self.example_collate(tokenizer)
 
-    def labels_from_logits(self, logits, batch, examples):
-        return [self.settings.labels[n] for n in logits.argmax(dim=-1).tolist()]
+    def labels_from_outputs(self, outputs, batch, examples):
+        return [self.settings.labels[n] for n in outputs["logits"].argmax(dim=-1).tolist()]
 
     def _labels(self, model, tokenizer, examples, batch_size):
         collate, device, predicted = self.example_collate(tokenizer), next(model.parameters()).device, []
         for start in range(0, len(examples), batch_size):
             chunk = examples[start:start + batch_size]
             batch = collate(chunk)
-            predicted += self.labels_from_logits(model(**model_inputs(batch, device, drop=("labels",)))["logits"],
-                                                 batch, chunk)
+            predicted += self.labels_from_outputs(model(**model_inputs(batch, device, drop=("labels",))), batch, chunk)
         return predicted
 
 

@@ -6,8 +6,9 @@ find each other: ``index`` (the k-th example of both files: line-parallel data s
 (equal example ids: XQuAD, PAWS-X), ``source_id`` (a tagged row's ``source_id``, what
 pipelines.project_labels writes, against the source ids).
 
-A task takes part when it collates its examples themselves (``Task.example_collate``) and decodes and scores
-logits (``Task.labels_from_logits``, ``Task.score_labels``): NER tagging and pair classification.
+A task takes part when it collates its examples themselves (``Task.example_collate``: one item per example, a
+QA example as one window) and decodes and scores a model's outputs (``Task.labels_from_outputs``,
+``Task.score_labels``): NER tagging, pair classification and start/end QA.
 """
 from __future__ import annotations
 
@@ -55,22 +56,24 @@ def _pairing_id(task: Task, example) -> str:
 
 class FilterCollate:
     """Collates ``(target, source)`` example pairs into one FILTER batch: the target stream's keys as the task
-    collator makes them, the source stream's under ``source_`` (``source_labels`` from the source's labels)."""
+    collator makes them, the source stream's and its labels (``label_keys``) under ``source_``."""
 
     STREAM_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
-    def __init__(self, collate: Callable[[list], dict], target_labels: bool = True):
-        self.collate, self.target_labels = collate, target_labels
+    def __init__(self, collate: Callable[[list], dict], target_labels: bool = True,
+                 label_keys: Sequence[str] = ("labels",)):
+        self.collate, self.target_labels, self.label_keys = collate, target_labels, tuple(label_keys)
 
     def __call__(self, pairs: list) -> dict:
         target = self.collate([t for t, _ in pairs])
         source = self.collate([s for _, s in pairs])
         batch = dict(target)
         if not self.target_labels:
-            batch.pop("labels", None)
-        for key in (*self.STREAM_KEYS, "labels"):
+            for key in self.label_keys:
+                batch.pop(key, None)
+        for key in (*self.STREAM_KEYS, *self.label_keys):
             if key in source:
-                batch[f"source_{key}" if key != "labels" else "source_labels"] = source[key]
+                batch[f"source_{key}"] = source[key]
         return batch
 
 
@@ -88,6 +91,11 @@ def build_filter_model(task: Task, encoder, kl_weight: float | None = None,
     return FilterModel(encoder, config)
 
 
+def label_entries(task: Task) -> tuple[str, ...]:
+    """The batch entries of both streams' labels (left out of a forward that only predicts)."""
+    return (*task.label_keys, *(f"source_{key}" for key in task.label_keys))
+
+
 def build_model(task: Task, encoder, kl_weight: float | None = None, target_label_weight: float | None = None,
                 temperature: float = 1.0) -> nn.Module:
     """The task's model: its head on ``encoder``, or a FILTER model when its settings name one."""
@@ -102,7 +110,7 @@ def paired_items(task: Task, tokenizer, pairs: Sequence[tuple], target_labels: b
     known = getattr(task, "known_types_only", None)
     if known is not None:
         pairs = list(zip(known([t for t, _ in pairs]), known([s for _, s in pairs])))
-    return list(pairs), FilterCollate(task.example_collate(tokenizer), target_labels)
+    return list(pairs), FilterCollate(task.example_collate(tokenizer), target_labels, task.label_keys)
 
 
 def training_pairs(task: Task, translated: dict[str, list], source: list, languages: Sequence[str]) -> list[tuple]:
@@ -142,8 +150,8 @@ def evaluate_paired(task: Task, model: nn.Module, tokenizer, examples: Sequence,
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
                 batch = collate(chunk)
-                logits = model(**model_inputs(batch, device, drop=("labels", "source_labels")))["logits"]
-                predicted += task.labels_from_logits(logits, batch, [target for target, _ in chunk])
+                outputs = model(**model_inputs(batch, device, drop=label_entries(task)))
+                predicted += task.labels_from_outputs(outputs, batch, [target for target, _ in chunk])
             results[lang] = task.score_labels([target for target, _ in lang_pairs], predicted)
         return results
     finally:

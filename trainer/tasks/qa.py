@@ -20,6 +20,7 @@ from trainer.data.squad import QAExample
 from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.tasks.base import Task, pad_id
+from trainer.tasks.metrics import qa_scores
 from trainer.tasks.qa_decoding import QAPrediction, decode_qa
 
 
@@ -89,12 +90,49 @@ class QATask(Task):
         return rows
 
 
+class OneWindowCollate:
+    """QA examples as one window each (FILTER's streams and soft labels need one item per example): the first
+    window that holds the first answer, else the first window. The windows travel along as ``features`` for
+    decoding."""
+
+    def __init__(self, featurizer: QAFeaturizer, pad_token_id: int, max_length: int):
+        self.featurizer, self.pad_token_id, self.max_length = featurizer, pad_token_id, max_length
+
+    def __call__(self, examples: list) -> dict:
+        windows: dict[str, list] = {}
+        for window in self.featurizer([e.as_row() for e in examples]):
+            windows.setdefault(window.example_id, []).append(window)
+        chosen = [next((w for w in windows[e.id] if w.holds_answer), windows[e.id][0]) for e in examples]
+        batch = collate_qa(chosen, self.pad_token_id, 8, self.max_length)
+        batch["features"] = chosen
+        return batch
+
+
 class QAStartEnd(QATask):
     head = "start_end"
     description = "start/end logits over the context (BERT's SQuAD head)"
+    soft_labels = "qa"
+    self_teaching_needs_filter = True
+    label_keys = ("start_positions", "end_positions")
 
     def build_head(self, encoder):
         return StartEndQA(encoder)
+
+    def example_collate(self, tokenizer):
+        return OneWindowCollate(QAFeaturizer(tokenizer, self.features()), pad_id(tokenizer), self.settings.max_length)
+
+    def labels_from_outputs(self, outputs, batch, examples):
+        features = batch["features"]
+        trimmed = [{key: outputs[key][n, :len(feature.input_ids)].float().cpu().numpy()
+                    for key in ("start_logits", "end_logits")} for n, feature in enumerate(features)]
+        predictions = decode_qa({e.id: e for e in examples}, features, trimmed, self.head, self.settings.n_best,
+                                self.settings.max_answer_length)
+        return [predictions[e.id].text if e.id in predictions else "" for e in examples]
+
+    def score_labels(self, examples, predicted):
+        lang = self.example_lang(examples[0]) if examples else self.settings.source_lang
+        return qa_scores({e.id: text for e, text in zip(examples, predicted)},
+                         {e.id: [a["text"] for a in e.answers] for e in examples}, lang)
 
 
 class QAExtractor(QATask):
