@@ -123,6 +123,9 @@ CASES = [
          "`error: .../rank-00000.pt: refused: its pickle calls builtins.open ...`; the code never runs "
          "(weights from safetensors, the rank file with `weights_only`)",
          f"{K}::test_pickle_that_would_run_code_is_refused"),
+    Case("Checkpoints", "a model folder whose weights are a pickle (`pytorch_model.bin`)", REFUSED,
+         "`error: .../pytorch_model.bin: pickled weights; the trainer reads safetensors only ...`; never unpickled",
+         f"{K}::test_model_folder_with_pickled_weights"),
     Case("Checkpoints", "a `config.json` of another model type", FAILS,
          "`error: .../config.json: model_type 'distilbert', but .../model.safetensors holds only 4 of its 36 "
          "weights`, instead of a model initialised at random", f"{K}::test_config_json_of_another_model_type"),

@@ -80,3 +80,17 @@ def test_config_json_of_another_model_type(run_copy, tmp_path, capsys):
     assert_failed_cleanly(status, capsys.readouterr().err, str(checkpoint / "config.json"), "'distilbert'",
                           "holds only 4 of its 36 weights")
     assert not (tmp_path / "continued").exists()
+
+
+def test_model_folder_with_pickled_weights(run_copy, tmp_path, capsys):
+    # A model folder to start from whose weights are a pickle (pytorch_model.bin) that would run code.
+    dataset, out, checkpoint = run_copy
+    (checkpoint / "model.safetensors").unlink()
+    marker = tmp_path / "the-pickle-ran"
+    torch.save({"embeddings.word_embeddings.weight": _RunsCode(marker)}, checkpoint / "pytorch_model.bin")
+    capsys.readouterr()
+    status = _pretrain(tmp_path / "continued", dataset, 2, f"model.name_or_path={checkpoint}",
+                       "model.from_scratch=null", "tokenizer.train_vocab_size=null")
+    assert_failed_cleanly(status, capsys.readouterr().err, str(checkpoint / "pytorch_model.bin"),
+                          "the trainer reads safetensors only")
+    assert not marker.exists(), "the model folder's pickle was run"
