@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pipelines.wiki_mrc.examples import MASK_TOKEN, unqualified
-from pipelines.wiki_mrc.title_masking import (MIN_CHARS_FOR_ENDINGS, LanguageMasking, is_word_char, masking_for,
-                                              normalise, with_rule)
+from pipelines.wiki_mrc.title_masking import (EDGE_PUNCTUATION, MIN_CHARS_FOR_ENDINGS, LanguageMasking,
+                                              is_word_char, masking_for, normalise, with_rule)
 
 
 def words_and_gaps(text: str, spec: LanguageMasking, mask_token: str = MASK_TOKEN) -> List[Tuple[str, str]]:
@@ -56,9 +56,6 @@ def _same_gap(in_query: str, in_name: str) -> bool:
     if in_query and in_name and set(in_query) <= _SPACE_OR_HYPHEN and set(in_name) <= _SPACE_OR_HYPHEN:
         return True
     return in_query == in_name
-
-
-_EDGES = "\"'“”‘’«»„‚「」『』《》.,;:!?。，、；：！？()（）[]"
 
 
 def _is_form(word: str, name: str, spec: LanguageMasking) -> bool:
@@ -115,7 +112,7 @@ def carries(word: str, name: str, spec: LanguageMasking, first: bool, guard: boo
 
 def _squeezed(text: str, spec: LanguageMasking) -> str:
     """Normalised, mask tokens and surrounding punctuation left out, whitespace runs as single spaces."""
-    return " ".join(normalise(text.replace(MASK_TOKEN, " "), spec.fold).strip().strip(_EDGES).split())
+    return " ".join(normalise(text.replace(MASK_TOKEN, " "), spec.fold).strip().strip(EDGE_PUNCTUATION).split())
 
 
 def leaks(query: str, names: Iterable[str], spec: LanguageMasking, guard: bool = True) -> List[str]:
@@ -123,7 +120,7 @@ def leaks(query: str, names: Iterable[str], spec: LanguageMasking, guard: bool =
     words = words_and_gaps(query, spec)
     found = []
     for name in names:
-        name_words = words_and_gaps(normalise(name, spec.fold).strip().strip(_EDGES), spec)
+        name_words = words_and_gaps(normalise(name, spec.fold).strip().strip(EDGE_PUNCTUATION), spec)
         k = len(name_words)
         if not k:
             continue

@@ -316,15 +316,15 @@ def with_rule(spec: LanguageMasking, rule: str) -> LanguageMasking:
 # "Baden-Württemberg", "Baden Württemberg").
 WORD_GAP = r"[\s\-\u2010\u2011\u2013]+"
 _NAME_GAP = re.compile(WORD_GAP)
-# Quotes, brackets and sentence punctuation around a name are not part of it ("“主四合院”", "Yahoo!"); other
-# symbols are ("C++", "C#").
-_EDGE_PUNCTUATION = "\"'“”‘’«»„‚「」『』《》.,;:!?。，、；：！？()（）[]"
+# Quotes and sentence punctuation around a name are not part of it ("“主四合院”", "Yahoo!"); other symbols are
+# ("C++", "C#"), and so are brackets: "Lót An-giơ-lét (Lạc Sam cơ)" closes its own.
+EDGE_PUNCTUATION = "\"'“”‘’«»„‚「」『』《》.,;:!?。，、；：！？"
 
 
 def name_words(name: str, fold: str = "") -> List[str]:
     """The normalised words of a name as the masker matches them: split at whitespace and hyphens, quotes and
     sentence punctuation around the name left out."""
-    return [word for word in _NAME_GAP.split(normalise(name, fold).strip().strip(_EDGE_PUNCTUATION)) if word]
+    return [word for word in _NAME_GAP.split(normalise(name, fold).strip().strip(EDGE_PUNCTUATION)) if word]
 
 
 class NameMatch(NamedTuple):
