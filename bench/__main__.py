@@ -25,7 +25,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-ORDER = ["wiki_mrc", "clism", "project_labels", "align", "train"]  # data side first, trainer last
+ORDER = ["wiki_mrc", "clism", "project_labels", "projection_gold", "align", "train"]  # data side first, trainer last
 # Modules of bench/ that a benchmark imports, not benchmarks of their own (wiki_mrc.py's helpers).
 HELPERS = {"wiki_replicas", "wiki_scale", "wiki_profile", "pmr_chain"}
 Row = tuple[str, str, str, str]

@@ -39,3 +39,50 @@ def test_word_to_word():
 def test_accepts_any_iterable_of_links():
     assert map_span(iter(LINKS), 1, 3) == (1, 3)
     assert map_span({(5, 2), (5, 9)}, 5, 6) == (2, 10)
+
+
+# map_span_cluster: span-to-span without far strays (the pipelines' default, map_target_span).
+from alignment.span_mapping import DEFAULT_MAX_GAP, map_span_cluster, map_target_span  # noqa: E402
+
+
+def test_cluster_equals_span_to_span_when_the_links_are_close():
+    for links, start, end in ((LINKS, 1, 3), (LINKS, 0, 4), ([(0, 5), (1, 1)], 0, 2), ([(0, 2), (1, 0)], 0, 2)):
+        assert map_span_cluster(links, start, end) == map_span(links, start, end)
+
+
+def test_cluster_drops_a_far_stray_link():
+    # "Sri Lanka" → "Sri Lanka", plus one stray link from "Sri" to a word five places later: eq. 2 stretches the
+    # span over "mehrere Bombenexplosionen mit zahlreichen Toten" (Europarl), the cluster rule does not.
+    links = [(0, 0), (1, 1), (0, 6)]
+    assert map_span(links, 0, 2) == (0, 7)
+    assert map_span_cluster(links, 0, 2) == (0, 2)
+
+
+def test_cluster_bridges_gaps_up_to_max_gap_unlinked_words():
+    gap = DEFAULT_MAX_GAP
+    assert gap == 3
+    assert map_span_cluster([(0, 0), (1, gap + 1)], 0, 2) == (0, gap + 2)      # 3 unlinked words between: bridged
+    assert map_span_cluster([(0, 0), (0, 1), (1, gap + 3)], 0, 2) == (0, 2)    # 4: cut, the 2-link cluster wins
+    assert map_span_cluster([(0, 0), (1, 2)], 0, 2, max_gap=0) == (0, 1)       # tie of one link each: the earlier
+    assert map_span_cluster([(0, 0), (1, 2)], 0, 2, max_gap=1) == (0, 3)
+
+
+def test_cluster_keeps_the_cluster_with_most_links_wherever_it_is():
+    # One link early, three links late: the late cluster is the translation.
+    links = [(0, 1), (0, 10), (1, 11), (2, 11)]
+    assert map_span_cluster(links, 0, 3) == (10, 12)
+    # Links from outside the span count for nothing.
+    assert map_span_cluster(links + [(5, 1), (5, 2)], 0, 3) == (10, 12)
+
+
+def test_cluster_unaligned_and_invalid():
+    assert map_span_cluster(LINKS, 4, 6) is None
+    with pytest.raises(ValueError):
+        map_span_cluster(LINKS, 2, 2)
+    with pytest.raises(ValueError, match="max_gap"):
+        map_span_cluster(LINKS, 0, 1, max_gap=-1)
+
+
+def test_the_pipelines_mapping_is_the_cluster_rule():
+    links = [(0, 0), (1, 1), (0, 6)]
+    assert map_target_span(links, 0, 2) == map_span_cluster(links, 0, 2) == (0, 2)

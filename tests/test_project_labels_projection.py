@@ -55,3 +55,27 @@ def test_unknown_method_and_policy_are_refused():
         project([Span(0, 1, "PER")], [], "phrase")
     with pytest.raises(ValueError, match="conflict policy"):
         project([Span(0, 1, "PER")], [(0, 0)], "span", "random")
+
+
+def test_default_method_is_cluster_and_drops_a_far_stray_link():
+    from pipelines.project_labels.projection import DEFAULT_METHOD, METHODS, map_source_span
+    assert DEFAULT_METHOD == "cluster" and set(METHODS) == {"cluster", "span", "word"}
+    # LOC "Austria" -> target word 1, with a stray link to target word 6 (five words on).
+    source, links = [Span(0, 1, "LOC")], [(0, 1), (0, 6), (1, 2)]
+    assert project(source, links, "span").spans == [Span(1, 7, "LOC")]
+    assert project(source, links).spans == [Span(1, 2, "LOC")]
+    assert map_source_span(links, 0, 1, "word") == [(1, 2), (6, 7)]
+    with pytest.raises(ValueError, match="projection method"):
+        map_source_span(links, 0, 1, "phrase")
+
+
+def test_cluster_avoids_the_conflict_a_far_stray_link_causes():
+    # PER "Smith" -> target word 1; ORG "the Commission" -> target words 6-7 plus a stray link to word 0. Eq. 2
+    # stretches ORG over [0, 8), swallowing PER, and the conflict policy loses ORG; the cluster rule cuts the
+    # stray (five unlinked words away) and keeps both.
+    source = [Span(0, 1, "PER"), Span(2, 4, "ORG")]
+    links = [(0, 1), (2, 0), (2, 6), (3, 7)]
+    naive = project(source, links, "span")
+    assert naive.spans == [Span(1, 2, "PER")] and naive.lost_conflict == 1
+    clustered = project(source, links, "cluster")
+    assert clustered.spans == [Span(1, 2, "PER"), Span(6, 8, "ORG")] and clustered.lost_conflict == 0

@@ -1,7 +1,8 @@
 """One CLISM row (schema ``clism``, paper 000 §3.1, Figure 2) from a pair, its source spans and its links.
 
-Each source span maps to the target with the shared span-to-span function (``alignment.map_span``: from the
-first to the last target word linked to any word of the span); a span with no linked target word is dropped,
+Each source span maps to the target with the pipelines' shared span mapping (``alignment.span_mapping.
+map_target_span``: span-to-span, from the first to the last target word linked to the span, far stray links
+left out); a span with no linked target word is dropped,
 and a pair left with no span is dropped. The masked source replaces each kept span by one ``que_token``,
 keeping the text between spans as it was, so the k-th ``que_token`` is the question whose answer is
 ``answers[k]`` (character offsets into the target, whole words).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from alignment import map_span
+from alignment.span_mapping import map_target_span
 from pipelines.clism.prepare import PreparedPair
 
 Links = Sequence[tuple[int, int]]
@@ -30,7 +31,7 @@ def build_row(pair: PreparedPair, links: Links, que_token: str, drop: Drop = _no
     sw, tw = pair.source_words, pair.target_words
     source_spans, answers = [], []
     for start, end, label in pair.spans or ():
-        mapped = map_span(links, start, end)
+        mapped = map_target_span(links, start, end)
         if mapped is None:
             drop_span("unaligned", 1)
             continue

@@ -3,7 +3,7 @@
 
     python -m pipelines.project_labels --source eng.train --src-lang en \\
         --translations train.de.txt --tgt-lang de [--translations train.es.txt --tgt-lang es ...] \\
-        --output DIR [--method span|word] [--conflict coverage] [--pretokenized] \\
+        --output DIR [--method cluster|span|word] [--conflict coverage] [--pretokenized] \\
         [--extra-parallel wmt.en wmt.de [de]] [--conll-out 'DIR/{lang}.conll'] [Beam options]
     python -m pipelines.project_labels evaluate --predicted F_OR_DIR --gold F [--json F]
 
@@ -16,12 +16,13 @@ is a (``--translations``, ``--tgt-lang``) pair, given in the same order, and bec
 from the source's sentence count stops the run before it starts.
 
 Alignment: eflomal (or ``--aligner fast_align|giza``) on the source words and the translation words (as
-written, or ``--lowercase-alignment``), symmetrised with ``--heuristic`` (default intersect, the best for
-projection on the Europarl gold check); the alignment flags are the same as ``pipelines.clism``'s;
+written, or ``--lowercase-alignment``), symmetrised with ``--heuristic`` (default grow-diag-final-and, the best
+for projection over all gold pairs, README); the alignment flags are the same as ``pipelines.clism``'s;
 ``--extra-parallel SRC TGT [LANG]`` adds tokenised parallel text (Moses escapes such as ``&apos;`` undone;
 empty, over-long and length-mismatched pairs counted and skipped) that only helps the aligner.
 
-Projection: ``--method span`` (span-to-span, default) or ``word`` (word-to-word baseline); overlapping
+Projection: ``--method cluster`` (default: span-to-span without far stray links), ``span`` (paper 002's
+span-to-span, eq. 2) or ``word`` (word-to-word baseline); overlapping
 projected spans are resolved by ``--conflict`` (coverage: keep the span whose words are best linked to its own
 source span; shorter; longer; first; drop: lose all overlapping spans). Tags regenerated in
 ``--output-scheme`` (BIOES default, or BIO).
@@ -38,7 +39,7 @@ from pipelines.cli import main_wrapper, parse_args
 from pipelines.project_labels import evaluate as evaluation
 from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, Target, build_pipeline,
                                                language_counters, write_outputs)
-from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, METHODS
+from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
 from pipelines.shards import DROPPED, pipeline_counters, write_dataset_manifest
 from schemas import Manifest, read_manifest, write_manifest
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tgt-lang", action="append", required=True, metavar="LANG",
         help="language of the matching --translations (same order)")
     add("--output", required=True, metavar="DIR", help="datasets are written to DIR/<lang>")
-    add("--method", choices=METHODS, default="span", help="span-to-span (default) or word-to-word")
+    add("--method", choices=tuple(METHODS), default=DEFAULT_METHOD,
+        help=f"cluster (span-to-span without far stray links), span (paper 002 eq. 2) or word (word-to-word); "
+             f"default {DEFAULT_METHOD}")
     add("--conflict", choices=tuple(CONFLICT_POLICIES), default=DEFAULT_CONFLICT,
         help=f"which of overlapping projected spans survives (default {DEFAULT_CONFLICT})")
     add("--tag-column", type=int, default=-1, help="column of the source tag (default: the last)")

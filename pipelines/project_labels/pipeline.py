@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions
-from pipelines.project_labels.projection import DEFAULT_CONFLICT, project
+from pipelines.project_labels.projection import DEFAULT_CONFLICT, DEFAULT_METHOD, project
 from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, read_extra_parallel, read_lines,
                                                    read_source, tokenize_translation)
 from pipelines.shards import WriteShards, count, count_drop
@@ -53,7 +53,7 @@ class ProjectionConfig:
     src_lang: str
     targets: tuple[Target, ...]
     output: str
-    method: str = "span"
+    method: str = DEFAULT_METHOD
     conflict: str = DEFAULT_CONFLICT
     tag_column: int = -1
     encoding: str = "utf-8"
