@@ -9,6 +9,7 @@ import yaml
 
 from schemas import KINDS, Manifest, ShardInfo, write_manifest
 from schemas.conll import read_conll
+from schemas.tags import spans_from_tags
 from trainer.finetune import main as finetune_main
 
 TINY_BERT = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -89,3 +90,28 @@ def tatoeba_pair_files(data_dir: Path, directory: Path) -> dict[str, Path]:
     return {name: write_pair_tsv(directory / f"{name}.tsv", lines["deu" if name.startswith("de") else "eng"], count,
                                  offset) for name, count, offset in
             (("en_train", 24, 0), ("de_train", 24, 0), ("de_dev", 8, 200), ("en_dev", 8, 200))}
+
+
+def write_semeval_from_conll(path: Path, conll_path: Path, count: int, offset: int = 0) -> Path:
+    """A SemEval-2014-layout ABSA file of real sentences: the sentences of a CoNLL file (words joined by spaces)
+    with their entities as aspect terms, the polarity fixed by the entity type (PER positive, ORG negative,
+    LOC and MISC neutral). No ABSA data is in shared/data; the labels are made by rule, the text is real."""
+    from xml.sax.saxutils import quoteattr
+
+    polarity = {"PER": "positive", "ORG": "negative", "LOC": "neutral", "MISC": "neutral"}
+    sentences = [s for s in read_conll(conll_path, tag_scheme="BIO")][offset:offset + count]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<sentences>"]
+    for sentence in sentences:
+        text = " ".join(sentence.tokens)
+        starts = [sum(len(t) + 1 for t in sentence.tokens[:n]) for n in range(len(sentence.tokens))]
+        lines.append(f'  <sentence id="{sentence.index}">')
+        lines.append(f"    <text>{text.replace('&', '&amp;').replace('<', '&lt;')}</text>")
+        lines.append("    <aspectTerms>")
+        for span in spans_from_tags(list(sentence.tags)):
+            start, end = starts[span.start], starts[span.end - 1] + len(sentence.tokens[span.end - 1])
+            lines.append(f"      <aspectTerm term={quoteattr(text[start:end])} polarity=\"{polarity[span.label]}\" "
+                         f"from=\"{start}\" to=\"{end}\"/>")
+        lines += ["    </aspectTerms>", "  </sentence>"]
+    lines.append("</sentences>")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from finetune_fixtures import (read_records, read_report, run_finetune, tatoeba_pair_files, tiny_config, write_pair_tsv,
-                               write_tagged_dataset)
+                               write_semeval_from_conll, write_tagged_dataset)
 from schemas.conll import read_conll
 from trainer.config import load_config
 from trainer.finetune_config import FinetuneConfig
@@ -336,6 +336,35 @@ def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
         assert expected <= set(shared)
         for key in shared:
             assert torch.equal(saved[key], tuned[key]), key
+
+
+# ---- ABSA -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head", ["mrc", "tagging"])
+def test_absa_heads_train_evaluate_and_predict(data_dir, tmp_path, head):
+    """ABSA as a registered task, in mPMR's MRC form and as BIOES tagging (paper 002), on SemEval-layout files
+    of real Europarl sentences (``write_semeval_from_conll``): trained, scored per language, and predicted."""
+    from trainer.predict import main as predict_main
+
+    ner = data_dir / "ner"
+    train = write_semeval_from_conll(tmp_path / "train.xml", ner / "en-europarl.test.conll02", 24)
+    dev = write_semeval_from_conll(tmp_path / "dev.xml", ner / "de-europarl.test.conll02", 8, offset=100)
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "absa", "head": head},
+                         {"train": {"en": str(train)}, "eval": {"en": str(train), "de": str(dev)}, "max_length": 96})
+    assert run_finetune(tmp_path, config) == 0
+    report = read_report(out)
+    check_report(report, ["en", "de"], {"en": 24, "de": 8})
+    assert report["metrics"] == ["precision", "recall", "f1"] and report["task"] == "absa"
+    task = json.loads((out / "task.json").read_text())
+    if head == "tagging":
+        assert task["labels"] == ["O"] + [f"{p}-{t}" for t in ("NEG", "NEU", "POS") for p in "BIES"]
+    predictions = tmp_path / "predictions.jsonl"
+    assert predict_main(["--model", str(out), "--input", str(dev), "--output", str(predictions)]) == 0
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert len(rows) == 8
+    key = "aspects" if head == "mrc" else "tags"
+    assert all(key in row for row in rows)
 
 
 # ---- configuration ----------------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_class
 
 @dataclass
 class TaskConfig:
-    name: str = "qa"  # a task of trainer/tasks/registry.py: qa | ner | pair
-    head: str | None = None  # qa: start_end | extractor | que; ner: tagging | mrc; pair: classifier | mrc
+    name: str = "qa"  # a task of trainer/tasks/registry.py: qa | ner | pair | absa
+    # qa: start_end | extractor | que; ner: tagging | mrc; pair: classifier | mrc; absa: mrc | tagging
+    head: str | None = None
     pair_task: str = "pawsx"  # pair: pawsx | xnli (labels and MRC queries)
     scheme: str = "BIOES"  # ner tagging: the scheme the softmax predicts (BIOES or BIO)
     entity_types: list[str] | None = None  # ner; None: the types of the training data

@@ -6,6 +6,7 @@ into the examples of a task family.
 - NER: a directory of ``tagged`` shards (``pipelines.project_labels``, ``pipelines.import_conll``) or a CoNLL
   file (``schemas.conll.read_conll``: any encoding, IOB1/BIO/BIOES) -> rows ``{"id", "lang", "tokens", "tags"}``;
 - sentence pairs: PAWS-X / XNLI TSV (``trainer.data.pair_tsv``) -> pair rows;
+- ABSA: SemEval XML (``trainer.data.semeval``) -> sentences with aspect spans and polarities;
 - line-parallel text files (XSR memories and probes) and one-sentence-per-line files (MLM memories).
 
 Raw files are the trainer's one exception to "shards only" (ARCHITECTURE.md, "The data contract"): the
@@ -24,9 +25,10 @@ from typing import Any, Iterator, Mapping
 from schemas import open_dataset
 from schemas.conll import read_conll
 from trainer.data.pair_tsv import read_pair_tsv
+from trainer.data.semeval import read_semeval_xml
 from trainer.data.squad import QAExample, read_squad_json
 
-FORMATS = ("auto", "squad", "mrc", "conll", "tagged", "tsv")
+FORMATS = ("auto", "squad", "mrc", "conll", "tagged", "tsv", "semeval")
 
 
 @dataclass
@@ -75,6 +77,8 @@ class DataSource:
             return "squad"
         if suffix == ".tsv":
             return "tsv"
+        if suffix == ".xml":
+            return "semeval"
         return "conll"
 
 
@@ -139,6 +143,14 @@ def read_pair_rows(source: DataSource, pair_task: str) -> list[dict]:
     # XNLI's dev/test files hold every language: keep the one asked for.
     rows = [row for row in rows if row["lang"] == source.lang] or rows
     return _limited(iter(rows), source.limit, source.skip)
+
+
+def read_absa(source: DataSource) -> list[dict]:
+    """SemEval ABSA sentences ``{"id", "lang", "text", "aspects"}`` of an XML file."""
+    fmt = source.resolved_format()
+    if fmt != "semeval":
+        raise ValueError(f"{source.path}: an ABSA task reads SemEval XML files, not {fmt}")
+    return _limited(iter(read_semeval_xml(source.path, source.lang)), source.limit, source.skip)
 
 
 def read_sentences_file(path: str | os.PathLike, limit: int | None = None) -> list[str]:

@@ -3,8 +3,11 @@ skipped opinions counted."""
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, fields
+
+from schemas.tags import Span, tags_from_spans
 
 POLARITIES = {"positive": "POS", "negative": "NEG", "neutral": "NEU"}
 
@@ -75,3 +78,22 @@ def read_semeval_xml(path: str | os.PathLike, lang: str, stats: AbsaReadStats | 
         stats.aspects += len(aspects)
         rows.append({"id": sentence_id, "lang": lang, "text": text, "aspects": aspects})
     return rows
+
+
+def word_tagged(sentence: dict, scheme: str = "BIOES") -> dict:
+    """A SemEval sentence as a tagged row (paper 002's ABSA form): white-space words, each aspect term's words
+    tagged with its polarity (``B-POS`` ... ``E-POS``, ``S-NEG``, ...). ``char_offsets`` map the words back."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", sentence["text"])]
+    spans = []
+    for aspect in sentence["aspects"]:
+        covered = [n for n, (start, end) in enumerate(words) if start < aspect["end"] and aspect["start"] < end]
+        if covered:
+            spans.append(Span(covered[0], covered[-1] + 1, aspect["polarity"]))
+    # Overlapping aspects (rare) keep the first: a tagging holds one label per word.
+    kept, taken = [], set()
+    for span in sorted(spans):
+        if not taken & set(range(span.start, span.end)):
+            kept.append(span)
+            taken |= set(range(span.start, span.end))
+    return {"id": sentence["id"], "lang": sentence["lang"], "tokens": [sentence["text"][a:b] for a, b in words],
+            "tags": tags_from_spans(len(words), kept, scheme), "char_offsets": words}

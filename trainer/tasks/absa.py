@@ -1,6 +1,8 @@
-"""Aspect-based sentiment analysis (SemEval) as MRC with polarity queries (paper 001 Table 6).
+"""Aspect-based sentiment analysis (SemEval) in mPMR's MRC form, the ``absa/mrc`` task (paper 001 Table 6: MRC
+with polarity queries). Its tagging form, ``absa/tagging`` (paper 002: BIOES tags of polarities over the
+words), is NER's tagger over polarity types: ``AbsaTagging`` in trainer/tasks/ner.py.
 
-Reader: SemEval XML - the 2014 layout (``<sentence><text/><aspectTerms><aspectTerm term polarity from
+Reader (``trainer.data.semeval``): SemEval XML - the 2014 layout (``<sentence><text/><aspectTerms><aspectTerm term polarity from
 to/>``) and the 2016 layout paper 001 evaluates (``<sentence><text/><Opinions><Opinion target polarity from
 to/>``). An opinion on an implicit target (``target="NULL"``), a ``conflict`` polarity (the usual practice
 drops it), and a repeat of the same target and polarity (2016 lists one per aspect category) are skipped
@@ -17,6 +19,12 @@ from typing import Sequence
 import numpy as np
 
 from schemas.tags import Span
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, collate_mrc
+from trainer.data.readers import DataSource, read_absa
+from trainer.models.qa_heads import ExtractorQA
+from trainer.models.span_extractor import SpanExtractorConfig
+from trainer.tasks.base import Task, model_inputs, pad_id
+from trainer.tasks.metrics import span_scores
 from trainer.tasks.span_decoding import positive_spans
 
 # Paper 001 Table 6.
@@ -53,3 +61,65 @@ def decode_absa(polarity_scores: Sequence[tuple[str, np.ndarray, object]], conte
             if (start, end) not in best or score > best[(start, end)][0]:
                 best[(start, end)] = (score, polarity)
     return {Span(start, end, polarity) for (start, end), (_, polarity) in best.items()}
+
+
+class AbsaMRC(Task):
+    """ABSA in mPMR's MRC form (paper 001 Table 6): one polarity query per sentence and polarity; an aspect is a
+    span with S_ij > 0; scored as exact ``(span, polarity)`` matches."""
+
+    name, head = "absa", "mrc"
+    metrics = ("precision", "recall", "f1")
+    primary_metric = "f1"
+    description = "mPMR's extractor over one query per polarity (paper 001 Table 6)"
+
+    def read(self, source: DataSource) -> list[dict]:
+        return read_absa(source)
+
+    def texts(self, example: dict) -> list[str]:
+        return [example["text"]]
+
+    def example_from_record(self, record: dict, lang: str, example_id: str) -> dict:
+        if not isinstance(record.get("text"), str) or not record["text"].strip():
+            raise KeyError("an ABSA record needs a non-empty 'text'")
+        return {"id": example_id, "lang": lang, "text": record["text"], "aspects": []}
+
+    def build_head(self, encoder):
+        return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
+
+    def mrc_features(self) -> MRCFeatureConfig:
+        s = self.settings
+        return MRCFeatureConfig(max_length=s.max_length, max_query_length=s.max_query_length,
+                                double_separator=s.double_separator)
+
+    def training_items(self, tokenizer, examples):
+        return [row for sentence in examples for row in absa_mrc_rows(sentence)], \
+            MRCCollator(tokenizer, self.mrc_features())
+
+    def aspects(self, model, tokenizer, sentences: Sequence[dict], batch_size: int) -> list[set[Span]]:
+        s = self.settings
+        device = next(model.parameters()).device
+        featurizer = MRCFeaturizer(tokenizer, self.mrc_features())
+        queries = [(index, row) for index, sentence in enumerate(sentences) for row in absa_mrc_rows(sentence)]
+        triples: list[list] = [[] for _ in sentences]
+        for start in range(0, len(queries), batch_size):
+            chunk = queries[start:start + batch_size]
+            features = featurizer([row for _, row in chunk])
+            batch = collate_mrc(features, pad_id(tokenizer), 8, s.max_length)
+            scores = model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"].float().cpu()
+            for n, ((index, row), feature) in enumerate(zip(chunk, features)):
+                size = len(feature.input_ids)
+                triples[index].append((row["polarity"], scores[n, :size, :size].numpy(), feature))
+        return [decode_absa(triples[index], sentence["text"], s.mrc_threshold, s.max_span_length)
+                for index, sentence in enumerate(sentences)]
+
+    def score_language(self, model, tokenizer, examples, batch_size):
+        predicted = self.aspects(model, tokenizer, examples, batch_size)
+        return {**span_scores([gold_aspects(s) for s in examples], predicted), "count": len(examples)}
+
+    def predict(self, model, tokenizer, examples, batch_size):
+        found = self.aspects(model, tokenizer, examples, batch_size)
+        return [{"id": s["id"], "lang": s["lang"], "aspects": [
+            {"text": s["text"][a.start:a.end], "start": a.start, "end": a.end, "polarity": a.label}
+            for a in sorted(aspects)]} for s, aspects in zip(examples, found)]
+
+

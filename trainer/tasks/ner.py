@@ -1,5 +1,6 @@
 """Named-entity recognition, one class per head; both read tagged sentences ``{"id", "lang", "tokens", "tags"}``
-and score entity-level precision/recall/F1 (CoNLL semantics).
+and score entity-level precision/recall/F1 (CoNLL semantics). ABSA's tagging form (paper 002) is the same
+tagger over polarity types (``AbsaTagging``: SemEval aspects as BIOES tags of white-space words).
 
 | head | model | batches |
 |---|---|---|
@@ -15,7 +16,8 @@ from torch import nn
 
 from schemas.tags import parse_tag, spans_from_tags
 from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, collate_mrc
-from trainer.data.readers import DataSource, read_sentences
+from trainer.data.readers import DataSource, read_absa, read_sentences
+from trainer.data.semeval import POLARITIES, word_tagged
 from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, entity_types, label_list, ner_mrc_rows
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
@@ -176,3 +178,20 @@ def predict_tags(model: nn.Module, tokenizer, sentences: Sequence, labels: Seque
     finally:
         model.train(was_training)
     return predicted
+
+
+class AbsaTagging(NERTagging):
+    """ABSA as tagging (paper 002): the sentence's white-space words tagged with the aspects' polarities in
+    BIOES (or BIO), a softmax tagger, entity-level F1 over ``(words, polarity)``."""
+
+    name, head = "absa", "tagging"
+    description = "a tagger over BIOES polarity tags of the aspect terms (paper 002)"
+
+    def read(self, source: DataSource) -> list[dict]:
+        return [word_tagged(sentence, self.settings.scheme) for sentence in read_absa(source)]
+
+    def fit_labels(self, examples, types=None) -> None:
+        super().fit_labels(examples, types or sorted(POLARITIES.values()))
+
+    def uses_training_labels(self) -> bool:
+        return False  # the polarities are the label set, whatever the training data holds

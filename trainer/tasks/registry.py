@@ -20,8 +20,9 @@ from trainer.config import ConfigError
 from trainer.loop.checkpoint import STATE_FILE, latest_complete_checkpoint, load_matching_heads, load_module_weights
 from trainer.loop.train import CHECKPOINTS
 from trainer.models.backbone import encoder_without_pooler
+from trainer.tasks.absa import AbsaMRC
 from trainer.tasks.base import Task, TaskSettings
-from trainer.tasks.ner import NERMRC, NERTagging
+from trainer.tasks.ner import NERMRC, AbsaTagging, NERTagging
 from trainer.tasks.pair import PairClassification, PairMRC
 from trainer.tasks.paired import build_model, filter_ready
 from trainer.tasks.qa import QAExtractor, QAQue, QAStartEnd
@@ -36,7 +37,8 @@ def register_task(task_class: type[Task]) -> type[Task]:
 
 
 # The first head registered for a task is its default.
-for _task_class in (QAStartEnd, QAExtractor, QAQue, NERTagging, NERMRC, PairClassification, PairMRC):
+for _task_class in (QAStartEnd, QAExtractor, QAQue, NERTagging, NERMRC, PairClassification, PairMRC, AbsaMRC,
+                    AbsaTagging):
     register_task(_task_class)
 
 
