@@ -98,3 +98,48 @@ def test_errors_are_one_line(ner_run, capsys, arguments, message):
     assert main(["--model", str(out), *arguments]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_xsr_and_mlm_retention_of_a_checkpoint_match_the_run(data_dir, tmp_path, capsys):
+    """``--xsr``/``--mlm`` on a fine-tuned checkpoint give the figures the run measured "after" on the same probes
+    (Tatoeba de-en pairs, English sentences), the MLM probe scored by the head of the backbone it started from."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from schemas.conll import read_conll
+    from trainer.data.tokenizer_training import train_wordpiece
+
+    ner, parallel = data_dir / "ner", data_dir / "parallel"
+    english, german = parallel / "tatoeba.deu-eng.eng", parallel / "tatoeba.deu-eng.deu"
+    europarl = [" ".join(s.tokens) for s in read_conll(ner / "en-europarl.test.conll02", tag_scheme=None)][:32]
+    texts = [line.strip() for path in (english, german) for line in path.read_text().splitlines()[:60]]
+    tokenizer = train_wordpiece(europarl + texts, 1200)
+    torch.manual_seed(7)
+    backbone = tmp_path / "backbone"
+    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=192,
+                               pad_token_id=tokenizer.pad_token_id)).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    out = tmp_path / "run"
+    config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
+                         {"train": {"en": {"path": str(ner / "en-europarl.test.conll02"), "limit": 16}}},
+                         model={"name_or_path": str(backbone), "from_scratch": None},
+                         tokenizer={"train_vocab_size": None},
+                         probes={"mlm": {"en": str(english)}, "xsr": {"de_en": [str(german), str(english)]},
+                                 "size": 24, "batch_size": 16})
+    assert run_finetune(tmp_path, config) == 0
+    after = json.loads((out / "retention.json").read_text())
+    json_out = tmp_path / "retention.json"
+    capsys.readouterr()
+    assert main(["--model", str(out), "--mlm", f"en={english}", "--xsr", f"de_en={german},{english}",
+                 "--probe-size", "24", "--batch-size", "16", "--json-out", str(json_out)]) == 0
+    printed = capsys.readouterr().out
+    assert "P@1 now" in printed and "| en |" in printed and "| de_en |" in printed
+    measured = json.loads(json_out.read_text())["retention"]
+    for kind, name in (("mlm", "en"), ("xsr", "de_en")):
+        for key, value in after[kind][name]["after"].items():
+            assert measured[kind][name]["now"][key] == pytest.approx(value, rel=1e-5), (kind, key)
+    # XSR alone needs no MLM head; a bad probe argument is one line.
+    assert main(["--model", str(out), "--xsr", f"de_en={german},{english}", "--probe-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["--model", str(out), "--xsr", f"de_en={german}"]) == 1
+    assert "--xsr takes NAME=SOURCE,TARGET" in capsys.readouterr().err

@@ -144,9 +144,9 @@ class RetentionProbes:
 
         options = self.options
         model.to(device)
-        self.mlm_model.to(device)
         measured: dict = {"mlm": {}, "xsr": {}}
         if self.data.mlm:
+            self.mlm_model.to(device)
             for lang, result in perplexity_by_language(self.mlm_model, self.tokenizer, self.data.mlm, seed=self.seed,
                                                        batch_size=options.batch_size,
                                                        max_length=options.max_length).items():
@@ -191,4 +191,19 @@ def retention_probes(options: ProbeConfig, memories: MemoryConfig, seed: int, so
     data = load_probe_data(options, memories)
     if data is None:
         return None
-    return RetentionProbes(options, seed, data, probe_masked_lm(source, model, masked_lm), tokenizer)
+    mlm_model = probe_masked_lm(source, model, masked_lm) if data.mlm else None
+    return RetentionProbes(options, seed, data, mlm_model, tokenizer)
+
+
+def measure_model(options: ProbeConfig, seed: int, source, model: nn.Module, tokenizer, device) -> dict:
+    """One model's figures on the probes of ``options`` (``trainer.evaluate``): the report's ``retention`` entry
+    with a ``now`` column per probe. ``source``: the masked LM whose head scores the MLM probes."""
+    probes = retention_probes(options, MemoryConfig(), seed, source, model, tokenizer)
+    if probes is None:
+        raise ValueError("no MLM or XSR probe files given")
+    figures = probes.measure(model, device)
+    table: dict = {"mlm": {}, "xsr": {}, "probes": probes.data.sources}
+    for kind in ("mlm", "xsr"):
+        for name, values in figures[kind].items():
+            table[kind][name] = {"now": values}
+    return table
