@@ -121,24 +121,62 @@ def test_ner_as_mrc_translate_train_on_tagged_shards(data_dir, tmp_path):
                       weights_only=False)["data"]["items"] == 40
 
 
-def test_mtl_ws_warm_up_then_zero_shot_adaptation(data_dir, tmp_path):
+def mtl_ws_config(data_dir, out, iterations: int = 2) -> dict:
     ner = data_dir / "ner"
+    return tiny_config(out, {"name": "ner", "head": "tagging"},
+                       {"train": {"en": entry(ner / "en-europarl.test.conll02", 16)},
+                        "translated": {"de": entry(ner / "de-europarl.test.conll02", 16)},
+                        "eval": {"en": entry(ner / "en-europarl.test.conll02", 8),
+                                 "de": entry(ner / "de-europarl.test.conll02", 8)}},
+                       adaptation={"name": "mtl-ws", "mtl_ws": {"iterations": iterations, "inner_steps": 2,
+                                                               "step_size": 1.0, "checkpoint_every": 1}},
+                       train={"total_steps": 2})
+
+
+def test_mtl_ws_warm_up_then_zero_shot_adaptation(data_dir, tmp_path):
+    """MTL-WS's warm-up iterations are steps of the one loop (their own metrics log and checkpoints under
+    warm-start/), then the zero-shot adaptation on the source data runs from the warmed-up model."""
     out = tmp_path / "run"
-    config = tiny_config(out, {"name": "ner", "head": "tagging"},
-                         {"train": {"en": entry(ner / "en-europarl.test.conll02", 16)},
-                          "translated": {"de": entry(ner / "de-europarl.test.conll02", 16)},
-                          "eval": {"en": entry(ner / "en-europarl.test.conll02", 8),
-                                   "de": entry(ner / "de-europarl.test.conll02", 8)}},
-                         adaptation={"name": "mtl-ws", "mtl_ws": {"iterations": 2, "inner_steps": 2, "step_size": 1.0}},
-                         train={"total_steps": 2})
-    assert run_finetune(tmp_path, config) == 0
-    records = read_records(out)
-    warmup = [r for r in records if r["split"] == "warmup"]
-    assert [r["iteration"] for r in warmup] == [1, 2]
-    assert all(r["update_norm"] > 0 and "loss_de" in r for r in warmup)
-    # The warm-up comes first, then the loop's zero-shot adaptation on the source data.
-    assert [r["split"] for r in records][:3] == ["warmup", "warmup", "train"]
+    assert run_finetune(tmp_path, mtl_ws_config(data_dir, out)) == 0
+    warmup = read_records(out / "warm-start")
+    assert [r["step"] for r in warmup] == [1, 2] and {r["split"] for r in warmup} == {"train"}
+    assert all(r["update_norm"] > 0 and r["loss_de"] > 0 and r["loss"] == r["loss_de"] for r in warmup)
+    assert latest_complete_checkpoint(out / "warm-start" / CHECKPOINTS).name == "step-00000002"
+    assert [r["step"] for r in read_records(out) if r["split"] == "train"] == [1, 2]
     check_report(read_report(out), ["en", "de"], {"en": 8, "de": 8})
+
+
+def test_mtl_ws_warm_start_resumes_exactly(data_dir, tmp_path, monkeypatch):
+    """A run interrupted in the middle of the warm start continues it from its last checkpoint and ends where
+    the uninterrupted run ends: the same warm-up and adaptation losses and the same report."""
+    from trainer.adaptation.warm_start import WarmStartRule
+
+    whole = tmp_path / "whole"
+    assert run_finetune(tmp_path, mtl_ws_config(data_dir, whole, iterations=3), name="whole.yaml") == 0
+    step = WarmStartRule.step
+
+    def interrupted(self, model, module, batch, number, autocast):
+        if number == 3:
+            raise KeyboardInterrupt
+        return step(self, model, module, batch, number, autocast)
+
+    cut = tmp_path / "cut"
+    monkeypatch.setattr(WarmStartRule, "step", interrupted)
+    assert run_finetune(tmp_path, mtl_ws_config(data_dir, cut, iterations=3), name="cut.yaml") == 130
+    assert latest_complete_checkpoint(cut / "warm-start" / CHECKPOINTS).name == "step-00000002"
+    made = []
+
+    def counted(self, model, module, batch, number, autocast):
+        made.append(number)
+        return step(self, model, module, batch, number, autocast)
+
+    monkeypatch.setattr(WarmStartRule, "step", counted)
+    assert run_finetune(tmp_path, mtl_ws_config(data_dir, cut, iterations=3), name="cut.yaml") == 0
+    assert made == [3]  # the resumed run made only the iteration the interrupted one had not saved
+    for directory in ("warm-start", "."):
+        assert [r["loss"] for r in read_records(cut / directory) if r["split"] == "train"] == \
+            [r["loss"] for r in read_records(whole / directory) if r["split"] == "train"]
+    assert read_report(cut)["languages"] == read_report(whole)["languages"]
 
 
 def test_gem_with_mlm_and_xsr_memories_reports_retention(data_dir, tmp_path):

@@ -8,8 +8,8 @@ trainer/adaptation/mixing.py) and the constraint (how forgetting is held back, p
 trainer/adaptation/constraints.py); ``key=value`` arguments override it. Training is the one loop of
 trainer/loop/train.py; a run whose ``output_dir`` holds a checkpoint continues from it exactly.
 
-What a run adds around the loop, each from the room that owns it: MTL-WS's warm start before the first step
-(trainer/adaptation/mtl_ws.py); FILTER's two streams (trainer/tasks/paired.py); self-teaching, writing a
+What a run adds around the loop, each from the room that owns it: MTL-WS's warm start, Z iterations as steps
+of the same loop before the zero-shot adaptation (trainer/adaptation/warm_start.py); FILTER's two streams (trainer/tasks/paired.py); self-teaching, writing a
 teacher's soft labels after the last step or learning from them (trainer/adaptation/self_teaching.py);
 retention probes before the first and after the last step (trainer/adaptation/retention.py); task metrics
 on the dev data every ``evaluation.every`` steps with model selection by ``evaluation.select``
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from trainer.adaptation.constraints import build_constraint
 from trainer.adaptation.mixing import plan_data
-from trainer.adaptation.mtl_ws import warm_start
+from trainer.adaptation.warm_start import warm_start
 from trainer.adaptation.retention import RETENTION_FILE, retention_probes
 from trainer.adaptation.self_teaching import (SelfTeachingHook, TeacherCollate, load_teacher, self_teaching_weights,
                                               write_soft_labels)
@@ -66,7 +66,7 @@ class FinetuneResult:
     report: dict | None = None  # the final evaluation (main rank)
     retention: dict | None = None  # probes before/after fine-tuning (main rank; paper 003 Table 1)
     soft_labels: Path | None = None  # the teacher predictions written (self_teaching.write)
-    warmup: list[dict] = field(default_factory=list)  # MTL-WS warm-up records
+    warmup: list[dict] = field(default_factory=list)  # MTL-WS warm-up records (this process's)
     selected_step: int | None = None  # the step evaluation.select kept
 
 
@@ -224,11 +224,10 @@ def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
                     sum(p.numel() for p in model.parameters()) / 1e6, ctx.device)
 
     warmup_records = []
-    if warmup_examples and resume is None:
-        warmup_records = warm_start(task, model, tokenizer, warmup_examples, config.adaptation.mtl_ws,
-                                    batch_size=config.data.batch_size, seed=config.train.seed, device=ctx.device,
-                                    log=functools.partial(append_record, output_dir / METRICS_FILE)
-                                    if ctx.is_main else None)
+    if warmup_examples and resume is None:  # a main checkpoint already holds the warmed-up model
+        warmup_records = warm_start(task, model, tokenizer, warmup_examples, config.adaptation.mtl_ws, config.train,
+                                    output_dir, batch_size=config.data.batch_size, ctx=ctx, run_info=run_info).records
+        seed_everything(config.train.seed + ctx.rank)  # the main phase's dropout as without a warm start
 
     loss_batches = None
     if data.eval and config.train.eval_every:

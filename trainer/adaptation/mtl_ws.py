@@ -15,22 +15,18 @@ them (transformers encoders have no running statistics).
 
 This module has no loop of its own beyond the warm-up's inner steps: it takes batches from per-language
 iterators (already collated, on the model's device or moved by ``move_batch``) and a model whose
-``forward(**batch)`` returns ``{"loss": ...}``. ``warm_start`` is what a fine-tuning run calls before the loop:
-the streams of each target's translated examples, the iterations, and a ``warmup`` record per iteration for
-the run's metrics log.
+``forward(**batch)`` returns ``{"loss": ...}``. A fine-tuning run makes the iterations steps of the one loop
+(trainer/adaptation/warm_start.py), so they get DDP, autocast and exact resume.
 """
 from __future__ import annotations
 
-import logging
+import contextlib
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Iterator, Mapping
+from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from trainer.data.batches import ExampleBatches, endless
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +37,7 @@ class MTLWSConfig:
     inner_steps: int = 20  # K
     step_size: float = 5e-5  # γ
     inner_lr: float = 1e-3  # β
+    checkpoint_every: int = 10  # warm-up iterations between checkpoints of a fine-tuning run's warm start
 
 
 # Paper 002 Table 6: Z and K per backbone and task; adaptation learning rate and batch size per backbone.
@@ -65,6 +62,53 @@ def table6_config(backbone: str, task: str) -> MTLWSConfig:
 
 
 OptimizerFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
+
+
+def warm_up_iteration(model: nn.Module, module: nn.Module, batches: Mapping[str, Sequence[dict]],
+                      config: MTLWSConfig, optimizer_factory: OptimizerFactory | None = None,
+                      move_batch: Callable[[dict], dict] | None = None,
+                      autocast: Callable[[], ContextManager] | None = None) -> tuple[dict[str, float], float]:
+    """One warm-up iteration in place on ``module``'s trainable parameters: for each language, K inner steps
+    from θ_{z-1} on its ``batches`` (eq. 8), then θ_z = θ_{z-1} + γ/(|L|-1) Σ_ℓ (θ_z^ℓ - θ_{z-1}) (eq. 7).
+    Forwards run through ``model`` (``module`` itself, or its DDP wrapper: the inner gradients are then
+    averaged over ranks). Returns the mean inner loss per language and the norm of the applied update."""
+    if not batches:
+        raise ValueError("MTL-WS needs at least one target language")
+    optimizer_factory = optimizer_factory or (lambda params: torch.optim.SGD(params, lr=config.inner_lr))
+    move_batch = move_batch or (lambda batch: batch)
+    params = [p for p in module.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in params]  # θ_{z-1}
+    moved = [torch.zeros_like(p) for p in params]  # Σ_ℓ (θ_z^ℓ - θ_{z-1})
+    was_training = module.training
+    module.train()
+    losses = {}
+    for lang, lang_batches in batches.items():
+        with torch.no_grad():
+            for p, value in zip(params, start):
+                p.copy_(value)  # θ_{z,0}^ℓ ← θ_{z-1}
+        optimizer = optimizer_factory(params)
+        total = 0.0
+        for batch in lang_batches:
+            optimizer.zero_grad(set_to_none=True)
+            with autocast() if autocast is not None else contextlib.nullcontext():
+                loss = model(**move_batch(batch))["loss"]
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        losses[lang] = total / max(len(lang_batches), 1)
+        with torch.no_grad():
+            for total_move, p, value in zip(moved, params, start):
+                total_move.add_(p - value)
+    scale = config.step_size / len(batches)  # γ / (|L| - 1)
+    with torch.no_grad():
+        norm = 0.0
+        for p, value, total_move in zip(params, start, moved):
+            p.copy_(value + scale * total_move)
+            norm += float((scale * total_move).float().pow(2).sum())
+        for p in params:
+            p.grad = None  # leave no inner-step gradient for an optimizer
+    module.train(was_training)
+    return losses, norm ** 0.5
 
 
 class MTLWarmStart:
@@ -93,45 +137,20 @@ class MTLWarmStart:
     def iteration(self) -> dict:
         """One warm-up iteration (eq. 7-8); returns the mean inner loss per language and the norm of the
         applied update."""
-        params = self._parameters()
-        start = [p.detach().clone() for p in params]  # θ_{z-1}
-        moved = [torch.zeros_like(p) for p in params]  # Σ_ℓ (θ_z^ℓ - θ_{z-1})
-        was_training = self.model.training
-        self.model.train()
-        losses = {}
+        drawn = {}
         for lang, batches in self.target_batches.items():
-            with torch.no_grad():
-                for p, value in zip(params, start):
-                    p.copy_(value)  # θ_{z,0}^ℓ ← θ_{z-1}
-            optimizer = self.optimizer_factory(params)
-            total = 0.0
+            drawn[lang] = []
             for step in range(self.config.inner_steps):
                 try:
-                    batch = next(batches)
+                    drawn[lang].append(next(batches))
                 except StopIteration:
                     raise RuntimeError(f"MTL-WS: the batches of {lang!r} ran out at iteration "
                                        f"{self.iterations_done + 1}, inner step {step + 1}; give an endless "
                                        "iterator (itertools.cycle)") from None
-                optimizer.zero_grad(set_to_none=True)
-                loss = self.model(**self.move_batch(batch))["loss"]
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-            losses[lang] = total / max(self.config.inner_steps, 1)
-            with torch.no_grad():
-                for total_move, p, value in zip(moved, params, start):
-                    total_move.add_(p - value)
-        scale = self.config.step_size / len(self.target_batches)  # γ / (|L| - 1)
-        with torch.no_grad():
-            norm = 0.0
-            for p, value, total_move in zip(params, start, moved):
-                p.copy_(value + scale * total_move)
-                norm += float((scale * total_move).float().pow(2).sum())
-            for p in params:
-                p.grad = None  # leave no inner-step gradient for the loop's optimizer
-        self.model.train(was_training)
+        losses, norm = warm_up_iteration(self.model, self.model, drawn, self.config, self.optimizer_factory,
+                                         self.move_batch)
         self.iterations_done += 1
-        return {"iteration": self.iterations_done, "inner_loss": losses, "update_norm": norm ** 0.5}
+        return {"iteration": self.iterations_done, "inner_loss": losses, "update_norm": norm}
 
     def run(self, on_iteration: Callable[[dict], None] | None = None) -> list[dict]:
         """The remaining iterations up to Z; ``on_iteration`` sees each one's record (logging)."""
@@ -155,29 +174,3 @@ def mtl_ws_warmup(model: nn.Module, target_batches: Mapping[str, Iterator[dict]]
                   move_batch: Callable[[dict], dict] | None = None) -> list[dict]:
     """Run the whole warm-up (Z iterations) in place on ``model``; then fine-tune on the source (eq. 9)."""
     return MTLWarmStart(model, target_batches, config, optimizer_factory, move_batch).run()
-
-
-def warm_start(task, model: nn.Module, tokenizer, examples: Mapping[str, list], config: MTLWSConfig, *,
-               batch_size: int, seed: int, device, log: Callable[[dict], None] | None = None) -> list[dict]:
-    """MTL-WS's Z warm-up iterations on each target language's translated ``examples``, in place, before the
-    loop adapts the model zero-shot on the source data (eq. 9). Every rank runs the same warm-up (the same
-    batches, seeded by (seed, language)); DDP then starts from rank 0's parameters. ``log`` (the main rank's
-    metrics log) gets a ``warmup`` record per iteration."""
-    streams = {}
-    for n, (lang, rows) in enumerate(sorted(examples.items())):
-        items, collate = task.training_items(tokenizer, rows)
-        streams[lang] = endless(ExampleBatches(items, batch_size, collate, seed=seed + 1000 * (n + 1)))
-    model.to(device)
-
-    def move(batch: dict) -> dict:
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-    def record(entry: dict) -> None:
-        flat = {"split": "warmup", "step": 0, "iteration": entry["iteration"], "update_norm": entry["update_norm"],
-                **{f"loss_{lang}": value for lang, value in entry["inner_loss"].items()}}
-        if log is not None:
-            log(flat)
-            logger.info("MTL-WS warm-up iteration %d/%d: %s", entry["iteration"], config.iterations,
-                        ", ".join(f"{k} {v:.4g}" for k, v in flat.items() if k.startswith("loss_")))
-
-    return MTLWarmStart(model, streams, config, move_batch=move).run(on_iteration=record)

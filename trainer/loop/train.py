@@ -67,7 +67,18 @@ METRICS_FILE = "metrics.jsonl"
 
 
 class StepRule:
-    """The default: plain forward/backward and an unmodified optimizer step. Subclass to customise."""
+    """The default: plain forward/backward and an unmodified optimizer step. Subclass to customise.
+
+    A rule with ``whole_step = True`` makes each step itself - ``step(model, module, batch, step, autocast)``
+    returns its terms (a ``loss`` among them) - and the loop neither differentiates nor steps its optimizer:
+    MTL-WS's warm-up iterations are such steps (trainer/adaptation/mtl_ws.py). They still get the loop's
+    batches, DDP (``model`` is the wrapped module), autocast, logging and checkpoints with exact resume."""
+
+    whole_step = False
+
+    def step(self, model: nn.Module, module: nn.Module, batch: dict, step: int,
+             autocast: Callable[[], contextlib.AbstractContextManager]) -> Mapping[str, torch.Tensor]:
+        raise NotImplementedError
 
     def loss(self, model: nn.Module, batch: dict) -> Mapping[str, torch.Tensor]:
         return model(**batch)
@@ -361,27 +372,35 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
 
     while step < config.total_steps:
         step += 1
-        for micro_step in range(accum):
-            batch = next(stream)
-            window.tokens += batch_tokens(batch)
-            window.add_counts(batch, count_keys)
-            batch = to_device(batch, ctx.device)
-            with _maybe_no_sync(ddp_model, skip_sync=micro_step < accum - 1):
-                with autocast_context(config.precision, ctx.device):
-                    terms = loss_terms(forward_with_hooks(rule, hooks, ddp_model, batch))
-                (terms["loss"] / accum if accum > 1 else terms["loss"]).backward()
-            window.add(terms)
+        if rule.whole_step:  # the rule makes the whole step (MTL-WS's warm-up iteration): no optimizer step
+            lr = 0.0
+            terms = rule.step(ddp_model, module, to_device(next(stream), ctx.device), step,
+                              lambda: autocast_context(config.precision, ctx.device))
+            if not isinstance(terms.get("loss"), torch.Tensor):
+                raise ValueError(f"{type(rule).__name__}.step returned no 'loss'")
+            window.add({k: v for k, v in terms.items() if isinstance(v, torch.Tensor)})
+        else:
+            for micro_step in range(accum):
+                batch = next(stream)
+                window.tokens += batch_tokens(batch)
+                window.add_counts(batch, count_keys)
+                batch = to_device(batch, ctx.device)
+                with _maybe_no_sync(ddp_model, skip_sync=micro_step < accum - 1):
+                    with autocast_context(config.precision, ctx.device):
+                        terms = loss_terms(forward_with_hooks(rule, hooks, ddp_model, batch))
+                    (terms["loss"] / accum if accum > 1 else terms["loss"]).backward()
+                window.add(terms)
 
-        rule.before_optimizer_step(module, optimizer, step)
-        if config.max_grad_norm:
-            grad_norm = torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
-            # Weighted by accum: the window's means divide by micro-steps, and this is one value per step.
-            window.sums["grad_norm"] = window.sums.get("grad_norm", 0.0) + grad_norm.detach().float() * accum
-        lr = scheduler.get_last_lr()[0]  # the rate this step uses
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        rule.after_optimizer_step(module, optimizer, step)
+            rule.before_optimizer_step(module, optimizer, step)
+            if config.max_grad_norm:
+                grad_norm = torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+                # Weighted by accum: the window's means divide by micro-steps, and this is one value per step.
+                window.sums["grad_norm"] = window.sums.get("grad_norm", 0.0) + grad_norm.detach().float() * accum
+            lr = scheduler.get_last_lr()[0]  # the rate this step uses
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            rule.after_optimizer_step(module, optimizer, step)
         window.steps += 1
         progress.update()
 
