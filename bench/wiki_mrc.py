@@ -2,12 +2,18 @@
 against a baseline measured in the same run).
 
     python bench/wiki_mrc.py [--dump PATH] [--lang en] [--repeat 4] [--runs 1]
+    python bench/wiki_mrc.py --scale 1,10,50     # the scale bench and its extrapolation (bench/wiki_scale.py)
 
 ``--runs N`` runs every configuration N times, interleaved, and keeps the fastest time and the highest memory
 peak: on a shared machine the steady-state speed-up (a difference of two timings) needs it.
 
 Works on the English sample (the shared enwiki excerpt) re-packed as a multistream dump, and on the sample
-repeated 4x (``--repeat``; titles and ids made unique), re-packed the same way. Prints:
+replicated 4x (``--repeat``; ``bench/wiki_replicas.py``: every copy a wiki of its own, its links and redirects
+within it), re-packed the same way. Prints:
+- the PMR chain users run instead (``bench/pmr_chain.py``: ``wikiextractor --no-templates -l``, then the same
+  word tokeniser) on the same dumps, in CPU seconds of all its processes against the in-process pipeline's, on
+  the sample and per added copy (target <= 1.3), and where each side's time goes (``bench/wiki_profile.py``:
+  read, parse, tokenise, examples, packing, write, Beam), each profiled in one process;
 - wikitext MB/s per core of a bare loop over the same pages (read + mwparserfromhell parse + tokenise) and of
   the pipeline on one worker (FnApiRunner, in process), and their ratio (target <= 1.3);
 - the speed-up with 2 worker processes (target >= 1.6) on the sample and on the 4x sample, each against the
@@ -26,6 +32,8 @@ repeated 4x (``--repeat``; titles and ids made unique), re-packed the same way. 
   process (what a Dataflow worker holds). As the worker's baseline: the peak of a worker that runs a
   pass-through pipeline (random text → GroupByKey → GroupByKey) whose stages carry as many bytes as the
   pipeline's largest stage did, which is how much a local worker grows with its input whatever the code.
+- the stage inputs the runner sent to a worker at 4x, per transform, and what of them a distributed runner
+  would shuffle (the GroupByKeys).
 Each pipeline run is a fresh subprocess, so its start-up, peak memory and CPU time are its own.
 """
 from __future__ import annotations
