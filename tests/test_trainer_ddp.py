@@ -100,3 +100,60 @@ def test_two_gloo_ranks_match_one_process_with_the_same_batches(rows, tmp_path):
     # Each rank left its random state and data position in the checkpoint.
     checkpoint = tmp_path / "ddp" / CHECKPOINTS / "step-00000004"
     assert (checkpoint / "rank-00000.pt").is_file() and (checkpoint / "rank-00001.pt").is_file()
+
+
+# ---- MTL-WS's warm start under DDP ------------------------------------------------------------------------
+
+def _tagger(data_dir, seed: int = 0):
+    from transformers import AutoModel
+
+    from schemas.conll import read_conll
+    from trainer.models.token_tagger import TokenTagger
+    from trainer.tasks.base import TaskSettings
+    from trainer.tasks.registry import build_task
+
+    german = data_dir / "ner" / "de-europarl.test.conll02"
+    rows = [{"id": f"de-{s.index}", "lang": "de", "tokens": list(s.tokens), "tags": list(s.tags)}
+            for s in read_conll(german, tag_scheme=None)][:16]
+    tokenizer = wordpiece_tokenizer([" ".join(r["tokens"]) for r in rows], vocab_size=400)
+    task = build_task(TaskSettings(name="ner", head="tagging", scheme="BIO", max_length=64))
+    task.fit_labels(rows)
+    torch.manual_seed(seed)
+    encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=48, max_position_embeddings=96)
+    return task, TokenTagger(AutoModel.from_config(encoder, add_pooling_layer=False), len(task.labels)), tokenizer, rows
+
+
+def _warm_start_rank(rank, port, data_dir, output_dir):
+    from trainer.adaptation.mtl_ws import MTLWSConfig
+    from trainer.adaptation.warm_start import warm_start
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE="2")
+    torch.set_num_threads(1)
+    ctx = setup_distributed(device="cpu")
+    try:
+        task, model, tokenizer, rows = _tagger(data_dir)
+        torch.manual_seed(100 + rank)  # the ranks' dropout differs, as in a real run
+        result = warm_start(task, model, tokenizer, {"de": rows}, MTLWSConfig(iterations=2, inner_steps=2,
+                                                                               step_size=1.0, inner_lr=0.05),
+                            TrainConfig(precision="fp32", seed=0), output_dir, batch_size=4, ctx=ctx)
+        torch.save(([r["loss"] for r in result.records], model.state_dict()), output_dir / f"warm-{rank}.pt")
+    finally:
+        teardown()
+
+
+def test_mtl_ws_warm_start_steps_keep_two_gloo_ranks_identical(data_dir, tmp_path):
+    """The warm start's inner steps run through DDP: each rank draws its own half of every language's batches
+    and uses its own dropout, yet the averaged inner gradients leave both ranks with the same parameters,
+    moved from the initial ones."""
+    mp.start_processes(_warm_start_rank, args=(free_port(), data_dir, tmp_path), nprocs=2, join=True,
+                       start_method="spawn")
+    (losses0, params0), (losses1, params1) = (torch.load(tmp_path / f"warm-{r}.pt") for r in range(2))
+    assert losses0 == losses1 and len(losses0) == 2  # logged losses are averaged over the ranks
+    for name, value in params0.items():
+        assert torch.equal(value, params1[name]), name
+    _, initial, _, _ = _tagger(data_dir)
+    moved = max(float((value - params0[name]).abs().max()) for name, value in initial.state_dict().items())
+    assert moved > 1e-4
+    assert (tmp_path / "warm-start" / CHECKPOINTS / "step-00000002" / "rank-00001.pt").is_file()
