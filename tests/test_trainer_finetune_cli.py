@@ -378,10 +378,11 @@ def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
 
 # ---- ABSA -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("head", ["mrc", "tagging"])
+@pytest.mark.parametrize("head", ["mrc", "tagging", "pair"])
 def test_absa_heads_train_evaluate_and_predict(data_dir, tmp_path, head):
-    """ABSA as a registered task, in mPMR's MRC form and as BIOES tagging (paper 002), on SemEval-layout files
-    of real Europarl sentences (``write_semeval_from_conll``): trained, scored per language, and predicted."""
+    """ABSA as a registered task, in mPMR's MRC form, as BIOES tagging (paper 002) and as (sentence, aspect)
+    pairs, on SemEval-layout files of real Europarl sentences (``write_semeval_from_conll``): trained, scored
+    per language, and predicted."""
     from trainer.predict import main as predict_main
 
     ner = data_dir / "ner"
@@ -392,16 +393,18 @@ def test_absa_heads_train_evaluate_and_predict(data_dir, tmp_path, head):
                          {"train": {"en": str(train)}, "eval": {"en": str(train), "de": str(dev)}, "max_length": 96})
     assert run_finetune(tmp_path, config) == 0
     report = read_report(out)
-    check_report(report, ["en", "de"], {"en": 24, "de": 8})
-    assert report["metrics"] == ["precision", "recall", "f1"] and report["task"] == "absa"
+    aspects = {"en": train.read_text().count("<aspectTerm "), "de": dev.read_text().count("<aspectTerm ")}
+    check_report(report, ["en", "de"], aspects if head == "pair" else {"en": 24, "de": 8})
+    assert report["task"] == "absa"
+    assert report["metrics"] == (["accuracy"] if head == "pair" else ["precision", "recall", "f1"])
     task = json.loads((out / "task.json").read_text())
     if head == "tagging":
         assert task["labels"] == ["O"] + [f"{p}-{t}" for t in ("NEG", "NEU", "POS") for p in "BIES"]
     predictions = tmp_path / "predictions.jsonl"
     assert predict_main(["--model", str(out), "--input", str(dev), "--output", str(predictions)]) == 0
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]
-    assert len(rows) == 8
-    key = "aspects" if head == "mrc" else "tags"
+    assert len(rows) == (aspects["de"] if head == "pair" else 8)
+    key = {"mrc": "aspects", "tagging": "tags", "pair": "label"}[head]
     assert all(key in row for row in rows)
 
 

@@ -36,7 +36,7 @@ from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_class
 @dataclass
 class TaskConfig:
     name: str = "qa"  # a task of trainer/tasks/registry.py: qa | ner | pair | absa
-    # qa: start_end | extractor | que; ner: tagging | mrc; pair: classifier | mrc; absa: mrc | tagging
+    # qa: start_end | extractor | que; ner: tagging | mrc; pair: classifier | mrc; absa: mrc | tagging | pair
     head: str | None = None
     pair_task: str = "pawsx"  # pair: pawsx | xnli (labels and MRC queries)
     scheme: str = "BIOES"  # ner tagging: the scheme the softmax predicts (BIOES or BIO)

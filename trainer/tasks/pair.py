@@ -5,6 +5,9 @@
 |---|---|---|
 | ``classifier`` | ``PairClassifier`` on ``[CLS]`` | ``[CLS] s1 [SEP] s2 [SEP]`` (``PairCollator``) |
 | ``mrc`` | ``ExtractorQA`` | one query per label; the label whose query scores the highest S_00 wins |
+
+ABSA's sentence-pair form (``absa/pair``: the sentence and one aspect term, labelled with its polarity) is the
+same classifier (``AbsaPair``).
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from typing import Sequence
 from trainer.data.mrc_features import MRCFeatureConfig
 from trainer.data.pair_features import PairCollator, PairMRCCollator
 from trainer.data.pair_tsv import TASK_LABELS
-from trainer.data.readers import DataSource, read_pair_rows
+from trainer.data.readers import DataSource, read_absa, read_pair_rows
+from trainer.data.semeval import POLARITIES
 from trainer.models.pair_classifier import PairClassifier
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
@@ -107,3 +111,19 @@ class PairMRC(PairTask):
             by_id.update(pair_mrc_predictions(model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"],
                                               batch))
         return [by_id[row["id"]] for row in examples]
+
+
+class AbsaPair(PairClassification):
+    """ABSA as sentence pairs: every aspect term of a SemEval sentence is a pair (the sentence, the term) whose
+    label is its polarity (POS/NEG/NEU), a classifier on [CLS], accuracy over the aspects."""
+
+    name, head = "absa", "pair"
+    description = "(sentence, aspect term) pairs classified by polarity"
+
+    def read(self, source: DataSource) -> list[dict]:
+        return [{"id": f"{sentence['id']}/{aspect['start']}-{aspect['end']}", "lang": sentence["lang"],
+                 "sentence1": sentence["text"], "sentence2": aspect["text"], "label": aspect["polarity"]}
+                for sentence in read_absa(source) for aspect in sentence["aspects"]]
+
+    def fit_labels(self, examples, types=None) -> None:
+        self.settings.labels = sorted(POLARITIES.values())

@@ -23,7 +23,7 @@ from trainer.models.backbone import encoder_without_pooler
 from trainer.tasks.absa import AbsaMRC
 from trainer.tasks.base import Task, TaskSettings
 from trainer.tasks.ner import NERMRC, AbsaTagging, NERTagging
-from trainer.tasks.pair import PairClassification, PairMRC
+from trainer.tasks.pair import AbsaPair, PairClassification, PairMRC
 from trainer.tasks.paired import build_model, filter_ready
 from trainer.tasks.qa import QAExtractor, QAQue, QAStartEnd
 
@@ -38,7 +38,7 @@ def register_task(task_class: type[Task]) -> type[Task]:
 
 # The first head registered for a task is its default.
 for _task_class in (QAStartEnd, QAExtractor, QAQue, NERTagging, NERMRC, PairClassification, PairMRC, AbsaMRC,
-                    AbsaTagging):
+                    AbsaTagging, AbsaPair):
     register_task(_task_class)
 
 
