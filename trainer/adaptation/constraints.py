@@ -177,7 +177,6 @@ def freeze_lower_layers(model: nn.Module, num_layers: int, freeze_embeddings: bo
     return frozen
 
 
-CONSTRAINTS = ("none", "frozen", "mtf", "gem")
 logger = logging.getLogger(__name__)
 
 
@@ -193,21 +192,50 @@ class ConstraintConfig:
 
     @property
     def needs_memories(self) -> bool:
-        return self.name in ("mtf", "gem")
+        return self.name in MEMORY_CONSTRAINTS
+
+
+@dataclass
+class BuildContext:
+    """What a constraint may need to build itself: the model (before its optimizer exists), the memories, the
+    run's autocast for the memory forwards."""
+
+    options: ConstraintConfig
+    model: nn.Module
+    memories: list = field(default_factory=list)
+    autocast: Callable[[], ContextManager] | None = None
+
+
+def _none(build: BuildContext) -> StepRule:
+    return StepRule()
+
+
+def _frozen(build: BuildContext) -> StepRule:
+    frozen = freeze_lower_layers(build.model, build.options.frozen_layers)
+    logger.info("frozen: embeddings and %d layers (%d tensors)", build.options.frozen_layers, len(frozen))
+    return StepRule()
+
+
+def _mtf(build: BuildContext) -> StepRule:
+    return MultiTaskFineTuning(build.memories, weights=build.options.mtf_weights, autocast=build.autocast)
+
+
+def _gem(build: BuildContext) -> StepRule:
+    return GemConstraint(build.memories, margin=build.options.gem_margin, autocast=build.autocast)
+
+
+# The constraints by name: a new one is a builder here (and a StepRule subclass when it needs one).
+CONSTRUCTORS: dict[str, Callable[[BuildContext], StepRule]] = {"none": _none, "frozen": _frozen, "mtf": _mtf,
+                                                              "gem": _gem}
+CONSTRAINTS = tuple(CONSTRUCTORS)
+MEMORY_CONSTRAINTS = ("mtf", "gem")  # the ones whose step rule reads episodic memories
 
 
 def build_constraint(options: ConstraintConfig, model: nn.Module, tokenizer=None, masked_lm=None, seed: int = 0,
                      autocast: Callable[[], ContextManager] | None = None) -> StepRule:
     """The step rule of ``options.name``; ``frozen`` freezes the layers of ``model`` here (before the optimizer
-    exists), ``mtf``/``gem`` build the memories (MLM memories scored by ``masked_lm``'s head)."""
-    if options.name not in CONSTRAINTS:
+    exists), ``mtf``/``gem`` get the memories (MLM memories scored by ``masked_lm``'s head)."""
+    if options.name not in CONSTRUCTORS:
         raise ValueError(f"unknown constraint {options.name!r}; known: {', '.join(CONSTRAINTS)}")
-    if options.name == "frozen":
-        frozen = freeze_lower_layers(model, options.frozen_layers)
-        logger.info("frozen: embeddings and %d layers (%d tensors)", options.frozen_layers, len(frozen))
-    if not options.needs_memories:
-        return StepRule()
-    memories = build_memories(options.memories, tokenizer, masked_lm, seed)
-    if options.name == "gem":
-        return GemConstraint(memories, margin=options.gem_margin, autocast=autocast)
-    return MultiTaskFineTuning(memories, weights=options.mtf_weights, autocast=autocast)
+    memories = build_memories(options.memories, tokenizer, masked_lm, seed) if options.needs_memories else []
+    return CONSTRUCTORS[options.name](BuildContext(options, model, memories, autocast))

@@ -22,7 +22,7 @@ from typing import Mapping
 from schemas.manifest import read_manifest
 from trainer.adaptation.mtl_ws import MTLWSConfig
 
-ADAPTATIONS = ("zero-shot", "to", "bilingual", "mtl", "mtl-ws")
+ADAPTATIONS = ("zero-shot", "to", "bilingual", "mtl", "mtl-ws")  # the names of PLANS, in the papers' order
 NAMES = ("zero-shot", "translate-train", "to", "bilingual", "mtl", "mtl-ws")  # as a config may spell them
 
 
@@ -68,16 +68,37 @@ def plan_data(adaptation: str, source: str, translated: Mapping[str, str] | None
                              f"({', '.join(sorted(translated)) or 'none given'})")
         return translated[target]
 
-    if adaptation == "zero-shot":
-        return DataPlan(adaptation, [(source, 1.0)])
-    if adaptation == "to":
-        return DataPlan(adaptation, [(one_target(), 1.0)])
-    if adaptation == "bilingual":
-        datasets = [source, one_target()]
-        return DataPlan(adaptation, [(d, size(d)) for d in datasets])
+    needs = {"one_target": one_target, "size": size, "name": adaptation}
+    return DataPlan(adaptation, *PLANS[adaptation](source, translated, needs))
+
+
+# Each adaptation's datasets: (training datasets with weights, MTL-WS warm-up datasets by language).
+def _zero_shot(source, translated, needs):
+    return [(source, 1.0)], {}
+
+
+def _target_only(source, translated, needs):
+    return [(needs["one_target"](), 1.0)], {}
+
+
+def _bilingual(source, translated, needs):
+    return [(d, needs["size"](d)) for d in (source, needs["one_target"]())], {}
+
+
+def _every_target(translated, needs) -> list[str]:
     if not translated:
-        raise ValueError(f"adaptation {adaptation!r} needs translated datasets of the target languages")
-    if adaptation == "mtl":
-        datasets = [source, *(translated[lang] for lang in sorted(translated))]
-        return DataPlan(adaptation, [(d, size(d)) for d in datasets])
-    return DataPlan(adaptation, [(source, 1.0)], warmup={lang: translated[lang] for lang in sorted(translated)})
+        raise ValueError(f"adaptation {needs['name']!r} needs translated datasets of the target languages")
+    return [translated[lang] for lang in sorted(translated)]
+
+
+def _mtl(source, translated, needs):
+    return [(d, needs["size"](d)) for d in (source, *_every_target(translated, needs))], {}
+
+
+def _mtl_ws(source, translated, needs):
+    _every_target(translated, needs)
+    return [(source, 1.0)], {lang: translated[lang] for lang in sorted(translated)}
+
+
+# The adaptations by name: a new one is a planner here.
+PLANS = {"zero-shot": _zero_shot, "to": _target_only, "bilingual": _bilingual, "mtl": _mtl, "mtl-ws": _mtl_ws}
