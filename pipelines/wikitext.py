@@ -190,10 +190,13 @@ _MAGIC_RE = re.compile(r"__([^\W_]+(?:_[^\W_]+)*)__")
 _PARA, _LINE, _SPACE = 3, 2, 1
 
 # Tidy-up of parentheses emptied by dropped templates; (pattern, replacement) applied in order.
+# The third field: a match also takes the spaces and tabs just before it (at most back to the previous match).
+# "[ \t]*" at a pattern's head would do the same, but then every space of the page is a start the regex engine
+# tries: 0.9 s of 4.8 s on the test dumps' pages.
 _TIDY = (
-    (re.compile(r"\((?:[ \t]*[;,:][ \t]*)+"), lambda m: "("),          # "(; , Akhilleus" -> "(Akhilleus"
-    (re.compile(r"(?:[ \t]*[;,:])+[ \t]*\)"), lambda m: ")"),            # "Akhilleus, )" -> "Akhilleus)"
-    (re.compile(r"[ \t]*\([ \t]*\)"), lambda m: ""),                     # "Achilles ()" -> "Achilles"
+    (re.compile(r"\((?:[ \t]*[;,:][ \t]*)+"), "(", False),   # "(; , Akhilleus" -> "(Akhilleus"
+    (re.compile(r"[;,:][ \t;,:]*\)"), ")", True),             # "Akhilleus, )" -> "Akhilleus)"
+    (re.compile(r"\([ \t]*\)"), "", True),                   # "Achilles ()" -> "Achilles"
 )
 
 
@@ -829,8 +832,15 @@ class _Walker:
     def _tidy(self, text: str) -> str:
         """Remove what dropped templates leave behind in parentheses: ``Achilles ({{IPA}}; {{lang-grc|…}})``
         reads "Achilles (; )". Edits that would touch an anchor are not made; offsets are shifted."""
-        for pattern, replacement in _TIDY:
-            edits = [(m.start(), m.end(), replacement(m)) for m in pattern.finditer(text)]
+        for pattern, replacement, with_blanks_before in _TIDY:
+            edits: List[Tuple[int, int, str]] = []
+            for m in pattern.finditer(text):
+                start = m.start()
+                if with_blanks_before:
+                    floor = edits[-1][1] if edits else 0
+                    while start > floor and text[start - 1] in " \t":
+                        start -= 1
+                edits.append((start, m.end(), replacement))
             if edits:
                 text = self._apply(text, edits)
         return text
