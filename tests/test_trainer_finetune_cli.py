@@ -141,6 +141,7 @@ def test_mtl_ws_warm_up_then_zero_shot_adaptation(data_dir, tmp_path):
     warmup = read_records(out / "warm-start")
     assert [r["step"] for r in warmup] == [1, 2] and {r["split"] for r in warmup} == {"train"}
     assert all(r["update_norm"] > 0 and r["loss_de"] > 0 and r["loss"] == r["loss_de"] for r in warmup)
+    assert all(r["tokens"] > 2 * 8 for r in warmup)  # K = 2 inner batches of 8 sentences each
     assert latest_complete_checkpoint(out / "warm-start" / CHECKPOINTS).name == "step-00000002"
     assert [r["step"] for r in read_records(out) if r["split"] == "train"] == [1, 2]
     check_report(read_report(out), ["en", "de"], {"en": 8, "de": 8})

@@ -22,7 +22,7 @@ from trainer.adaptation.mtl_ws import MTLWSConfig, warm_up_iteration
 from trainer.config import TrainConfig
 from trainer.data.batches import ExampleBatches, endless
 from trainer.loop.distributed import DistributedContext
-from trainer.loop.train import StepRule, TrainResult, to_device, train
+from trainer.loop.train import StepRule, TrainResult, batch_tokens, to_device, train
 
 WARM_START_DIR = "warm-start"
 
@@ -58,12 +58,14 @@ class WarmStartRule(StepRule):
         self.config = config
 
     def step(self, model, module, batch, step, autocast):
+        tokens = sum(batch_tokens(b) for batches in batch["inner_batches"].values() for b in batches)
         device = next(module.parameters()).device
         losses, norm = warm_up_iteration(model, module, batch["inner_batches"], self.config,
                                          move_batch=lambda b: to_device(b, device), autocast=autocast)
         terms = {f"loss_{lang}": torch.tensor(value, device=device) for lang, value in losses.items()}
         terms["loss"] = torch.tensor(sum(losses.values()) / len(losses), device=device)
         terms["update_norm"] = torch.tensor(norm, device=device)
+        terms["tokens"] = tokens
         return terms
 
 

@@ -70,7 +70,7 @@ class StepRule:
     """The default: plain forward/backward and an unmodified optimizer step. Subclass to customise.
 
     A rule with ``whole_step = True`` makes each step itself - ``step(model, module, batch, step, autocast)``
-    returns its terms (a ``loss`` among them) - and the loop neither differentiates nor steps its optimizer:
+    returns its terms (a ``loss`` among them, and the ``tokens`` it read as a plain number) - and the loop neither differentiates nor steps its optimizer:
     MTL-WS's warm-up iterations are such steps (trainer/adaptation/mtl_ws.py). They still get the loop's
     batches, DDP (``model`` is the wrapped module), autocast, logging and checkpoints with exact resume."""
 
@@ -378,6 +378,7 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
                               lambda: autocast_context(config.precision, ctx.device))
             if not isinstance(terms.get("loss"), torch.Tensor):
                 raise ValueError(f"{type(rule).__name__}.step returned no 'loss'")
+            window.tokens += int(terms.get("tokens", 0))  # the inputs the rule read, counted on the CPU
             window.add({k: v for k, v in terms.items() if isinstance(v, torch.Tensor)})
         else:
             for micro_step in range(accum):
