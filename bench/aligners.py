@@ -211,37 +211,37 @@ def measure_pipelines(root: Path, bin_dir: Path, extra_pairs: int) -> list[dict]
     gold_spans = german_gold_spans(de_gold)
     runner = ["--runner=FnApiRunner"]
     rows = []
-    for name in ALIGNERS:
-        align = ["--aligner", name] + ([] if name == "eflomal" else ["--aligner-bin", str(bin_dir)])
-        for extra in ([], wmt):
-            out = work / f"clism-{name}-{len(extra)}"
+    # Cheap runs first, every aligner in each, so a cut-short run still compares the aligners.
+    for pipeline, extra, scaled in (("clism", [], False), ("project_labels", [], False), ("clism", wmt, False),
+                                    ("project_labels", wmt, False), ("project_labels", wmt, True)):
+        for name in ALIGNERS:
+            align = ["--aligner", name] + ([] if name == "eflomal" else ["--aligner-bin", str(bin_dir)])
+            out = work / f"{pipeline}-{name}-{len(extra)}-{scaled}"
             start = time.perf_counter()
-            run_clism(["--source-spans", str(en), "--tgt", str(de), "--src-lang", "en", "--tgt-lang", "de",
-                       "--pretokenized", "--output", str(out), "--num-shards", "1", *align]
-                      + (["--extra", "en-de", "lines", *extra] if extra else []) + runner)
-            answers = [(row["line"], a["start"], a["end"]) for row in read_rows(out) for a in row["answers"]]
-            exact = sum((s, e) in gold_spans[line] for line, s, e in answers) / len(answers)
-            rows.append({"pipeline": "clism", "aligner": name, "extra": len(extra) and extra_pairs,
-                         "scaled": False, "value": exact, "answers": len(answers),
-                         "seconds": time.perf_counter() - start})
-            print(f"   CLISM       {name:<10} +{rows[-1]['extra']:>6} WMT: exact gold {exact:.3f} "
-                  f"({len(answers)} answers, {rows[-1]['seconds']:.0f} s)", flush=True)
-        for extra, scaled in (([], False), (wmt, False), (wmt, True)):
-            out = work / f"proj-{name}-{len(extra)}-{scaled}"
-            start = time.perf_counter()
-            run_projection(["--source", str(en), "--src-lang", "en", "--translations", str(de), "--tgt-lang", "de",
-                            "--pretokenized", "--output", str(out), *align]
-                           + (["--extra-parallel", *extra] if extra else [])
-                           + (["--priors-sample", "5000", "--align-batch-size", "3000"] if scaled else []) + runner)
-            f1 = score(str(out / "de"), str(de_gold)).overall.f1
-            counters = json.loads((out / "de" / "manifest.json").read_text())["counters"]
-            rows.append({"pipeline": "project_labels", "aligner": name, "extra": len(extra) and extra_pairs,
-                         "scaled": scaled, "value": f1, "seconds": time.perf_counter() - start,
-                         "batches": counters.get("align.en-de.batches_aligned", 0),
-                         "sample": counters.get("align.en-de.sample_pairs_aligned", 0)})
-            print(f"   projection  {name:<10} +{rows[-1]['extra']:>6} WMT{' scaled out' if scaled else ''}: F1 "
-                  f"{f1:.3f} (sample {rows[-1]['sample']}, {rows[-1]['batches']} batches, "
-                  f"{rows[-1]['seconds']:.0f} s)", flush=True)
+            row = {"pipeline": pipeline, "aligner": name, "extra": len(extra) and extra_pairs, "scaled": scaled}
+            if pipeline == "clism":
+                run_clism(["--source-spans", str(en), "--tgt", str(de), "--src-lang", "en", "--tgt-lang", "de",
+                           "--pretokenized", "--output", str(out), "--num-shards", "1", *align]
+                          + (["--extra", "en-de", "lines", *extra] if extra else []) + runner)
+                answers = [(r["line"], a["start"], a["end"]) for r in read_rows(out) for a in r["answers"]]
+                row["value"] = sum((s, e) in gold_spans[line] for line, s, e in answers) / len(answers)
+                row["answers"] = len(answers)
+                what = f"exact gold {row['value']:.3f} ({len(answers)} answers"
+            else:
+                run_projection(["--source", str(en), "--src-lang", "en", "--translations", str(de), "--tgt-lang",
+                                "de", "--pretokenized", "--output", str(out), *align]
+                               + (["--extra-parallel", *extra] if extra else [])
+                               + (["--priors-sample", "5000", "--align-batch-size", "3000"] if scaled else [])
+                               + runner)
+                row["value"] = score(str(out / "de"), str(de_gold)).overall.f1
+                counters = json.loads((out / "de" / "manifest.json").read_text())["counters"]
+                row["batches"] = counters.get("align.en-de.batches_aligned", 0)
+                row["sample"] = counters.get("align.en-de.sample_pairs_aligned", 0)
+                what = f"F1 {row['value']:.3f} (sample {row['sample']}, {row['batches']} batches"
+            row["seconds"] = time.perf_counter() - start
+            rows.append(row)
+            print(f"   {pipeline:<15} {name:<10} +{row['extra']:>6} WMT{' scaled out' if scaled else '':<11}: "
+                  f"{what}, {row['seconds']:.0f} s)", flush=True)
     return rows
 
 
@@ -260,13 +260,17 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=10_000, help="WMT pairs of part B (default 10,000: all)")
     ap.add_argument("--extra-pairs", type=int, default=10_000, help="WMT pairs added in part C")
     ap.add_argument("--repeats", type=int, default=1, help="runs of each side of part B (best time kept)")
+    ap.add_argument("--skip-aer", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-pipelines", action="store_true")
     ap.add_argument("--json", help="also write every figure here")
     args = ap.parse_args()
     root, bin_dir = data_root(args.data), tools_bin(args.tools)
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; tools {bin_dir}\n\nA. AER", flush=True)
-    results = {"aer": measure_aer(root, bin_dir)}
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; tools {bin_dir}", flush=True)
+    results = {}
+    if not args.skip_aer:
+        print("\nA. AER", flush=True)
+        results["aer"] = measure_aer(root, bin_dir)
     if not args.skip_speed:
         print("\nB. adapter vs tool called directly", flush=True)
         results["speed"] = measure_speed(root, bin_dir, args.pairs, args.repeats)

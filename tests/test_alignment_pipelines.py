@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions, add_alignment_arguments
+from pipelines.alignment_options import (PIPELINE_DEFAULTS, AlignmentOptions, add_alignment_arguments,
+                                         alignment_from_args)
 from schemas.conll import read_conll
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def test_one_set_of_options_for_both_pipelines():
     flags = {name: {a.option_strings[0] for a in p._actions if a.dest.startswith("align_")}
              for name, p in parsers.items()}
     assert flags["clism"] == flags["project_labels"]
-    assert PIPELINE_DEFAULTS["project_labels"].heuristic == "intersect"
+    assert PIPELINE_DEFAULTS["project_labels"].heuristic == "grow-diag-final-and"  # bench/projection_gold.py
     args = parsers["clism"].parse_args(["--links", "l.tsv", "--lowercase", "--aligner", "giza"])  # old spellings
     assert (args.align_links_file, args.align_lowercase) == ("l.tsv", True)
 
