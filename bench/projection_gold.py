@@ -425,8 +425,10 @@ def report(pairs, columns, runs, args) -> str:
     labels = [m.label for m in columns]
     for baseline, candidate in zip(("naive gdfa", "fast_align naive gdfa"), labels[3::2]):
         if baseline in labels:
+            per_pair = ", ".join(f"{p.key} {worst_margin([p], columns, runs, baseline, candidate):+.4f}"
+                                 for p in pairs)
             lines.append(f"worst margin of '{candidate}' over '{baseline}' (any pair, measure, run): "
-                         f"{worst_margin(pairs, columns, runs, baseline, candidate):+.3f}")
+                         f"{worst_margin(pairs, columns, runs, baseline, candidate):+.3f} ({per_pair})")
     return "\n".join(lines)
 
 
