@@ -58,6 +58,7 @@ Inline, nothing bounds memory, and a ``MemoryError`` is the worker's own: it pro
 from __future__ import annotations
 
 import bisect
+import gc
 import html
 import os
 import pickle
@@ -914,19 +915,41 @@ def _skipped(reason: str) -> WikiText:
     return WikiText(skipped=reason, counters={"skipped_" + reason: 1})
 
 
+@dataclass(frozen=True)
+class _TreeBuild:
+    build: object  # (wikitext, walker) -> Wikicode
+    collector_off: bool  # cyclic garbage collector paused during the conversion (see parse_wikitext)
+
+
+# How the node tree is built, by name. "tokens" (the default) falls back to "stock" where _builder_matches() says
+# it does not reproduce the installed mwparserfromhell. "stock" is the conversion as it was before _TreeBuilder
+# (mwparserfromhell's Builder, collector running): the fallback, and the baseline of bench/wikitext_parse.py.
+TREE_BUILDERS = {
+    "tokens": _TreeBuild(lambda wikitext, walker: _TreeBuilder(_tokenize(wikitext), walker.renders).build(), True),
+    "stock": _TreeBuild(lambda wikitext, walker: mwparserfromhell.parse(wikitext), False),
+}
+
+
 def parse_wikitext(wikitext: str, lang: str = "en", namespaces: Optional[NamespaceTable] = None, *,
-                   max_chars: int = DEFAULT_MAX_CHARS) -> WikiText:
-    """Convert one page inline (size bound only, no time bound; see :class:`WikiTextParser`)."""
+                   max_chars: int = DEFAULT_MAX_CHARS, tree_builder: str = "tokens") -> WikiText:
+    """Convert one page inline (size bound only, no time bound; see :class:`WikiTextParser`). ``tree_builder``:
+    a name of :data:`TREE_BUILDERS` (the output is the same; "stock" is slower)."""
     if len(wikitext) > max_chars:
         return _skipped("too_large")
     table = namespaces if namespaces is not None else NamespaceTable.default(lang)
+    if tree_builder == "tokens" and not _builder_matches():
+        tree_builder = "stock"
+    build = TREE_BUILDERS[tree_builder]
+    # The tree is tens of thousands of small containers and has no reference cycles (nodes do not point to
+    # their parents), so it is freed by reference counts alone; the cyclic collector, triggered over and over
+    # by those allocations, finds nothing and costs 25-45% of the conversion. It is off meanwhile (the
+    # state is the process's: another thread's collections wait until this page is done).
+    collecting = build.collector_off and gc.isenabled()
+    if collecting:
+        gc.disable()
     try:
         walker = _Walker(table, lang)
-        if _builder_matches():
-            code = _TreeBuilder(_tokenize(wikitext), walker.renders).build()
-        else:
-            code = mwparserfromhell.parse(wikitext)
-        walker.walk(code.nodes)
+        walker.walk(build.build(wikitext, walker).nodes)
         return walker.result()
     except MemoryError:  # not a fault of the page's markup: the child answers memory_limit (see _serve)
         raise
@@ -934,6 +957,9 @@ def parse_wikitext(wikitext: str, lang: str = "en", namespaces: Optional[Namespa
         return _skipped("parser_error")
     except Exception:  # mwparserfromhell raises ParserError and, on odd input, assorted internal errors
         return _skipped("parser_error")
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class WikiTextParser:
