@@ -339,3 +339,69 @@ def test_sample(tmp_path):
         total.update(r.counters)
     assert total["link_category"] >= 15 and total["link_file"] == 2 and total["tables"] == 1
     assert total["refs"] >= 3 and total["templates"] >= 4
+
+
+# --- our tree builder against mwparserfromhell's ----------------------------------------------------------------
+
+def _signature(r):
+    return (r.text, [(a.start, a.end, a.target) for a in r.anchors], r.bold_aliases, r.templates, r.magic_words,
+            r.counters, r.skipped)
+
+
+def test_tree_builder_is_active_with_the_installed_mwparserfromhell():
+    from pipelines.wikitext import _builder_matches
+    assert _builder_matches()  # otherwise every page silently takes the ~3x slower stock path
+
+
+EDGE_CASES = [
+    "[[a{{b|c=d|e}}<!--x-->|]] [[X|y|z]] [[{{tl|q}}|shown]] [[Foo<span>bar</span>]]s",
+    "{{lang|fr|''le'' [[mot]]<ref>r</ref>}} {{lang-de|a=b|c|d}} {{convert|1|2|3=x=y}} {{nowrap|}} {{lang}}",
+    "<span style='a' b = \"c\" d=e f>t</span> <div class=x/> <b>bold <i>it</i></b> <ref name=a/> <ref>x",
+    "<table><tr><td>[[cell]]</td></tr></table> {| class=t\n|[[c]]\n|} <gallery>\nF.jpg|[[cap]]\n</gallery>",
+    "== [[Head]] {{t}} ==\ntext {{{1|[[def]]}}} <!-- [[c]] --> &nbsp;&#65;&#x42;&bogus; [http://x.org [[l]] y]",
+    "''' ''unclosed [[link {{tpl [[x|y]] <b> </i> {{{a| }}} <nowiki>[[n]]</nowiki><pre>[[p]]</pre>",
+    "* [[a]]\n# {{b|[[c]]}}\n; d : [[e|f]]g\n---- __NOTOC__ __init__ (; {{x}}, ) ( ) [[File:a.png|thumb|[[z]]]]",
+    "{{#if:x|[[y]]|z}} {{Template:Lang|en|[[w]]}} {{subst:lang|x|y}} {{ lang | fr | z }}",
+]
+
+
+@pytest.mark.parametrize("wikitext", EDGE_CASES)
+def test_tree_builder_matches_the_stock_builder_on_edge_cases(wikitext):
+    assert _signature(parse_wikitext(wikitext)) == _signature(parse_wikitext(wikitext, tree_builder="stock"))
+
+
+def test_tree_builder_matches_the_stock_builder_on_the_dumps(data_dir, english):
+    # Every page of the small dumps and the sample, and a slice of the English one (the others are checked by
+    # bench/wikitext_parse.py: all 1206 pages).
+    for name, lang, limit in (("enwiki-table-markup.xml.bz2", "en", None),
+                              ("bgwiki-pages-articles-shortened-utf16.xml.bz2", "bg", None),
+                              ("viwiki-20230501-first-pages.xml.bz2", "vi", 20)):
+        path = data_dir / "wiki" / name
+        info = read_siteinfo(str(path))
+        table = NamespaceTable.from_siteinfo(info, lang) if info else NamespaceTable.default(lang)
+        for page in _articles(path)[:limit]:
+            assert _signature(parse_wikitext(page.text, lang, table)) == \
+                _signature(parse_wikitext(page.text, lang, table, tree_builder="stock")), (name, page.title)
+    table = NamespaceTable.from_siteinfo(read_siteinfo(str(SAMPLE)))
+    for page in read_pages(str(SAMPLE)):
+        assert _signature(parse_wikitext(page.text, "en", table)) == \
+            _signature(parse_wikitext(page.text, "en", table, tree_builder="stock")), page.title
+    en_table = NamespaceTable.from_siteinfo(read_siteinfo(str(data_dir / "wiki" /
+                                                              "enwiki-pages-articles-shortened.xml.bz2")), "en")
+    for page, r in english[:15]:
+        assert _signature(r) == _signature(parse_wikitext(page.text, "en", en_table, tree_builder="stock")), \
+            page.title
+
+
+def test_collector_state_is_restored():
+    import gc
+    assert gc.isenabled()
+    parse_wikitext("[[a]] {{b}}")
+    parse_wikitext("{{a|" * 10)  # malformed: still restored
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_wikitext("[[a]]")
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
