@@ -319,23 +319,31 @@ class _TreeBuilder:
 
     def nodes(self, stops) -> list:
         """Nodes up to (not including) the first token of a type in ``stops`` at this level."""
-        toks, out, n = self.toks, [], len(self.toks)
+        toks, n, i = self.toks, len(self.toks), self.i
+        out: list = []
+        append = out.append
         handlers = _BUILD
         text_token = _T.Text
-        while self.i < n:
-            tok = toks[self.i]
+        new, text_node = _new, Text
+        while i < n:
+            tok = toks[i]
             kind = type(tok)
-            if kind is text_token:
-                out.append(_text(tok.text))
-                self.i += 1
+            if kind is text_token:  # most tokens: inlined _text(), and the token read as the dict it is
+                node = new(text_node)
+                node._value = tok["text"]
+                append(node)
+                i += 1
                 continue
             if stops is not None and kind in stops:
+                self.i = i
                 return out
-            self.i += 1
             handler = handlers.get(kind)
             if handler is None:
                 raise ParserError(f"unexpected {kind.__name__}")
-            out.append(handler(self, tok))
+            self.i = i + 1
+            append(handler(self, tok))
+            i = self.i
+        self.i = i
         if stops is not None:
             raise ParserError("missed a close token")
         return out
