@@ -303,6 +303,18 @@ def _text(value: str) -> Text:
     return node
 
 
+def _tag_name(tag: Wikicode) -> str:
+    """A tag's name as the walk compares it: ``tag.strip_code().strip().lower()``, without strip_code's
+    machinery for the usual name of one Text node (where it would only strip newlines and collapse runs of
+    three, which no tag name has)."""
+    nodes = tag.nodes
+    if len(nodes) == 1 and type(nodes[0]) is Text:
+        value = nodes[0].value
+        if "\n\n\n" not in value:
+            return value.strip().lower()
+    return tag.strip_code().strip().lower()
+
+
 class _TreeBuilder:
     """One page's token list → Wikicode. ``renders`` says from a template's name whether the walk will read its
     parameters."""
@@ -425,7 +437,7 @@ class _TreeBuilder:
         wiki_markup = tok.wiki_markup
         name = _code(self.nodes(_TAG_NAME_STOPS))
         if not self.full and (wiki_markup == "{|" or (
-                wiki_markup is None and name.strip_code().strip().lower() in _SKIPPED_TAGS)):
+                wiki_markup is None and _tag_name(name) in _SKIPPED_TAGS)):
             self.skip()
             node = _new(Tag)
             node._tag = node._closing_tag = name
@@ -740,7 +752,7 @@ class _Walker:
     # Tags --------------------------------------------------------------------------------------------------
     def tag(self, node: Tag, in_link: bool) -> None:
         markup = node.wiki_markup
-        name = node.tag.strip_code().strip().lower() if markup is None else None
+        name = _tag_name(node.tag) if markup is None else None
         if markup is not None:
             if markup == "{|":
                 self.counters["tables"] += 1
