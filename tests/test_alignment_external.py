@@ -24,7 +24,7 @@ def test_found_by_directory_file_environment_and_path(tools_dir, bare_environmen
     assert find_binary(["fast_align"], exe, "t", "") == exe
     # A file naming another tool of the folder: its companions are looked for next to it.
     assert find_binary(["snt2cooc"], str(tools_dir / "mgiza"), "t", "") == str(tools_dir / "snt2cooc")
-    with pytest.raises(BinaryNotFoundError, match=f"no 'fast_align' executable found in .*PATH"):
+    with pytest.raises(BinaryNotFoundError, match="no 'fast_align' executable found in .*PATH"):
         find_binary(["fast_align"], None, "t", "")
     monkeypatch.setenv(BIN_ENV, str(tools_dir))
     assert find_binary(["fast_align"], None, "t", "") == exe
