@@ -349,8 +349,13 @@ def _signature(r):
 
 
 def test_tree_builder_is_active_with_the_installed_mwparserfromhell():
-    from pipelines.wikitext import _builder_matches
-    assert _builder_matches()  # otherwise every page silently takes the ~3x slower stock path
+    from pipelines.wikitext import tree_builder_in_use
+    assert tree_builder_in_use() == "tokens"  # otherwise every page silently takes the ~3x slower stock path
+
+
+def test_unknown_tree_builder_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown tree builder 'nope'; one of tokens, stock"):
+        parse_wikitext("[[a]]", tree_builder="nope")
 
 
 EDGE_CASES = [
