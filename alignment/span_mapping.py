@@ -41,7 +41,8 @@ def map_span(links: Iterable[Link], start: int, end: int) -> Optional[Tuple[int,
 # Unlinked target words tolerated inside one cluster of a span's linked words. Span-to-span mapping exists to
 # bridge gaps (an unaligned article, a reordered adjective), so small gaps must stay; a link 4 or more words
 # away from the rest is a stray that would stretch the span over words that are not its translation. On the
-# gold pairs (bench/projection_gold.py) 0 and 1 cut real gaps and lose to eq. 2 on some pair; 3 never does.
+# gold pairs (bench/projection_gold.py, two exploratory runs) gaps of 0-2 cut real gaps and fell below eq. 2 on
+# some pair; 3 did not, and larger gaps changed next to nothing.
 DEFAULT_MAX_GAP = 3
 
 
