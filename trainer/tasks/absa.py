@@ -19,13 +19,13 @@ from typing import Sequence
 import numpy as np
 
 from schemas.tags import Span
-from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, collate_mrc
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
 from trainer.data.readers import DataSource, read_absa
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
-from trainer.tasks.base import Task, model_inputs, pad_id
+from trainer.tasks.base import Task
 from trainer.tasks.metrics import span_scores
-from trainer.tasks.span_decoding import positive_spans
+from trainer.tasks.span_decoding import mrc_query_scores, positive_spans
 
 # Paper 001 Table 6.
 ABSA_QUERIES = {
@@ -97,18 +97,9 @@ class AbsaMRC(Task):
 
     def aspects(self, model, tokenizer, sentences: Sequence[dict], batch_size: int) -> list[set[Span]]:
         s = self.settings
-        device = next(model.parameters()).device
-        featurizer = MRCFeaturizer(tokenizer, self.mrc_features())
         queries = [(index, row) for index, sentence in enumerate(sentences) for row in absa_mrc_rows(sentence)]
-        triples: list[list] = [[] for _ in sentences]
-        for start in range(0, len(queries), batch_size):
-            chunk = queries[start:start + batch_size]
-            features = featurizer([row for _, row in chunk])
-            batch = collate_mrc(features, pad_id(tokenizer), 8, s.max_length)
-            scores = model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"].float().cpu()
-            for n, ((index, row), feature) in enumerate(zip(chunk, features)):
-                size = len(feature.input_ids)
-                triples[index].append((row["polarity"], scores[n, :size, :size].numpy(), feature))
+        triples = mrc_query_scores(model, tokenizer, self.mrc_features(), queries, len(sentences), "polarity",
+                                   batch_size)
         return [decode_absa(triples[index], sentence["text"], s.mrc_threshold, s.max_span_length)
                 for index, sentence in enumerate(sentences)]
 

@@ -15,16 +15,16 @@ import torch
 from torch import nn
 
 from schemas.tags import parse_tag, spans_from_tags
-from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig, MRCFeaturizer, collate_mrc
+from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
 from trainer.data.readers import DataSource, read_absa, read_sentences
 from trainer.data.semeval import POLARITIES, word_tagged
 from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, entity_types, label_list, ner_mrc_rows
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.models.token_tagger import TokenTagger
-from trainer.tasks.base import Task, model_inputs, pad_id
+from trainer.tasks.base import Task
 from trainer.tasks.metrics import entity_scores, span_scores
-from trainer.tasks.span_decoding import decode_ner_mrc, ner_mrc_tags
+from trainer.tasks.span_decoding import decode_ner_mrc, mrc_query_scores, ner_mrc_tags
 from trainer.tasks.tag_decoding import decode_batch
 
 
@@ -123,19 +123,10 @@ class NERMRC(NERTask):
     def entities(self, model, tokenizer, sentences: Sequence[dict], batch_size: int) -> list:
         """Entities of each sentence from the extractor's scores of its per-type queries."""
         s = self.settings
-        device = next(model.parameters()).device
-        featurizer = MRCFeaturizer(tokenizer, self.mrc_features())
         queries = [(index, mrc) for index, row in enumerate(sentences)
                    for mrc in ner_mrc_rows(row["id"], row["lang"], row["tokens"], None, s.entity_types)]
-        type_scores: list[list] = [[] for _ in sentences]
-        for start in range(0, len(queries), batch_size):
-            chunk = queries[start:start + batch_size]
-            features = featurizer([mrc for _, mrc in chunk])
-            batch = collate_mrc(features, pad_id(tokenizer), 8, s.max_length)
-            scores = model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"].float().cpu()
-            for n, ((index, mrc), feature) in enumerate(zip(chunk, features)):
-                size = len(feature.input_ids)
-                type_scores[index].append((mrc["entity_type"], scores[n, :size, :size].numpy(), feature))
+        type_scores = mrc_query_scores(model, tokenizer, self.mrc_features(), queries, len(sentences),
+                                       "entity_type", batch_size)
         return [decode_ner_mrc(type_scores[index], row["tokens"], s.mrc_threshold, s.max_span_length)
                 for index, row in enumerate(sentences)]
 
