@@ -191,12 +191,14 @@ class MRCFeaturizer:
             context_truncated=len(context_ids) > kept)
 
 
-def pad_features(features: Sequence, pad_token_id: int, pad_to_multiple_of: int | None = None,
+def padded_span_batch(features: Sequence, pad_token_id: int, pad_to_multiple_of: int | None = None,
                  max_length: int | None = None):
-    """``(input_ids, attention_mask, token_type_ids or None, answer span rows)`` of features that carry
-    ``input_ids``, ``token_type_ids`` and ``answer_spans``: padded to the longest (rounded up to
-    ``pad_to_multiple_of``, which tensor cores prefer, but never past ``max_length``); the spans as
-    ``(example, start, end)`` tuples. Shared by the MRC and QA collators."""
+    """The keys every span-extractor batch has, from features that carry ``input_ids``, ``token_type_ids``,
+    ``context_start``/``context_end``, ``answer_spans`` and ``example_id``: ``input_ids``, ``attention_mask``
+    (and ``token_type_ids`` where the tokenizer makes them) padded to the longest (rounded up to
+    ``pad_to_multiple_of``, which tensor cores prefer, but never past ``max_length``), ``context_start``,
+    ``context_end``, ``answer_spans`` as a ``[K, 3]`` tensor of ``(example, start, end)`` rows, and the
+    non-tensor ``example_ids``. Shared by the MRC and QA collators, which add their own keys."""
     if not features:
         raise ValueError("cannot collate an empty batch")
     length = max(len(feature.input_ids) for feature in features)
@@ -216,7 +218,17 @@ def pad_features(features: Sequence, pad_token_id: int, pad_to_multiple_of: int 
         if with_types:
             token_type_ids[n, :size] = torch.tensor(feature.token_type_ids, dtype=INDEX_DTYPE)
         spans += [(n, start, end) for start, end in feature.answer_spans]
-    return input_ids, attention_mask, token_type_ids, spans
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "context_start": torch.tensor([f.context_start for f in features], dtype=INDEX_DTYPE),
+        "context_end": torch.tensor([f.context_end for f in features], dtype=INDEX_DTYPE),
+        "answer_spans": torch.tensor(spans, dtype=INDEX_DTYPE).reshape(-1, 3),
+        "example_ids": [f.example_id for f in features],
+    }
+    if with_types:
+        batch["token_type_ids"] = token_type_ids
+    return batch
 
 
 def collate_mrc(features: Sequence[MRCFeature], pad_token_id: int, pad_to_multiple_of: int | None = None,
@@ -224,22 +236,11 @@ def collate_mrc(features: Sequence[MRCFeature], pad_token_id: int, pad_to_multip
     """Pad a list of features to the longest one (rounded up to ``pad_to_multiple_of``, which tensor cores
     prefer, but never past ``max_length``) and stack them. Answers stay sparse: ``answer_spans`` is a
     ``[K, 3]`` tensor of ``(example, start, end)`` rows; the objective builds the label matrix on the device."""
-    input_ids, attention_mask, token_type_ids, spans = pad_features(features, pad_token_id, pad_to_multiple_of,
-                                                                     max_length)
-    batch = {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "context_start": torch.tensor([f.context_start for f in features], dtype=INDEX_DTYPE),
-        "context_end": torch.tensor([f.context_end for f in features], dtype=INDEX_DTYPE),
-        "answer_spans": torch.tensor(spans, dtype=INDEX_DTYPE).reshape(-1, 3),
-        "answerable": torch.tensor([f.answerable for f in features], dtype=torch.bool),
-        # Per-example counts travel with the batch so the training loop (not a worker) can log them.
-        "answers_truncated": torch.tensor([f.answers_truncated for f in features], dtype=INDEX_DTYPE),
-        "made_unanswerable": torch.tensor([f.made_unanswerable for f in features], dtype=torch.bool),
-        "example_ids": [f.example_id for f in features],
-    }
-    if token_type_ids is not None:
-        batch["token_type_ids"] = token_type_ids
+    batch = padded_span_batch(features, pad_token_id, pad_to_multiple_of, max_length)
+    batch["answerable"] = torch.tensor([f.answerable for f in features], dtype=torch.bool)
+    # Per-example counts travel with the batch so the training loop (not a worker) can log them.
+    batch["answers_truncated"] = torch.tensor([f.answers_truncated for f in features], dtype=INDEX_DTYPE)
+    batch["made_unanswerable"] = torch.tensor([f.made_unanswerable for f in features], dtype=torch.bool)
     return batch
 
 

@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import torch
 
 from trainer.data.mrc_features import (INDEX_DTYPE, OFFSETS_ONLY, char_span_to_tokens, check_query_context_tokenizer,
-                                       context_room, pad_features, trim_offsets)
+                                       context_room, padded_span_batch, trim_offsets)
 from trainer.data.squad import QAExample
 
 HEADS = ("start_end", "extractor", "que")
@@ -195,22 +195,11 @@ def collate_qa(features: Sequence[QAFeature], pad_token_id: int, pad_to_multiple
     ``start_positions``, ``end_positions``, ``answer_spans`` (``[K, 3]`` rows of window, start, end: the
     extractor's labels), ``que_positions`` (the [QUE] position, 0 where a layout has none), and the
     non-tensor ``example_ids`` / ``windows``."""
-    input_ids, attention_mask, token_type_ids, spans = pad_features(features, pad_token_id, pad_to_multiple_of,
-                                                                     max_length)
-    batch = {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "context_start": torch.tensor([f.context_start for f in features], dtype=INDEX_DTYPE),
-        "context_end": torch.tensor([f.context_end for f in features], dtype=INDEX_DTYPE),
-        "start_positions": torch.tensor([f.start_position for f in features], dtype=INDEX_DTYPE),
-        "end_positions": torch.tensor([f.end_position for f in features], dtype=INDEX_DTYPE),
-        "answer_spans": torch.tensor(spans, dtype=INDEX_DTYPE).reshape(-1, 3),
-        "que_positions": torch.tensor([f.que_position or 0 for f in features], dtype=INDEX_DTYPE),
-        "example_ids": [f.example_id for f in features],
-        "windows": [f.window for f in features],
-    }
-    if token_type_ids is not None:
-        batch["token_type_ids"] = token_type_ids
+    batch = padded_span_batch(features, pad_token_id, pad_to_multiple_of, max_length)
+    batch["start_positions"] = torch.tensor([f.start_position for f in features], dtype=INDEX_DTYPE)
+    batch["end_positions"] = torch.tensor([f.end_position for f in features], dtype=INDEX_DTYPE)
+    batch["que_positions"] = torch.tensor([f.que_position or 0 for f in features], dtype=INDEX_DTYPE)
+    batch["windows"] = [f.window for f in features]
     return batch
 
 
