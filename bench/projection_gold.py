@@ -404,7 +404,9 @@ def fast_align_available() -> bool:
     return (tools_bin() / "fast_align").is_file()
 
 
-def measure(args: argparse.Namespace):
+def measure(args: argparse.Namespace, report_between_runs: bool = False):
+    """``(pairs, columns, runs)`` of ``args.runs`` runs; with ``report_between_runs`` the table so far goes to
+    stderr after each run but the last, in case a long measurement is cut short."""
     data = args.data or data_root()
     if not (data / "README.md").is_file():
         raise SystemExit(f"shared data not found at {data}: set POLYSPAN_DATA")
@@ -414,6 +416,8 @@ def measure(args: argparse.Namespace):
     for n in range(args.runs):
         print(f"run {n + 1} of {args.runs}", file=sys.stderr, flush=True)
         runs.append(run_once(pairs, columns, args))
+        if report_between_runs and n + 1 < args.runs:
+            print(report(pairs, columns, runs, args), file=sys.stderr, flush=True)
     return pairs, columns, runs
 
 
@@ -434,17 +438,7 @@ def report(pairs, columns, runs, args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    data = args.data or data_root()
-    if not (data / "README.md").is_file():
-        raise SystemExit(f"shared data not found at {data}: set POLYSPAN_DATA")
-    pairs = gold_pairs(data, args.only, args.limit)
-    columns = methods(not args.no_fast_align and fast_align_available())
-    runs = []
-    for n in range(args.runs):
-        print(f"run {n + 1} of {args.runs}", file=sys.stderr, flush=True)
-        runs.append(run_once(pairs, columns, args))
-        if n + 1 < args.runs:  # the table so far, in case a long run is cut short
-            print(report(pairs, columns, runs, args), file=sys.stderr, flush=True)
+    pairs, columns, runs = measure(args, report_between_runs=True)
     print(report(pairs, columns, runs, args))
     return 0
 
