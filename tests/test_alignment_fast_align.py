@@ -3,18 +3,15 @@ import subprocess
 
 import pytest
 
-from alignment import (AlignerFailedError, FastAlignAligner, InputError, read_gold, read_joint, score_alignments,
-                       sentence_lengths, symmetrize_all)
+from alignment import AlignerFailedError, FastAlignAligner, InputError, score_alignments, symmetrize_all
 from alignment.fast_align import parse_pharaoh_output
 from alignment.pharaoh import parse_links
+from alignment_fixtures import lowercased_enfr_gold
 
 
 @pytest.fixture(scope="module")
 def enfr(data_dir):
-    pairs = [([w.lower() for w in s], [w.lower() for w in t])
-             for s, t in read_joint(data_dir / "align_gold" / "enfr.src-tgt")]
-    gold = read_gold(data_dir / "align_gold" / "enfr.gold", one_based=True, lengths=sentence_lengths(pairs))
-    return pairs, gold
+    return lowercased_enfr_gold(data_dir)
 
 
 def _direct(tools_dir, path, reverse):

@@ -5,16 +5,14 @@ import os
 import pytest
 
 from alignment import (AlignerFailedError, BinaryNotFoundError, GizaAligner, InputError, make_aligner, parse_a3,
-                       read_gold, read_joint, score_alignments, sentence_lengths, symmetrize_all)
+                       score_alignments, symmetrize_all)
 from alignment.external import BIN_ENV
+from alignment_fixtures import lowercased_enfr_gold
 
 
 @pytest.fixture(scope="module")
 def enfr(data_dir):
-    pairs = [([w.lower() for w in s], [w.lower() for w in t])
-             for s, t in read_joint(data_dir / "align_gold" / "enfr.src-tgt")]
-    gold = read_gold(data_dir / "align_gold" / "enfr.gold", one_based=True, lengths=sentence_lengths(pairs))
-    return pairs, gold
+    return lowercased_enfr_gold(data_dir)
 
 
 @pytest.fixture(scope="module")
