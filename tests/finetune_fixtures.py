@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 import yaml
 
 from schemas import KINDS, Manifest, ShardInfo, write_manifest
@@ -31,6 +32,19 @@ def tiny_config(output_dir: Path, task: dict, data: dict, **sections) -> dict:
     for name, values in sections.items():
         config[name] = {**config.get(name, {}), **values}
     return config
+
+
+def save_tiny_mlm_backbone(tokenizer, directory: Path, seed: int) -> Path:
+    """A randomly initialised BERT of ``TINY_BERT``'s sizes with its MLM head (seeded by ``seed``) and
+    ``tokenizer``, saved to ``directory``: a backbone to fine-tune from whose head the MLM probes can score."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    sizes = {key: value for key, value in TINY_BERT.items() if key != "model_type"}
+    torch.manual_seed(seed)
+    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                               **sizes)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
 
 
 def run_finetune(tmp_path: Path, config: dict, *extra: str, name: str = "config.yaml") -> int:

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from finetune_fixtures import read_report, run_finetune, tiny_config
+from finetune_fixtures import read_report, run_finetune, save_tiny_mlm_backbone, tiny_config
 from trainer.evaluate import main
 from trainer.loop.checkpoint import latest_complete_checkpoint, save_checkpoint
 from trainer.loop.train import CHECKPOINTS
@@ -103,8 +103,6 @@ def test_errors_are_one_line(ner_run, capsys, arguments, message):
 def test_xsr_and_mlm_retention_of_a_checkpoint_match_the_run(data_dir, tmp_path, capsys):
     """``--xsr``/``--mlm`` on a fine-tuned checkpoint give the figures the run measured "after" on the same probes
     (Tatoeba de-en pairs, English sentences), the MLM probe scored by the head of the backbone it started from."""
-    from transformers import BertConfig, BertForMaskedLM
-
     from schemas.conll import read_conll
     from trainer.data.tokenizer_training import train_wordpiece
 
@@ -113,12 +111,7 @@ def test_xsr_and_mlm_retention_of_a_checkpoint_match_the_run(data_dir, tmp_path,
     europarl = [" ".join(s.tokens) for s in read_conll(ner / "en-europarl.test.conll02", tag_scheme=None)][:32]
     texts = [line.strip() for path in (english, german) for line in path.read_text().splitlines()[:60]]
     tokenizer = train_wordpiece(europarl + texts, 1200)
-    torch.manual_seed(7)
-    backbone = tmp_path / "backbone"
-    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=192,
-                               pad_token_id=tokenizer.pad_token_id)).save_pretrained(backbone)
-    tokenizer.save_pretrained(backbone)
+    backbone = save_tiny_mlm_backbone(tokenizer, tmp_path / "backbone", seed=7)
     out = tmp_path / "run"
     config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
                          {"train": {"en": {"path": str(ner / "en-europarl.test.conll02"), "limit": 16}}},

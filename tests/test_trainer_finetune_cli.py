@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from finetune_fixtures import (read_records, read_report, run_finetune, tatoeba_pair_files, tiny_config, write_pair_tsv,
-                               write_semeval_from_conll, write_tagged_dataset)
+from finetune_fixtures import (read_records, read_report, run_finetune, save_tiny_mlm_backbone, tatoeba_pair_files,
+                               tiny_config, write_pair_tsv, write_semeval_from_conll, write_tagged_dataset)
 from schemas.conll import read_conll
 from trainer.config import load_config
 from trainer.finetune_config import FinetuneConfig
@@ -184,7 +184,7 @@ def test_gem_with_mlm_and_xsr_memories_reports_retention(data_dir, tmp_path):
     """GEM w/ MLM and XSR from a pretrained (tiny, saved) masked LM; paper 003's Table 1 measurement - MLM
     perplexity and XSR P@1/5/10 on the probe slices after the memories' - before and after fine-tuning, the
     "before" figures being those of the probe functions on the initial model."""
-    from transformers import BertConfig, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
     from trainer.data.tokenizer_training import train_wordpiece
     from trainer.objectives.mlm import MaskedLanguageModel, perplexity_by_language
@@ -196,12 +196,7 @@ def test_gem_with_mlm_and_xsr_memories_reports_retention(data_dir, tmp_path):
              for path in (english, german)}
     europarl = [" ".join(s.tokens) for s in read_conll(ner / "en-europarl.test.conll02", tag_scheme=None)][:32]
     tokenizer = train_wordpiece(europarl + lines[english][:80] + lines[german][:80], 1200)
-    torch.manual_seed(5)
-    backbone = tmp_path / "backbone"
-    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=192,
-                               pad_token_id=tokenizer.pad_token_id)).save_pretrained(backbone)
-    tokenizer.save_pretrained(backbone)
+    backbone = save_tiny_mlm_backbone(tokenizer, tmp_path / "backbone", seed=5)
     out = tmp_path / "run"
     config = tiny_config(out, {"name": "ner", "head": "tagging", "scheme": "BIO"},
                          {"train": {"en": entry(ner / "en-europarl.test.conll02", 24)},
