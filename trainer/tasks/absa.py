@@ -19,13 +19,13 @@ from typing import Sequence
 import numpy as np
 
 from schemas.tags import Span
-from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
+from trainer.data.mrc_features import MRCCollator
 from trainer.data.readers import DataSource, read_absa
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
-from trainer.tasks.base import Task
 from trainer.tasks.metrics import span_scores
-from trainer.tasks.span_decoding import mrc_query_scores, positive_spans
+from trainer.tasks.query_extractor import QueryExtractorTask
+from trainer.tasks.span_decoding import positive_spans
 
 # Paper 001 Table 6.
 ABSA_QUERIES = {
@@ -63,7 +63,7 @@ def decode_absa(polarity_scores: Sequence[tuple[str, np.ndarray, object]], conte
     return {Span(start, end, polarity) for (start, end), (_, polarity) in best.items()}
 
 
-class AbsaMRC(Task):
+class AbsaMRC(QueryExtractorTask):
     """ABSA in mPMR's MRC form (paper 001 Table 6): one polarity query per sentence and polarity; an aspect is a
     span with S_ij > 0; scored as exact ``(span, polarity)`` matches."""
 
@@ -86,11 +86,6 @@ class AbsaMRC(Task):
     def build_head(self, encoder):
         return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
 
-    def mrc_features(self) -> MRCFeatureConfig:
-        s = self.settings
-        return MRCFeatureConfig(max_length=s.max_length, max_query_length=s.max_query_length,
-                                double_separator=s.double_separator)
-
     def training_items(self, tokenizer, examples):
         return [row for sentence in examples for row in absa_mrc_rows(sentence)], \
             MRCCollator(tokenizer, self.mrc_features())
@@ -98,8 +93,7 @@ class AbsaMRC(Task):
     def aspects(self, model, tokenizer, sentences: Sequence[dict], batch_size: int) -> list[set[Span]]:
         s = self.settings
         queries = [(index, row) for index, sentence in enumerate(sentences) for row in absa_mrc_rows(sentence)]
-        triples = mrc_query_scores(model, tokenizer, self.mrc_features(), queries, len(sentences), "polarity",
-                                   batch_size)
+        triples = self.query_scores(model, tokenizer, queries, len(sentences), "polarity", batch_size)
         return [decode_absa(triples[index], sentence["text"], s.mrc_threshold, s.max_span_length)
                 for index, sentence in enumerate(sentences)]
 

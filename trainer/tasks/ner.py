@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from schemas.tags import parse_tag, spans_from_tags
-from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
+from trainer.data.mrc_features import MRCCollator
 from trainer.data.readers import DataSource, read_absa, read_sentences
 from trainer.data.semeval import POLARITIES, word_tagged
 from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, entity_types, label_list, ner_mrc_rows
@@ -24,7 +24,8 @@ from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.models.token_tagger import TokenTagger
 from trainer.tasks.base import Task
 from trainer.tasks.metrics import entity_scores, span_scores
-from trainer.tasks.span_decoding import decode_ner_mrc, mrc_query_scores, ner_mrc_tags
+from trainer.tasks.query_extractor import QueryExtractorTask
+from trainer.tasks.span_decoding import decode_ner_mrc, ner_mrc_tags
 from trainer.tasks.tag_decoding import decode_batch
 
 
@@ -102,17 +103,12 @@ class NERTagging(NERTask):
         return {**entity_scores([row["tags"] for row in examples], predicted), "count": len(examples)}
 
 
-class NERMRC(NERTask):
+class NERMRC(QueryExtractorTask, NERTask):
     head = "mrc"
     description = "mPMR's extractor over one query per entity type (paper 001 Table 6)"
 
     def build_head(self, encoder):
         return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
-
-    def mrc_features(self) -> MRCFeatureConfig:
-        s = self.settings
-        return MRCFeatureConfig(max_length=s.max_length, max_query_length=s.max_query_length,
-                                double_separator=s.double_separator)
 
     def training_items(self, tokenizer, examples):
         rows = [mrc for row in self.known_types_only(examples)
@@ -125,8 +121,7 @@ class NERMRC(NERTask):
         s = self.settings
         queries = [(index, mrc) for index, row in enumerate(sentences)
                    for mrc in ner_mrc_rows(row["id"], row["lang"], row["tokens"], None, s.entity_types)]
-        type_scores = mrc_query_scores(model, tokenizer, self.mrc_features(), queries, len(sentences),
-                                       "entity_type", batch_size)
+        type_scores = self.query_scores(model, tokenizer, queries, len(sentences), "entity_type", batch_size)
         return [decode_ner_mrc(type_scores[index], row["tokens"], s.mrc_threshold, s.max_span_length)
                 for index, row in enumerate(sentences)]
 

@@ -1,8 +1,7 @@
 """Reading a span extractor's ``[L, L]`` scores: which cells are context spans, every span scoring above a
 threshold (the read-out of NER and ABSA MRC; QA decoding ranks the same cells) - for NER snapped to words and
 made a valid tagging (``decode_ner_mrc``, paper 001 Table 6) - and the label whose query scores the highest
-relevance S_00 (the read-out of pair MRC). ``mrc_query_scores`` runs the extractor over many queries per
-sentence (NER's entity types, ABSA's polarities) and hands each sentence its queries' score matrices."""
+relevance S_00 (the read-out of pair MRC)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,28 +10,7 @@ import numpy as np
 import torch
 
 from schemas.tags import Span, tags_from_spans
-from trainer.data.mrc_features import (MRCFeature, MRCFeatureConfig, MRCFeaturizer, chars_to_words, collate_mrc,
-                                       context_span_table, trim_offsets, word_offsets)
-from trainer.tasks.base import model_inputs, pad_id
-
-
-def mrc_query_scores(model, tokenizer, config: MRCFeatureConfig, queries: Sequence[tuple[int, dict]],
-                     sentences: int, label_key: str, batch_size: int) -> list[list[tuple[str, np.ndarray, MRCFeature]]]:
-    """For each of ``sentences`` sentences, ``(row[label_key], [L, L] scores, feature)`` of every query row
-    ``(sentence index, MRC row)`` in ``queries``; the queries run in batches of ``batch_size`` across sentences,
-    and each score matrix is cut to its feature's own length (padding dropped)."""
-    device = next(model.parameters()).device
-    featurizer = MRCFeaturizer(tokenizer, config)
-    per_sentence: list[list] = [[] for _ in range(sentences)]
-    for start in range(0, len(queries), batch_size):
-        chunk = queries[start:start + batch_size]
-        features = featurizer([row for _, row in chunk])
-        batch = collate_mrc(features, pad_id(tokenizer), 8, config.max_length)
-        scores = model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"].float().cpu()
-        for n, ((index, row), feature) in enumerate(zip(chunk, features)):
-            size = len(feature.input_ids)
-            per_sentence[index].append((row[label_key], scores[n, :size, :size].numpy(), feature))
-    return per_sentence
+from trainer.data.mrc_features import MRCFeature, chars_to_words, context_span_table, trim_offsets, word_offsets
 
 
 def positive_spans(scores: np.ndarray, feature, threshold: float = 0.0, max_span_length: int | None = None,
