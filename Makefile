@@ -46,6 +46,8 @@ demo: install
 		model.name_or_path=$(DEMO_OUT)/pretrain-wae/checkpoints/step-00000040 \
 		data.train.en=$(DEMO_OUT)/tagged-en data.translated.de=$(DEMO_OUT)/projected/de \
 		data.eval.en=$(DEMO_OUT)/tagged-en data.eval.de=$(DEMO_OUT)/projected/de
+	$(PY) -m trainer.predict --model $(DEMO_OUT)/finetune-ner-de --input pipelines/samples/en-de-sample.de.txt \
+		--lang de --output $(DEMO_OUT)/finetune-ner-de/predictions.jsonl
 
 test: install
 	$(PY) -m pytest
