@@ -41,8 +41,8 @@ from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, 
                                                language_counters, write_outputs)
 from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
-from pipelines.shards import DROPPED, pipeline_counters, write_dataset_manifest
-from schemas import Manifest, read_manifest, write_manifest
+from pipelines.shards import pipeline_counters, write_dataset_manifest
+from schemas import Manifest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,13 +138,9 @@ def run(argv: list[str] | None = None) -> Manifest | None:
         inputs = [config.source, target.translations] + [f for e in config.extra_parallel
                                                          if e.lang == target.lang for f in (e.src, e.tgt)]
         manifest_config = {**config.to_dict(), "tgt_lang": target.lang, "tag_scheme": config.output_scheme}
-        write_dataset_manifest(result, directory, "tagged", manifest_config, inputs)
-        # One run writes every language: keep each manifest to its own language's counters.
-        manifest = read_manifest(directory)
-        own = language_counters(counters, target.lang, config)
-        manifest.dropped = {k[len(DROPPED):]: v for k, v in own.items() if k.startswith(DROPPED)}
-        manifest.counters = {k: v for k, v in own.items() if not k.startswith(DROPPED)}
-        write_manifest(directory, manifest)
+        # One run writes every language: each manifest keeps its own language's counters.
+        manifest = write_dataset_manifest(result, directory, "tagged", manifest_config, inputs,
+                                          counters=language_counters(counters, target.lang, config))
         manifests.append(manifest)
         if len(config.targets) > 1:
             print(f"{target.lang}: wrote {manifest.row_count} rows to {directory}; dropped: "
