@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RUNNER = ["--runner", "BundleBasedDirectRunner"]
+RUNNER = ["--runner", "FnApiRunner"]
 SAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "samples"
 
 

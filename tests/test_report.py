@@ -11,7 +11,7 @@ from pipelines.wiki_mrc.__main__ import run
 from schemas import KINDS, open_dataset, validate_dataset
 
 SAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "samples" / "enwiki-sample.xml"
-RUNNER = ["--runner", "BundleBasedDirectRunner"]
+RUNNER = ["--runner", "FnApiRunner"]
 
 
 @pytest.fixture(scope="module")
