@@ -1,5 +1,6 @@
 """The pipelines' one set of alignment options, and each pipeline run end to end with the real external aligners
 on the first Europarl sentences (English gold spans, the German side as translations)."""
+import argparse
 import json
 import os
 import subprocess
@@ -8,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.alignment_options import (PIPELINE_DEFAULTS, AlignmentOptions, add_alignment_arguments,
-                                         alignment_from_args)
+from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions, add_alignment_arguments
 from schemas.conll import read_conll
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,7 +73,6 @@ def test_project_labels_runs_end_to_end_with_fast_align(europarl, tools_dir, tmp
 
 
 def test_one_set_of_options_for_both_pipelines():
-    import argparse
     parsers = {}
     for name in PIPELINE_DEFAULTS:
         parsers[name] = argparse.ArgumentParser()
