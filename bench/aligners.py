@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from alignment import (HEURISTICS, make_aligner, read_gold, read_joint, read_parallel,  # noqa: E402
-                       score_alignments, sentence_lengths, symmetrize_all)
+from alignment import HEURISTICS, make_aligner, read_parallel, score_alignments, symmetrize_all  # noqa: E402
 from alignment.giza import MKCLS_CLASSES, MOSES_SCHEDULE  # noqa: E402
+from alignment_fixtures import lowercased, lowercased_gold  # noqa: E402
 
 ALIGNERS = ("eflomal", "fast_align", "giza")
 EFLOMAL_SAMPLERS = 6  # the adapter's default, so both sides of B do the same work
@@ -62,16 +62,6 @@ def aligner(name: str, bin_dir: Path, **options):
     return make_aligner(name, **options) if name == "eflomal" else make_aligner(name, binary=str(bin_dir), **options)
 
 
-def _lower(pairs):
-    return [([w.lower() for w in s], [w.lower() for w in t]) for s, t in pairs]
-
-
-def gold_set(root: Path, name: str):
-    pairs = _lower(read_joint(root / "align_gold" / f"{name}.src-tgt"))
-    gold = read_gold(root / "align_gold" / f"{name}.gold", one_based=True, lengths=sentence_lengths(pairs))
-    return pairs, gold
-
-
 def tatoeba_en_fr(root: Path):
     """The 1,000 Tatoeba pairs, English left as in enfr, tokenised by the project's tokeniser, lower-cased."""
     from pipelines.tokenize import words
@@ -79,13 +69,13 @@ def tatoeba_en_fr(root: Path):
     en = (base.parent / (base.name + ".eng")).read_text(encoding="utf-8").splitlines()
     fr = (base.parent / (base.name + ".fra")).read_text(encoding="utf-8").splitlines()
     pairs = [([w for w, _, _ in words(e, "en")], [w for w, _, _ in words(f, "fr")]) for e, f in zip(en, fr)]
-    return _lower([(s, t) for s, t in pairs if s and t])
+    return lowercased([(s, t) for s, t in pairs if s and t])
 
 
 # ---------------------------------------------------------------------------------------------------- A. AER
 def measure_aer(root: Path, bin_dir: Path) -> list[dict]:
-    enfr, enfr_gold = gold_set(root, "enfr")
-    roen, roen_gold = gold_set(root, "roen")
+    enfr, enfr_gold = lowercased_gold(root, "enfr")
+    roen, roen_gold = lowercased_gold(root, "roen")
     settings = [("enfr", enfr, enfr_gold, []), ("enfr + Tatoeba fr-en", enfr, enfr_gold, tatoeba_en_fr(root)),
                 ("roen", roen, roen_gold, [])]
     rows = []

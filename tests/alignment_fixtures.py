@@ -1,4 +1,4 @@
-"""Shared helpers of the external-aligner tests (no tests here)."""
+"""Shared helpers of the external-aligner tests and bench/aligners.py (no tests here)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +6,14 @@ from pathlib import Path
 from alignment import read_gold, read_joint, sentence_lengths
 
 
-def lowercased_enfr_gold(data_dir: Path) -> tuple[list, list]:
-    """``(pairs, gold)`` of the 447 enfr gold sentence pairs with their words lower-cased, and the gold links
-    (one-based in the file) checked against those pairs' lengths."""
-    pairs = [([w.lower() for w in s], [w.lower() for w in t])
-             for s, t in read_joint(data_dir / "align_gold" / "enfr.src-tgt")]
-    gold = read_gold(data_dir / "align_gold" / "enfr.gold", one_based=True, lengths=sentence_lengths(pairs))
+def lowercased(pairs) -> list:
+    """Sentence pairs with their words lower-cased (the gold sets are scored lower-cased)."""
+    return [([w.lower() for w in s], [w.lower() for w in t]) for s, t in pairs]
+
+
+def lowercased_gold(data_dir: Path, name: str = "enfr") -> tuple[list, list]:
+    """``(pairs, gold)`` of an align_gold set (``enfr``: 447 pairs, ``roen``: 248) with their words lower-cased,
+    and the gold links (one-based in the file) checked against those pairs' lengths."""
+    pairs = lowercased(read_joint(data_dir / "align_gold" / f"{name}.src-tgt"))
+    gold = read_gold(data_dir / "align_gold" / f"{name}.gold", one_based=True, lengths=sentence_lengths(pairs))
     return pairs, gold

@@ -7,12 +7,12 @@ import pytest
 from alignment import (AlignerFailedError, BinaryNotFoundError, GizaAligner, InputError, make_aligner, parse_a3,
                        score_alignments, symmetrize_all)
 from alignment.external import BIN_ENV
-from alignment_fixtures import lowercased_enfr_gold
+from alignment_fixtures import lowercased_gold
 
 
 @pytest.fixture(scope="module")
 def enfr(data_dir):
-    return lowercased_enfr_gold(data_dir)
+    return lowercased_gold(data_dir, "enfr")
 
 
 @pytest.fixture(scope="module")
