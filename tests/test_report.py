@@ -1,6 +1,5 @@
 """The dataset report: Markdown summary and PNG plots of an MRC dataset written by the pipeline, the dispatch on
 the manifest's kind, and the reports of an empty dataset and of a missing one."""
-from pathlib import Path
 
 import pytest
 
@@ -8,10 +7,10 @@ from pipelines.report import REPORTS, get_report
 from pipelines.report.__main__ import main
 from pipelines.report.mrc import summarize
 from pipelines.wiki_mrc.__main__ import run
+from report_fixtures import RUNNER, SAMPLES
 from schemas import KINDS, open_dataset, validate_dataset
 
-SAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "samples" / "enwiki-sample.xml"
-RUNNER = ["--runner", "FnApiRunner"]
+SAMPLE = SAMPLES / "enwiki-sample.xml"
 
 
 @pytest.fixture(scope="module")
