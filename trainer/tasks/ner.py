@@ -22,7 +22,7 @@ from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, 
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.models.token_tagger import TokenTagger
-from trainer.tasks.base import Task
+from trainer.tasks.base import Task, model_inputs
 from trainer.tasks.metrics import entity_scores, span_scores
 from trainer.tasks.query_extractor import QueryExtractorTask
 from trainer.tasks.span_decoding import decode_ner_mrc, ner_mrc_tags
@@ -157,8 +157,7 @@ def predict_tags(model: nn.Module, tokenizer, sentences: Sequence, labels: Seque
         for start in range(0, len(sentences), batch_size):
             chunk = sentences[start:start + batch_size]
             batch = collator(chunk)
-            tensors = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor) and k != "labels"}
-            logits = model(**tensors)["logits"]
+            logits = model(**model_inputs(batch, device, drop=("labels",)))["logits"]
             words = [len(_row_words_and_tags(row)[1]) for row in chunk]
             predicted += decode_batch(logits, batch, labels, scheme, constrained, words)
     finally:
