@@ -65,22 +65,15 @@ def map_span_cluster(links: Iterable[Link], start: int, end: int,
             per_word[j] = per_word.get(j, 0) + 1
     if not per_word:
         return None
-    best = None  # (links, -first word, first, last)
-    first = last = None
-    weight = 0
-    for j in sorted(per_word) + [None]:
-        if j is None or (last is not None and j - last - 1 > max_gap):
-            candidate = (weight, -first, first, last)
-            if best is None or candidate[:2] > best[:2]:
-                best = candidate
-            if j is None:
-                break
-            first, weight = j, 0
-        if first is None:
-            first = j
-        weight += per_word[j]
-        last = j
-    return best[2], best[3] + 1
+    clusters: list = []  # each a sorted list of linked target words
+    for j in sorted(per_word):
+        if clusters and j - clusters[-1][-1] - 1 <= max_gap:
+            clusters[-1].append(j)
+        else:
+            clusters.append([j])
+    # Most links wins; among equals the earlier cluster (max keeps the first of equal keys).
+    best = max(clusters, key=lambda cluster: sum(per_word[j] for j in cluster))
+    return best[0], best[-1] + 1
 
 
 def map_target_span(links: Iterable[Link], start: int, end: int) -> Optional[Tuple[int, int]]:
