@@ -42,11 +42,6 @@ def words_and_gaps(text: str, spec: LanguageMasking, mask_token: str = MASK_TOKE
     return out
 
 
-def query_words(query: str, spec: LanguageMasking, mask_token: str = MASK_TOKEN) -> List[str]:
-    """The normalised words of ``query``, the mask tokens left out."""
-    return [word for word, _ in words_and_gaps(query, spec, mask_token)]
-
-
 _SPACE_OR_HYPHEN = frozenset(" \t\n\r\f\v-\u2010\u2011\u2013\u00a0")
 
 
