@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -305,7 +305,7 @@ def with_rule(spec: LanguageMasking, rule: str) -> LanguageMasking:
     """``spec`` with another rule (``--title-masking``), keeping the language's data."""
     if rule not in RULES:
         raise ValueError(f"unknown title masking rule {rule!r}: one of {', '.join(RULE_NAMES)}")
-    return LanguageMasking(rule, spec.why, spec.endings, spec.stem, spec.proclitics, spec.fold, spec.min_affix_chars)
+    return replace(spec, rule=rule)
 
 
 # ---------------------------------------------------------------------------------------------------------------
