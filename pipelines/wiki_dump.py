@@ -46,7 +46,7 @@ import lzma
 import posixpath
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 from xml.parsers import expat
 
@@ -647,7 +647,6 @@ def _parse(unit: DumpUnit, siteinfo_only: bool = False) -> Iterator[Union[Page, 
         yield parser.fault(str(exc), source, expat_error=False)
         return
     except _NotADump as exc:
-        from dataclasses import replace
         yield replace(parser.fault(str(exc), source, expat_error=False), line=1, column=1, byte_offset=0)
         return
     yield from handler.pages
@@ -657,7 +656,6 @@ def _parse(unit: DumpUnit, siteinfo_only: bool = False) -> Iterator[Union[Page, 
 
 
 def _replace_offset(fault: DumpFault, compressed_offset: int) -> DumpFault:
-    from dataclasses import replace
     return replace(fault, compressed_offset=compressed_offset)
 
 
