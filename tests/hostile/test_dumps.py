@@ -60,39 +60,38 @@ def faulty_run(faulty_files, tmp_path_factory):
     return status, out, read_faults(str(out))
 
 
-def _fault_of(faulty_run, path) -> str:
+def _assert_fault(faulty_files, faulty_run, case: str, *fragments: str) -> None:
+    """The run went on, and its one fault line for ``case``'s file holds every fragment (reason and position)."""
     status, out, faults = faulty_run
     assert status == 0
-    mine = [line for line in faults if line.startswith(f"{path}:")]
+    mine = [line for line in faults if line.startswith(f"{faulty_files[case]}:")]
     assert len(mine) == 1, faults
-    return mine[0]
+    for fragment in fragments:
+        assert fragment in mine[0], (fragment, mine[0])
 
 
 def test_cut_mid_page(faulty_files, faulty_run):
-    fault = _fault_of(faulty_run, faulty_files["cut_mid_page"])
-    assert "the XML ends inside <mediawiki/page/revision/text> of page 'Academy Award for Best Production " \
-           "Design': the dump is truncated; 2 pages read before it" in fault
-    assert ": line " in fault and ", column " in fault
+    _assert_fault(faulty_files, faulty_run, "cut_mid_page",
+                  "the XML ends inside <mediawiki/page/revision/text> of page 'Academy Award for Best Production "
+                  "Design': the dump is truncated; 2 pages read before it", ": line ", ", column ")
 
 
 def test_cut_mid_bz2_stream(faulty_files, faulty_run):
-    fault = _fault_of(faulty_run, faulty_files["cut_mid_bz2_stream"])
-    assert "near compressed byte" in fault and "the bz2 stream ends early: the file is truncated" in fault
+    _assert_fault(faulty_files, faulty_run, "cut_mid_bz2_stream",
+                  "near compressed byte", "the bz2 stream ends early: the file is truncated")
 
 
 def test_invalid_utf8_bytes(faulty_files, faulty_run):
-    fault = _fault_of(faulty_run, faulty_files["invalid_utf8"])
-    assert ": line " in fault and "malformed XML: not well-formed (invalid token); 1 pages read before it" in fault
+    _assert_fault(faulty_files, faulty_run, "invalid_utf8",
+                  ": line ", "malformed XML: not well-formed (invalid token); 1 pages read before it")
 
 
 def test_empty_file(faulty_files, faulty_run):
-    fault = _fault_of(faulty_run, faulty_files["empty_file"])
-    assert "line 1, column 1, byte 0" in fault and "the dump is empty" in fault
+    _assert_fault(faulty_files, faulty_run, "empty_file", "line 1, column 1, byte 0", "the dump is empty")
 
 
 def test_not_xml(faulty_files, faulty_run):
-    fault = _fault_of(faulty_run, faulty_files["not_xml"])
-    assert "line 1, column 1, byte 0" in fault and "not a MediaWiki XML dump" in fault
+    _assert_fault(faulty_files, faulty_run, "not_xml", "line 1, column 1, byte 0", "not a MediaWiki XML dump")
 
 
 def test_faults_are_counted_and_the_pages_before_them_kept(faulty_run):
