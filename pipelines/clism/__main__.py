@@ -24,7 +24,8 @@ then batches aligned in parallel, see pipelines/word_alignment.py); --aligner fa
 MGIZA++ when GIZA++ is not installed; --aligner-bin DIR finds their programs), or --links-file FILE with
 precomputed links, one line `ID<TAB>i-j i-j ...` per pair (ID = SRC-TGT:CORPUS:LINE, line 0-based; from a
 line-aligned Pharaoh file: awk '{print "en-de:NAME:" NR-1 "\\t" $0}' links.txt). A span maps to the target
-words from the first to the last one linked to it; a span with no link is dropped.
+words from the first to the last one linked to it, far stray links left out (alignment.span_mapping.
+map_target_span); a span with no link is dropped.
 
 Input hygiene, each counted in the manifest: HTML character references are unescaped (--no-html-unescape to
 keep them); empty sentences and sentences over --max-words words or --max-chars characters are dropped, never
