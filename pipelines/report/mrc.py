@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.report.common import (KEPT, LOST_OTHER, NEUTRAL, Figures, ReportKind, counts_height, hbar_counts,
+from pipelines.report.common import (KEPT, LOST, LOST_OTHER, NEUTRAL, Figures, ReportKind, counts_height, hbar_counts,
                                      label_bars, length_histogram, stacked_hbar, stream_rows, table)
 from schemas import Dataset
 
@@ -114,7 +114,7 @@ def plot(summary: Summary, figures: Figures) -> None:
     if not summary.dropped:
         return  # the Markdown says "none"; a chart of nothing is noise
     fig, (ax,) = figures.new(width=8, height=counts_height(len(summary.dropped)))
-    hbar_counts(ax, summary.dropped, "Dropped input records by reason", "records", color="tab:red")
+    hbar_counts(ax, summary.dropped, "Dropped input records by reason", "records", color=LOST)
     figures.save(fig, "drop_reasons", "Dropped input records by reason")
 
 
