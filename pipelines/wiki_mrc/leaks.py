@@ -211,6 +211,11 @@ def _percent(part: int, whole: int) -> str:
     return f"{part} ({100 * part / whole:.1f}%)" if whole else "0"
 
 
+def _table_row(label: str, lang: str, rule: str, report: LeakReport) -> str:
+    return (f"| {label} | {lang} | {rule} | {report.rows} | {_percent(report.leaking, report.rows)} | "
+            f"{_percent(report.without_guard, report.rows)} | {_percent(report.substring, report.rows)} |")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from schemas import open_dataset
 
@@ -230,16 +235,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = dataset.manifest.config
         rule = args.rule or masking_for(config["lang"], config.get("tokenizer_lang")).rule
         report = reports[path] = audit(dataset.iter_rows(), config["lang"], config.get("tokenizer_lang"), rule)
-        print(f"| {path} | {config['lang']} | {rule} | {report.rows} | {_percent(report.leaking, report.rows)} | "
-              f"{_percent(report.without_guard, report.rows)} | {_percent(report.substring, report.rows)} |")
+        print(_table_row(path, config["lang"], rule, report))
     for spec in args.dump:
         langs, path = spec.split("=", 1)
         lang, _, tokenizer_lang = langs.partition(":")
         report = reports[path] = audit_dump(path, lang, tokenizer_lang or None)
         rule = masking_for(lang, tokenizer_lang or None).rule
-        print(f"| {path} (every kept article) | {lang} | {rule} | {report.rows} | "
-              f"{_percent(report.leaking, report.rows)} | {_percent(report.without_guard, report.rows)} | "
-              f"{_percent(report.substring, report.rows)} |")
+        print(_table_row(f"{path} (every kept article)", lang, rule, report))
     if args.examples:
         for path, report in reports.items():
             for example in report.examples:
