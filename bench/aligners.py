@@ -2,7 +2,7 @@
 adapters, against gold alignments, against their own tools called directly, and inside the two pipelines.
 
     .venv/bin/python bench/aligners.py [--data DIR] [--tools DIR] [--pairs 10000] [--extra-pairs 10000]
-                                        [--skip-speed] [--skip-pipelines]
+                                        [--repeats 1] [--skip-aer] [--skip-speed] [--skip-pipelines] [--json F]
 
 A. AER (Och & Ney) of each aligner with each symmetrisation on the align_gold sets, lower-cased: enfr (447
    pairs) and roen (248 pairs) aligned alone, and enfr with the 1,000 Tatoeba fr-en pairs (tokenised with the
@@ -102,7 +102,8 @@ def wmt_pairs(root: Path, n: int):
     return [(s, t) for s, t in pairs if s and t and giza.cannot_align(len(s), len(t)) is None]
 
 
-def _timed(command: list[str], cwd: Path, stdout_path: Path | None = None, env=None) -> None:
+def _run_tool(command: list[str], cwd: Path, stdout_path: Path | None = None, env=None) -> None:
+    """Run one program of a direct recipe to its end (the caller times the recipe); stdout to a file or dropped."""
     with open(stdout_path, "wb") if stdout_path else open(os.devnull, "wb") as out:
         subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL, check=True, env=env)
 
@@ -123,9 +124,9 @@ def direct_fast_align(pairs, work: Path, bin_dir: Path) -> float:
     corpus.write_text("".join(f"{' '.join(s)} ||| {' '.join(t)}\n" for s, t in pairs), encoding="utf-8")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     start = time.perf_counter()
-    _timed([str(bin_dir / "fast_align"), "-i", str(corpus), "-d", "-o", "-v"], work, work / "fa.fwd", env)
-    _timed([str(bin_dir / "fast_align"), "-i", str(corpus), "-d", "-o", "-v", "-r"], work, work / "fa.rev", env)
-    _timed([str(bin_dir / "atools"), "-c", "grow-diag-final-and", "-i", "fa.fwd", "-j", "fa.rev"], work,
+    _run_tool([str(bin_dir / "fast_align"), "-i", str(corpus), "-d", "-o", "-v"], work, work / "fa.fwd", env)
+    _run_tool([str(bin_dir / "fast_align"), "-i", str(corpus), "-d", "-o", "-v", "-r"], work, work / "fa.rev", env)
+    _run_tool([str(bin_dir / "atools"), "-c", "grow-diag-final-and", "-i", "fa.fwd", "-j", "fa.rev"], work,
            work / "fa.gdfa")
     return time.perf_counter() - start
 
@@ -138,12 +139,12 @@ def direct_giza(pairs, work: Path, bin_dir: Path) -> float:
     (work / "tgt").write_text("".join(" ".join(t) + "\n" for _, t in pairs), encoding="utf-8")
     tool = lambda name: str(bin_dir / name)  # noqa: E731
     start = time.perf_counter()
-    _timed([tool("plain2snt"), "src", "tgt"], work)
+    _run_tool([tool("plain2snt"), "src", "tgt"], work)
     for side in ("src", "tgt"):
-        _timed([tool("mkcls"), f"-c{MKCLS_CLASSES}", "-n2", f"-p{side}", f"-V{side}.vcb.classes", "opt"], work)
+        _run_tool([tool("mkcls"), f"-c{MKCLS_CLASSES}", "-n2", f"-p{side}", f"-V{side}.vcb.classes", "opt"], work)
     for name, s, t in (("fwd", "src", "tgt"), ("rev", "tgt", "src")):
-        _timed([tool("snt2cooc"), f"{name}.cooc", f"{s}.vcb", f"{t}.vcb", f"{s}_{t}.snt"], work)
-        _timed([tool("mgiza"), "-s", f"{s}.vcb", "-t", f"{t}.vcb", "-c", f"{s}_{t}.snt", "-CoocurrenceFile",
+        _run_tool([tool("snt2cooc"), f"{name}.cooc", f"{s}.vcb", f"{t}.vcb", f"{s}_{t}.snt"], work)
+        _run_tool([tool("mgiza"), "-s", f"{s}.vcb", "-t", f"{t}.vcb", "-c", f"{s}_{t}.snt", "-CoocurrenceFile",
                 f"{name}.cooc", "-o", name, *MOSES_SCHEDULE, "-nodumps", "1", "-onlyaldumps", "1", "-ncpus", "1"],
                work, env=env)
     return time.perf_counter() - start
