@@ -188,12 +188,8 @@ def evaluate_qa(model: torch.nn.Module, tokenizer, examples: Sequence[QAExample]
     """Featurise ``examples`` (a ``QAFeatureConfig``), run the model, decode, and score: predictions by id
     and EM/F1 per language (SQuAD normalisation for English, MLQA's otherwise), ready for
     ``metrics.language_report``."""
-    from trainer.data.qa_features import QAFeaturizer
-    from trainer.tasks.metrics import qa_scores
-
     features = QAFeaturizer(tokenizer, config)([e.as_row() for e in examples])
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    outputs = predict_windows(model, features, config.head, batch_size, pad, device)
+    outputs = predict_windows(model, features, config.head, batch_size, pad_id(tokenizer), device)
     predictions = decode_qa({e.id: e for e in examples}, features, outputs, config.head, n_best,
                             max_answer_length, allow_null)
     per_language: dict[str, dict] = {}
