@@ -47,10 +47,10 @@ code anyway, and a thread cannot be killed. So :class:`WikiTextParser` does two 
    reason ``worker_crashed``. The child also runs under an address-space ceiling (``RLIMIT_AS``,
    ``max_memory_mb``): the time bound alone does not stop a page whose parse tree balloons, which can take the
    whole machine before the timeout fires, more so on a loaded worker. A page that hits the ceiling is
-   reported as ``memory_limit`` and the next page gets a fresh child. The child does the whole conversion, so the parent only pays for pickling the
-   wikitext and the (smaller) result, a few percent of the parse time. The child is started with
-   ``subprocess`` (not ``multiprocessing``): no ``fork`` of a multi-threaded Beam worker, no re-import of the
-   worker's ``__main__``. Linux/macOS only (``select`` on a pipe).
+   reported as ``memory_limit`` and the next page gets a fresh child. The child does the whole conversion, so
+   the parent only pays for pickling the wikitext and the (smaller) result, a few percent of the parse time. The
+   child is started with ``subprocess`` (not ``multiprocessing``): no ``fork`` of a multi-threaded Beam worker,
+   no re-import of the worker's ``__main__``. Linux/macOS only (``select`` on a pipe).
 
 Without ``timeout_s`` the conversion runs inline (size bound only): fastest, for trusted input and tests.
 Inline, nothing bounds memory, and a ``MemoryError`` is the worker's own: it propagates.
