@@ -60,6 +60,7 @@ from bench.finetune_qa import TYDI_DIR, Clock, data_root, model_dir  # noqa: E40
 from schemas import open_dataset, read_manifest  # noqa: E402
 from trainer import pretrain  # noqa: E402
 from trainer.config import load_config  # noqa: E402
+from trainer.data.few_shot import summarize_runs  # noqa: E402
 from trainer.data.readers import DataSource, read_qa  # noqa: E402
 from trainer.finetune import FEW_SHOT_IDS, few_shot_sweep  # noqa: E402
 from trainer.finetune_config import FinetuneConfig  # noqa: E402
@@ -389,10 +390,15 @@ def project_full_run(figures: dict, full: Budget) -> dict:
 
 # ---- tables -------------------------------------------------------------------------------------------------
 
-def _spread(values: Sequence[float]) -> str:
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-    return f"{mean:.1f} ± {std:.1f}"
+def probe_summary(arm: dict) -> dict[int, dict[str, dict[str, float]]]:
+    """Per few-shot size and answer third: the probe's F1 mean, std, ... over the seeds (the sweep's own
+    ``summarize_runs``, fed each run's bucket F1s as its metrics)."""
+    return summarize_runs({"size": r["size"], "seed": r["seed"],
+                           "metrics": {t: r["probe"]["buckets"][t]["f1"] for t in THIRDS}} for r in arm["runs"])
+
+
+def _spread(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
 
 
 def markdown(figures: dict) -> str:
@@ -430,9 +436,9 @@ def markdown(figures: dict) -> str:
               "", "| arm | size | " + " | ".join(f"{t} ({counts[t]} q.)" for t in THIRDS) + " |",
               "|---|---|" + "---|" * len(THIRDS)]
     for name, f in figures["finetuning"].items():
+        probe = probe_summary(f)
         for size in f["summary"]:
-            runs = [r for r in f["runs"] if str(r["size"]) == str(size)]
-            cells = [_spread([r["probe"]["buckets"][t]["f1"] for r in runs]) if counts[t] else "-" for t in THIRDS]
+            cells = [_spread(probe[int(size)][t]) if counts[t] else "-" for t in THIRDS]
             lines.append(f"| {ARMS[name].label} | {size} | " + " | ".join(cells) + " |")
     p = figures["projection"]
     lines += ["", "## Time", "", "| phase | wall s | CPU s |", "|---|---|---|"]
@@ -457,9 +463,9 @@ def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
     where = f"{Path(figures['model']).parent.name}, TyDi QA GoldP en, {figures['threads']} thread(s)"
     rows = []
     for name, f in figures["finetuning"].items():
+        probe = probe_summary(f)
         for size, s in f["summary"].items():
-            probe = [r for r in f["runs"] if str(r["size"]) == str(size)]
-            thirds = " / ".join(_spread([r["probe"]["buckets"][t]["f1"] for r in probe]) for t in THIRDS)
+            thirds = " / ".join(_spread(probe[int(size)][t]) for t in THIRDS)
             rows.append((where, f"{ARMS[name].label}: few-shot {size}, dev EM / F1",
                          f"{s['exact_match']['mean']:.1f} / {s['f1']['mean']:.1f}",
                          f"F1 ± {s['f1']['std']:.1f} over {s['f1']['runs']} seeds; F1 by answer third {thirds}"))
