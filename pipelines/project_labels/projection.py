@@ -53,12 +53,17 @@ METHODS: dict[str, Callable[[Sequence[Link], int, int], TargetSpans]] = {
 DEFAULT_METHOD = "cluster"
 
 
+def _mapper(method: str) -> Callable[[Sequence[Link], int, int], TargetSpans]:
+    """The registered mapping of ``method``; ValueError listing the choices."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[method]
+
+
 def map_source_span(links: Sequence[Link], start: int, end: int, method: str = DEFAULT_METHOD) -> TargetSpans:
     """The target spans of the source span ``[start, end)`` by ``method`` (one span, or several fragments
     with ``word``; empty when no word of the span is aligned)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[method](links, start, end)
+    return _mapper(method)(links, start, end)
 
 
 @dataclass(frozen=True)
@@ -127,12 +132,11 @@ def _support(span: tuple[int, int], source: Span, links: Sequence[Link]) -> floa
 def candidates(source_spans: Sequence[Span], links: Sequence[Link],
                method: str = DEFAULT_METHOD) -> tuple[list[Candidate], int]:
     """Projected candidates of every source span, and the number of source spans with no aligned word."""
-    if method not in METHODS:
-        raise ValueError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
+    mapping = _mapper(method)  # an unknown method fails even for a sentence without spans
     out: list[Candidate] = []
     unaligned = 0
     for source in source_spans:
-        targets = map_source_span(links, source.start, source.end, method)
+        targets = mapping(links, source.start, source.end)
         if not targets:
             unaligned += 1
         out += [Candidate(Span(start, end, source.label), source, _support((start, end), source, links))
