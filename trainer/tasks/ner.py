@@ -131,12 +131,7 @@ class NERMRC(QueryExtractorTask, NERTask):
         return {**scores, "count": len(examples)}
 
     def predict(self, model, tokenizer, examples, batch_size):
-        was_training = model.training
-        model.eval()
-        try:
-            entities = self.entities(model, tokenizer, examples, batch_size)
-        finally:
-            model.train(was_training)
+        entities = self.entities(model, tokenizer, examples, batch_size)
         return [{"id": row["id"], "lang": row["lang"], "tokens": list(row["tokens"]),
                  "tags": ner_mrc_tags(found, len(row["tokens"]), self.settings.scheme)}
                 for row, found in zip(examples, entities)]
