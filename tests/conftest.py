@@ -52,6 +52,14 @@ def tools_dir() -> Path:
 
 
 @pytest.fixture
+def bare_environment(monkeypatch, tmp_path):
+    """No aligner program reachable except through an explicit path: an empty PATH and no $POLYSPAN_ALIGNER_BIN."""
+    from alignment.external import BIN_ENV
+    monkeypatch.delenv(BIN_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+
+
+@pytest.fixture
 def beam_options():
     """Pipeline options for tests: a runner that needs no download (the default DirectRunner may try to
     fetch the Prism binary first, which fails offline)."""

@@ -11,13 +11,6 @@ from alignment.external import BIN_ENV, find_binary, run_command, tool_environme
 PAIRS = [(["the", "house"], ["la", "maison"]), (["a", "small", "house"], ["une", "petite", "maison"])]
 
 
-@pytest.fixture
-def bare_environment(monkeypatch, tmp_path):
-    """No aligner program reachable: an empty PATH and no $POLYSPAN_ALIGNER_BIN."""
-    monkeypatch.delenv(BIN_ENV, raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-
-
 def test_found_by_directory_file_environment_and_path(tools_dir, bare_environment, monkeypatch):
     exe = str(tools_dir / "fast_align")
     assert find_binary(["fast_align"], str(tools_dir), "t", "") == exe

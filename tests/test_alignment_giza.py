@@ -6,7 +6,6 @@ import pytest
 
 from alignment import (AlignerFailedError, BinaryNotFoundError, GizaAligner, InputError, make_aligner, parse_a3,
                        score_alignments, symmetrize_all)
-from alignment.external import BIN_ENV
 from alignment_fixtures import lowercased_gold
 
 
@@ -25,9 +24,7 @@ def enfr_aligned(tools_dir, enfr, tmp_path_factory):
     return pairs, gold, fwd, rev, tmp, aligner
 
 
-def test_giza_runs_mgiza_when_giza_is_absent(tools_dir, monkeypatch, tmp_path):
-    monkeypatch.delenv(BIN_ENV, raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+def test_giza_runs_mgiza_when_giza_is_absent(tools_dir, bare_environment):
     variant, tools = GizaAligner(binary=str(tools_dir)).tools()
     assert variant == "mgiza"
     assert tools == {role: str(tools_dir / name) for role, name in
