@@ -86,11 +86,9 @@ def carries(word: str, name: str, spec: LanguageMasking, first: bool, guard: boo
     ``clitic`` rule (``guard``: with the length guard)? (:func:`leaks` handles ``substring`` on the whole name.)"""
     if spec.rule == "word":
         return _is_form(word, name, spec)
-    short = guard and len(name) < spec.min_affix_chars
-    if short:
-        starts = _is_form(word, name, spec)
-    else:
-        starts = _starts_with_name(word, name, spec)
+    # The length guard: a short name word must be the whole word (with an ending), not only its start.
+    begins = _is_form if guard and len(name) < spec.min_affix_chars else _starts_with_name
+    starts = begins(word, name, spec)
     if starts or spec.rule != "clitic" or not first or len(name) < 3:
         return starts
     # Strip up to three proclitics in front; the article's alef drops after ل (ل + القاهرة = للقاهرة).
@@ -98,7 +96,7 @@ def carries(word: str, name: str, spec: LanguageMasking, first: bool, guard: boo
     for _ in range(3):
         heads = [h[len(p):] for h in heads for p in spec.proclitics if h.startswith(p) and len(h) > len(p)]
         for head in heads:
-            if (_is_form(head, name, spec) if short else _starts_with_name(head, name, spec)):
+            if begins(head, name, spec):
                 return True
             if name.startswith("ال") and head.startswith("ل") and carries("ا" + head, name, spec, False, guard):
                 return True
