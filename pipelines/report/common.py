@@ -161,6 +161,16 @@ def counts_height(bars: int) -> float:
     return 1.8 + 0.35 * min(MAX_BARS, max(1, bars))
 
 
+def plot_drop_reasons(figures: Figures, dropped: Mapping[str, int], title: str, xlabel: str) -> None:
+    """The ``drop_reasons`` plot of the manifest's dropped-record counters; none when nothing was dropped (the
+    Markdown says "none"; a chart of nothing is noise)."""
+    if not dropped:
+        return
+    fig, (ax,) = figures.new(width=8, height=counts_height(len(dropped)))
+    hbar_counts(ax, dropped, title, xlabel, color=LOST)
+    figures.save(fig, "drop_reasons", "Dropped input records by reason")
+
+
 def length_histogram(ax, lengths: Mapping[int, int], title: str, xlabel: str, ylabel: str | None = None,
                      color: str = NEUTRAL, max_bins: int = 30) -> None:
     """A histogram of whole numbers (value → count) in whole-number bins centred on their values, at most

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.report.common import (KEPT, LOST, LOST_OTHER, NEUTRAL, Figures, ReportKind, counts_height, hbar_counts,
-                                     label_bars, length_histogram, stacked_hbar, stream_rows, table)
+from pipelines.report.common import (KEPT, LOST_OTHER, NEUTRAL, Figures, ReportKind, label_bars, length_histogram,
+                                     plot_drop_reasons, stacked_hbar, stream_rows, table)
 from schemas import Dataset
 
 COLUMNS = ["lang", "query", "context", "answers"]
@@ -111,11 +111,7 @@ def plot(summary: Summary, figures: Figures) -> None:
                      "Examples per language", "examples")
         figures.save(fig, "examples_per_language", "Answerable and unanswerable examples per language")
 
-    if not summary.dropped:
-        return  # the Markdown says "none"; a chart of nothing is noise
-    fig, (ax,) = figures.new(width=8, height=counts_height(len(summary.dropped)))
-    hbar_counts(ax, summary.dropped, "Dropped input records by reason", "records", color=LOST)
-    figures.save(fig, "drop_reasons", "Dropped input records by reason")
+    plot_drop_reasons(figures, summary.dropped, "Dropped input records by reason", "records")
 
 
 REPORT = ReportKind("mrc", "MRC dataset", summarize, body, plot, rows=lambda summary: summary.rows,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, counts_height, distribution,
-                                     hbar_counts, label_bars, length_histogram, median, percent, series_height,
-                                     stacked_hbar, stream_rows, table)
+from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind, distribution, hbar_counts,
+                                     label_bars, length_histogram, median, percent, plot_drop_reasons,
+                                     series_height, stacked_hbar, stream_rows, table)
 from schemas import Dataset
 from schemas.tags import spans_from_tags
 
@@ -186,11 +186,7 @@ def plot(summary: Summary, figures: Figures) -> None:
                      "entities in the sentence", color="tab:purple", unit="sentences")
         figures.save(fig, "entities_per_sentence", "Entities per sentence")
 
-    if not summary.dropped:
-        return  # the Markdown says "none"; a chart of nothing is noise
-    fig, (ax,) = figures.new(width=8, height=counts_height(len(summary.dropped)))
-    hbar_counts(ax, summary.dropped, "Dropped by reason", "count (span_* reasons: spans)", color=LOST)
-    figures.save(fig, "drop_reasons", "Dropped input records by reason")
+    plot_drop_reasons(figures, summary.dropped, "Dropped by reason", "count (span_* reasons: spans)")
 
 
 REPORT = ReportKind("tagged", "Tagged dataset", summarize, body, plot, rows=lambda summary: summary.total_rows,
