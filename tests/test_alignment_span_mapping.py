@@ -1,7 +1,8 @@
-"""Span-to-span (paper 002 eq. 2) and word-to-word mapping."""
+"""Span-to-span (paper 002 eq. 2), its cluster variant (the pipelines' default) and word-to-word mapping."""
 import pytest
 
 from alignment import map_span, map_words
+from alignment.span_mapping import DEFAULT_MAX_GAP, map_span_cluster, map_target_span
 
 # "the European Parliament voted" → "le Parlement européen a voté": reordered adjective, one unaligned word.
 LINKS = [(0, 0), (1, 2), (2, 1), (3, 4)]
@@ -42,7 +43,6 @@ def test_accepts_any_iterable_of_links():
 
 
 # map_span_cluster: span-to-span without far strays (the pipelines' default, map_target_span).
-from alignment.span_mapping import DEFAULT_MAX_GAP, map_span_cluster, map_target_span  # noqa: E402
 
 
 def test_cluster_equals_span_to_span_when_the_links_are_close():
