@@ -87,13 +87,17 @@ ANSWER_POSITIONS: Mapping[str, Callable[[int, str, int], int]] = MappingProxyTyp
 DEFAULT_ANSWER_POSITION = "stochastic"
 
 
+def answer_position_strategy(name: str) -> Callable[[int, str, int], int]:
+    """The strategy of :data:`ANSWER_POSITIONS` called ``name``; a ValueError naming the choices otherwise."""
+    try:
+        return ANSWER_POSITIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown answer position {name!r}: one of {', '.join(ANSWER_POSITIONS)}") from None
+
+
 def words_before_anchor(position: str, seed: int, key: str, context_words: int) -> int:
     """ξ of the example ``key`` under the answer-position strategy ``position``."""
-    try:
-        strategy = ANSWER_POSITIONS[position]
-    except KeyError:
-        raise ValueError(f"unknown answer position {position!r}: one of {', '.join(ANSWER_POSITIONS)}") from None
-    return strategy(seed, key, context_words)
+    return answer_position_strategy(position)(seed, key, context_words)
 
 
 # ---------------------------------------------------------------------------------------------------------------

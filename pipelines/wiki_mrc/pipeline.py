@@ -81,9 +81,7 @@ class MrcConfig:
         if not self.title_masking:
             self.title_masking = masking_for(self.lang, self.tokenizer_lang).rule
         self.masking()  # an unknown rule fails here, not in a worker
-        if self.answer_position not in ex.ANSWER_POSITIONS:
-            raise ValueError(f"unknown answer position {self.answer_position!r}: one of "
-                             f"{', '.join(ex.ANSWER_POSITIONS)}")
+        ex.answer_position_strategy(self.answer_position)  # so does an unknown answer position
         for name in ("query_words", "context_words", "bucket_articles", "max_redirect_hops"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
