@@ -45,8 +45,9 @@ MIN_ARTICLE_WORDS = 21
 # tokenizer's mask token.
 MASK_TOKEN = "[MASK]"
 
-# Languages written without spaces between words: a name may end inside a "word" as the segmenter sees it,
-# so no word-boundary test is applied to them when matching names and answers.
+# Languages written without spaces between words: an answer may end inside a "word" as the segmenter sees it,
+# so no word-boundary test is applied to them when matching answers (names: title_masking's substring rows,
+# the same three languages).
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th"})
 
 Word = Tuple[int, int]  # [start, end) character offsets
