@@ -1,12 +1,14 @@
-"""What the trainer's commands (``pretrain``, ``finetune``, ``evaluate``) share around their body: INFO logging
-without transformers' progress bars; a user error (a bad config, dataset or path) prints one line and exits 1,
-Ctrl-C exits 130, and the full traceback stays available in the debug log."""
+"""What the trainer's commands (``pretrain``, ``finetune``, ``evaluate``, ``predict``) share around their body:
+INFO logging without transformers' progress bars; a user error (a bad config, dataset or path) prints one line
+and exits 1, Ctrl-C exits 130, and the full traceback stays available in the debug log; the ``--device`` value
+of the commands that take one."""
 from __future__ import annotations
 
 import logging
 import sys
 from typing import Callable
 
+import torch
 from transformers.utils import logging as transformers_logging
 
 from schemas import DatasetError
@@ -35,3 +37,10 @@ def run_command(body: Callable[[], int], logger: logging.Logger) -> int:
         print(f"error: {one_line(err)}", file=sys.stderr)
         logger.debug("full error", exc_info=True)
         return 1
+
+
+def command_device(value: str) -> torch.device:
+    """A ``--device`` value: ``auto`` is CUDA when available, else the CPU; anything else as torch names it."""
+    if value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(value)

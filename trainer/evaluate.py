@@ -36,10 +36,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 from trainer.adaptation.retention import ProbeConfig, measure_model
-from trainer.cli import run_command
+from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.loop.checkpoint import STATE_FILE
 from trainer.tasks.metrics import report_json, report_markdown
@@ -108,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = command_device(args.device)
     if not (args.data or args.xsr or args.mlm):
         raise ValueError("give --data, --xsr or --mlm: nothing to evaluate")
     task, model, tokenizer, checkpoint = load_finetuned(args.model, args.task, args.head, device)

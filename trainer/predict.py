@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.cli import run_command
+from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.base import Task
 from trainer.tasks.registry import load_finetuned
@@ -62,7 +62,8 @@ def read_raw(task: Task, path: Path, lang: str) -> list:
     return task.read(DataSource(lang, str(path)))
 
 
-def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 32, device: str = "cpu") -> list[dict]:
+def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 32,
+                 device: torch.device | str = "cpu") -> list[dict]:
     task, model, tokenizer, checkpoint = load_finetuned(model_dir, device=device)
     if task.settings.filter:
         raise ValueError(f"{checkpoint} is a FILTER model, which reads every example with its translation: "
@@ -95,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
-        "cpu" if args.device == "auto" else args.device
-    predictions = predict_file(args.model, args.input, args.lang, args.batch_size, device)
+    predictions = predict_file(args.model, args.input, args.lang, args.batch_size, command_device(args.device))
     lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
