@@ -299,8 +299,8 @@ def run(budget: Budget, out: Path, model: Path | None = None, data: str | None =
             raise SystemExit(f"{file} not found: set POLYSPAN_DATA to the shared data folder")
     log = logging.getLogger("bench.pretrain_effect")
 
-    positions = sorted({arm.answer_position for arm in ARMS.values() if arm.answer_position},
-                       key=lambda p: [a.answer_position for a in ARMS.values()].index(p))
+    # Each answer position's rows once, in the order of the arms that pretrain on them.
+    positions = list(dict.fromkeys(arm.answer_position for arm in ARMS.values() if arm.answer_position))
     rows = {}
     for position in positions:
         log.info("rows: wiki_mrc --answer-position %s ...", position)
