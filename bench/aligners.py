@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from alignment import HEURISTICS, make_aligner, read_parallel, score_alignments, symmetrize_all  # noqa: E402
 from alignment.giza import MKCLS_CLASSES, MOSES_SCHEDULE  # noqa: E402
-from alignment_fixtures import lowercased, lowercased_gold  # noqa: E402
+from alignment_fixtures import gold_set, lowercased  # noqa: E402
 
 ALIGNERS = ("eflomal", "fast_align", "giza")
 EFLOMAL_SAMPLERS = 6  # the adapter's default, so both sides of B do the same work
@@ -74,8 +74,8 @@ def tatoeba_en_fr(root: Path):
 
 # ---------------------------------------------------------------------------------------------------- A. AER
 def measure_aer(root: Path, bin_dir: Path) -> list[dict]:
-    enfr, enfr_gold = lowercased_gold(root, "enfr")
-    roen, roen_gold = lowercased_gold(root, "roen")
+    enfr, enfr_gold = gold_set(root, "enfr", lowercase=True)
+    roen, roen_gold = gold_set(root, "roen", lowercase=True)
     settings = [("enfr", enfr, enfr_gold, []), ("enfr + Tatoeba fr-en", enfr, enfr_gold, tatoeba_en_fr(root)),
                 ("roen", roen, roen_gold, [])]
     rows = []

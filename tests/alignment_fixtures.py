@@ -1,4 +1,4 @@
-"""Shared helpers of the external-aligner tests and bench/aligners.py (no tests here)."""
+"""Shared helpers of the aligner tests and bench/aligners.py (no tests here)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +7,15 @@ from alignment import read_gold, read_joint, sentence_lengths
 
 
 def lowercased(pairs) -> list:
-    """Sentence pairs with their words lower-cased (the gold sets are scored lower-cased)."""
+    """Sentence pairs with their words lower-cased (the external aligners' gold sets are scored lower-cased)."""
     return [([w.lower() for w in s], [w.lower() for w in t]) for s, t in pairs]
 
 
-def lowercased_gold(data_dir: Path, name: str = "enfr") -> tuple[list, list]:
-    """``(pairs, gold)`` of an align_gold set (``enfr``: 447 pairs, ``roen``: 248) with their words lower-cased,
-    and the gold links (one-based in the file) checked against those pairs' lengths."""
-    pairs = lowercased(read_joint(data_dir / "align_gold" / f"{name}.src-tgt"))
+def gold_set(data_dir: Path, name: str = "enfr", lowercase: bool = False) -> tuple[list, list]:
+    """``(pairs, gold)`` of an align_gold set (``enfr``: 447 pairs, ``roen``: 248), its words lower-cased when
+    ``lowercase``, and the gold links (one-based in the file) checked against those pairs' lengths."""
+    pairs = read_joint(data_dir / "align_gold" / f"{name}.src-tgt")
+    if lowercase:
+        pairs = lowercased(pairs)
     gold = read_gold(data_dir / "align_gold" / f"{name}.gold", one_based=True, lengths=sentence_lengths(pairs))
     return pairs, gold

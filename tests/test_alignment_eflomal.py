@@ -4,20 +4,14 @@ import pickle
 
 import pytest
 
-from alignment import (AlignerFailedError, EflomalAligner, InputError, read_gold, read_joint,
-                       score_alignments, sentence_lengths, symmetrize_all)
+from alignment import AlignerFailedError, EflomalAligner, InputError, score_alignments, symmetrize_all
 from alignment.eflomal_aligner import eflomal_iterations, priors_from_links
-
-
-def _gold_set(data_dir, name):
-    pairs = read_joint(data_dir / "align_gold" / f"{name}.src-tgt")
-    gold = read_gold(data_dir / "align_gold" / f"{name}.gold", one_based=True, lengths=sentence_lengths(pairs))
-    return pairs, gold
+from alignment_fixtures import gold_set
 
 
 @pytest.fixture(scope="module")
 def enfr_aligned(data_dir, tmp_path_factory):
-    pairs, gold = _gold_set(data_dir, "enfr")
+    pairs, gold = gold_set(data_dir, "enfr")
     tmp = tmp_path_factory.mktemp("eflomal-tmp")
     fwd, rev = EflomalAligner(tmp_dir=str(tmp)).align_directional(pairs)
     return pairs, gold, fwd, rev, tmp

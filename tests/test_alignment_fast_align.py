@@ -6,12 +6,12 @@ import pytest
 from alignment import AlignerFailedError, FastAlignAligner, InputError, score_alignments, symmetrize_all
 from alignment.fast_align import parse_pharaoh_output
 from alignment.pharaoh import parse_links
-from alignment_fixtures import lowercased_gold
+from alignment_fixtures import gold_set
 
 
 @pytest.fixture(scope="module")
 def enfr(data_dir):
-    return lowercased_gold(data_dir, "enfr")
+    return gold_set(data_dir, "enfr", lowercase=True)
 
 
 def _direct(tools_dir, path, reverse):

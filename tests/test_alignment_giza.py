@@ -6,12 +6,12 @@ import pytest
 
 from alignment import (AlignerFailedError, BinaryNotFoundError, GizaAligner, InputError, make_aligner, parse_a3,
                        score_alignments, symmetrize_all)
-from alignment_fixtures import lowercased_gold
+from alignment_fixtures import gold_set
 
 
 @pytest.fixture(scope="module")
 def enfr(data_dir):
-    return lowercased_gold(data_dir, "enfr")
+    return gold_set(data_dir, "enfr", lowercase=True)
 
 
 @pytest.fixture(scope="module")
