@@ -13,6 +13,7 @@ from trainer.data.mlm_masking import MaskingConfig
 from trainer.data.readers import read_parallel, read_sentences_file
 from trainer.objectives.mlm import MaskedLanguageModel, build_mlm_batches
 from trainer.objectives.xsr import sentence_embeddings, tokenize_batch, xsr_contrastive_loss
+from trainer.tasks.base import model_inputs
 
 
 @dataclass
@@ -38,10 +39,6 @@ class EpisodicMemory(Protocol):
 def unwrap(model: nn.Module) -> nn.Module:
     """The training module inside a DDP / FSDP-style wrapper (``.module``), or the module itself."""
     return getattr(model, "module", model)
-
-
-def _to_device(batch: dict, device: torch.device) -> dict:
-    return {key: value.to(device) for key, value in batch.items() if isinstance(value, torch.Tensor)}
 
 
 class MLMMemory:
@@ -73,7 +70,7 @@ class MLMMemory:
         device = self.masked_lm.encoder.device
         # The head is not part of the training module, so the loop's ``model.to(device)`` did not move it.
         self.masked_lm.head.to(device)
-        return self.masked_lm(**_to_device(batch, device))["loss"]
+        return self.masked_lm(**model_inputs(batch, device))["loss"]
 
 
 class XSRMemory:
@@ -106,8 +103,8 @@ class XSRMemory:
         encoder = unwrap(model).encoder
         source, target = self.batches[step % len(self.batches)]
         device = next(encoder.parameters()).device
-        return xsr_contrastive_loss(sentence_embeddings(encoder, layer=self.layer, **_to_device(source, device)),
-                                    sentence_embeddings(encoder, layer=self.layer, **_to_device(target, device)),
+        return xsr_contrastive_loss(sentence_embeddings(encoder, layer=self.layer, **model_inputs(source, device)),
+                                    sentence_embeddings(encoder, layer=self.layer, **model_inputs(target, device)),
                                     self.temperature)
 
 
