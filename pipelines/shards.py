@@ -105,14 +105,12 @@ def list_shards(directory: str) -> list[ShardInfo]:
 
 def write_dataset_manifest(result: PipelineResult, directory: str, kind: str, config: dict[str, Any],
                            input_files: Iterable[str], command: list[str] | None = None,
-                           extra_counters: dict[str, int] | None = None,
                            counters: dict[str, int] | None = None) -> Manifest:
     """Wait for the pipeline, then write ``directory/manifest.json`` from its counters and shards, once (a reader
     never sees a manifest whose counters are rewritten after it appeared). ``counters``: the ones to record when
     not all of the pipeline's belong to this dataset (one run writing several datasets)."""
     result.wait_until_finish()
-    counters = dict(pipeline_counters(result) if counters is None else counters)
-    counters.update(extra_counters or {})
+    counters = pipeline_counters(result) if counters is None else counters
     dropped = {name[len(DROPPED):]: value for name, value in counters.items() if name.startswith(DROPPED)}
     others = {name: value for name, value in counters.items() if not name.startswith(DROPPED)}
     manifest = Manifest(
