@@ -19,3 +19,13 @@ def gold_set(data_dir: Path, name: str = "enfr", lowercase: bool = False) -> tup
         pairs = lowercased(pairs)
     gold = read_gold(data_dir / "align_gold" / f"{name}.gold", one_based=True, lengths=sentence_lengths(pairs))
     return pairs, gold
+
+
+def one_source_word_per_target(alignments) -> bool:
+    """Whether every pair's links give each target word at most one source word (what a forward run yields)."""
+    return all(len({j for _, j in links}) == len(links) for links in alignments)
+
+
+def one_target_word_per_source(alignments) -> bool:
+    """Whether every pair's links give each source word at most one target word (what a reverse run yields)."""
+    return all(len({i for i, _ in links}) == len(links) for links in alignments)
