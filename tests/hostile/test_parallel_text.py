@@ -29,7 +29,7 @@ def ner_model(data_dir, tmp_path_factory):
     return build_ruler_model(data_dir / "ner" / "conll2003" / "eng.testa", tmp_path_factory.mktemp("ner") / "en")
 
 
-def _clism(tmp_path, ner_model, inputs, out) -> int:
+def _clism(ner_model, inputs, out) -> int:
     return main([*inputs, "--src-lang", "en", "--tgt-lang", "de", "--ner-model", str(ner_model),
                  "--output", str(out), "--num-shards", "1", *RUNNER])
 
@@ -43,7 +43,7 @@ def test_line_counts_that_differ(tatoeba, ner_model, tmp_path, capsys):
     english, german = tatoeba
     src, tgt = _write(tmp_path / "a.en", english), _write(tmp_path / "a.de", german[:-1])
     out = tmp_path / "out"
-    status = _clism(tmp_path, ner_model, ["--src", str(src), "--tgt", str(tgt)], out)
+    status = _clism(ner_model, ["--src", str(src), "--tgt", str(tgt)], out)
     assert_failed_cleanly(status, capsys.readouterr().err, f"{src}:{PAIRS}:", f"has more lines than {tgt}",
                           output=out)
 
@@ -54,7 +54,7 @@ def test_joint_line_with_three_fields(tatoeba, ner_model, tmp_path, capsys):
     lines[9] += " ||| " + german[10]
     joint = _write(tmp_path / "pairs.txt", lines)
     out = tmp_path / "out"
-    status = _clism(tmp_path, ner_model, ["--joint", str(joint)], out)
+    status = _clism(ner_model, ["--joint", str(joint)], out)
     assert_failed_cleanly(status, capsys.readouterr().err, f"{joint}:10:", "expected exactly one '|||'",
                           "found 2", output=out)
 
@@ -68,7 +68,7 @@ def crlf_run(tatoeba, ner_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("crlf")
     src, tgt = _write(folder / "b.en", english, "\r\n"), _write(folder / "b.de", german, "\r\n")
     out = folder / "out"
-    status = _clism(folder, ner_model, ["--src", str(src), "--tgt", str(tgt)], out)
+    status = _clism(ner_model, ["--src", str(src), "--tgt", str(tgt)], out)
     return status, out
 
 
