@@ -2,6 +2,7 @@
 stops the run before any training with one line naming the file and the entry (``data[a].paragraphs[p]...``),
 and the run leaves no output behind."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ def xquad(data_dir):
     return document
 
 
-def _finetune(tmp_path, document) -> tuple[int, object]:
+def _finetune(tmp_path, document) -> tuple[int, Path, Path]:
     path = tmp_path / "xquad.en.json"  # the file name gives the language
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "run"
