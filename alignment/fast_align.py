@@ -14,6 +14,7 @@ sample never saw get fast_align's floor probability, so batches lean on the diag
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -143,5 +144,7 @@ class FastAlignAligner(Aligner):
         return self._run(pairs, export=True)
 
     def with_model(self, model: bytes, corpus_size: int) -> "FastAlignAligner":
-        return FastAlignAligner(binary=self.binary, iterations=self.iterations, extra_args=self.extra_args,
-                                tmp_dir=self.tmp_dir, timeout=self.timeout, model=model, threads=self.threads)
+        # Every other setting as this aligner's (a copy, so one added to __init__ cannot be forgotten here).
+        aligner = copy.copy(self)
+        aligner.model = model or None
+        return aligner
