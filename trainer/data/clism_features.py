@@ -29,7 +29,7 @@ import torch
 from tokenizers import AddedToken
 
 from trainer.data.mlm_masking import IGNORE_INDEX, MaskingConfig, mask_tokens, row_generator
-from trainer.data.mrc_features import INDEX_DTYPE, char_span_to_tokens
+from trainer.data.mrc_features import INDEX_DTYPE, char_span_to_tokens, pad_id
 from trainer.data.shards import EPOCH_FIELD
 
 SOURCE, TARGET, SPECIAL = 0, 1, -1  # values of sequence_ids
@@ -263,7 +263,7 @@ class ClismCollator:
         self.featurizer = ClismFeaturizer(tokenizer, config)
         self.config = self.featurizer.config
         self.seed = seed
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_id(tokenizer)
         self.mask_token_id = tokenizer.mask_token_id
         if self.mask_token_id is None and self.config.masking.probability > 0:
             raise ValueError("MLM masking needs a tokenizer with a mask token")

@@ -23,6 +23,11 @@ import torch
 INDEX_DTYPE = torch.long
 
 
+def pad_id(tokenizer) -> int:
+    """The id every collator pads with: the tokenizer's pad token, or 0 for a tokenizer without one."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
 @dataclass
 class MRCFeatureConfig:
     # Table 5 of paper 001 (EQA fine-tuning): input length 384, query length 64. Pretraining builds its
@@ -249,7 +254,7 @@ class MRCCollator:
 
     def __init__(self, tokenizer, config: MRCFeatureConfig | None = None, pad_to_multiple_of: int | None = 8):
         self.featurizer = MRCFeaturizer(tokenizer, config)
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_id(tokenizer)
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, rows: Sequence[dict]) -> dict:

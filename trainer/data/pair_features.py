@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from trainer.data.mrc_features import INDEX_DTYPE, MRCFeatureConfig, MRCFeaturizer, collate_mrc
+from trainer.data.mrc_features import INDEX_DTYPE, MRCFeatureConfig, MRCFeaturizer, collate_mrc, pad_id
 
 # ---------------------------------------------------------------------------------------------------------
 # Classifier inputs
@@ -41,7 +41,7 @@ class PairCollator:
         self.double_separator = double_separator
         self.label_ids = {label: n for n, label in enumerate(self.labels)}
         self.with_token_types = "token_type_ids" in tokenizer.model_input_names
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_id(tokenizer)
         self.truncated = 0  # pairs cut to fit (counted, DESIGN.md)
 
     def __call__(self, rows: Sequence[dict]) -> dict:
@@ -119,7 +119,7 @@ class PairMRCCollator:
             raise ValueError(f"unknown pair task {task!r}; known: {', '.join(PAIR_QUERIES)}")
         self.task = task
         self.featurizer = MRCFeaturizer(tokenizer, config or MRCFeatureConfig(max_length=192, max_query_length=64))
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_id(tokenizer)
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, rows: Sequence[dict]) -> dict:

@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import torch
 
 from trainer.data.mrc_features import (INDEX_DTYPE, OFFSETS_ONLY, char_span_to_tokens, check_query_context_tokenizer,
-                                       context_room, padded_span_batch, trim_offsets)
+                                       context_room, pad_id, padded_span_batch, trim_offsets)
 from trainer.data.squad import QAExample
 
 HEADS = ("start_end", "extractor", "que")
@@ -209,7 +209,7 @@ class QACollator:
 
     def __init__(self, tokenizer, config: QAFeatureConfig | None = None, pad_to_multiple_of: int | None = 8):
         self.featurizer = QAFeaturizer(tokenizer, config)
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_id(tokenizer)
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, rows: Sequence[dict | QAExample]) -> dict:

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import torch
 
 from schemas.tags import convert_tags, parse_tag, spans_from_tags
-from trainer.data.mrc_features import INDEX_DTYPE, word_offsets
+from trainer.data.mrc_features import INDEX_DTYPE, pad_id, word_offsets
 
 IGNORE_INDEX = -100
 # CoNLL-2002/2003 and the Europarl NER gold standard.
@@ -173,7 +173,7 @@ class TaggingCollator:
 
     def __init__(self, tokenizer, labels: Sequence[str], scheme: str = "BIOES", max_length: int = 128):
         self.featurizer = TaggingFeaturizer(tokenizer, labels, scheme, max_length)
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_id(tokenizer)
 
     def __call__(self, rows: Sequence) -> dict:
         return collate_tagging(self.featurizer(rows), self.pad_token_id)

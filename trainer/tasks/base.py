@@ -57,10 +57,6 @@ class TaskSettings:
         return dataclasses.asdict(self)
 
 
-def pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-
 def model_inputs(batch: dict, device, drop: Sequence[str] = ()) -> dict:
     """The batch's tensors on ``device`` without the entries in ``drop`` (labels at prediction time)."""
     return {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor) and k not in drop}

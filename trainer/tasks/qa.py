@@ -14,12 +14,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from trainer.data.mrc_features import pad_id
 from trainer.data.qa_features import QAFeature, QAFeatureConfig, QAFeaturizer, collate_qa, feature_batches
 from trainer.data.readers import DataSource, read_qa
 from trainer.data.squad import QAExample
 from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
 from trainer.models.span_extractor import SpanExtractorConfig
-from trainer.tasks.base import Task, pad_id
+from trainer.tasks.base import Task
 from trainer.tasks.metrics import qa_scores
 from trainer.tasks.qa_decoding import QAPrediction, decode_qa
 

@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from trainer.data.mrc_features import MRCFeature, MRCFeatureConfig, MRCFeaturizer, collate_mrc
-from trainer.tasks.base import Task, model_inputs, pad_id
+from trainer.data.mrc_features import MRCFeature, MRCFeatureConfig, MRCFeaturizer, collate_mrc, pad_id
+from trainer.tasks.base import Task, model_inputs
 
 
 class QueryExtractorTask(Task):
