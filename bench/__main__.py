@@ -26,7 +26,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 # data side first, trainer last; pretrain_effect (pipeline, pretraining and 18 fine-tuning runs: ~90 min) at the end
-ORDER = ["wiki_mrc", "clism", "project_labels", "projection_gold", "align", "train", "pretrain_effect"]
+ORDER = ["wiki_mrc", "clism", "projection_gold", "align", "train", "pretrain_effect"]
 # Modules of bench/ that a benchmark imports, not benchmarks of their own (wiki_mrc.py's helpers).
 HELPERS = {"wiki_replicas", "wiki_scale", "wiki_profile", "pmr_chain"}
 Row = tuple[str, str, str, str]
