@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from trainer.data.mrc_features import MRCFeatureConfig
 from trainer.data.pair_features import PairCollator, PairMRCCollator
 from trainer.data.pair_tsv import TASK_LABELS
 from trainer.data.readers import DataSource, read_absa, read_pair_rows
@@ -23,6 +22,7 @@ from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.tasks.base import Task, model_inputs
 from trainer.tasks.metrics import accuracy
+from trainer.tasks.query_extractor import mrc_feature_config
 from trainer.tasks.span_decoding import pair_mrc_predictions
 
 
@@ -97,9 +97,7 @@ class PairMRC(PairTask):
         return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
 
     def _collate(self, tokenizer) -> PairMRCCollator:
-        s = self.settings
-        return PairMRCCollator(tokenizer, s.pair_task, MRCFeatureConfig(
-            max_length=s.max_length, max_query_length=s.max_query_length, double_separator=s.double_separator))
+        return PairMRCCollator(tokenizer, self.settings.pair_task, mrc_feature_config(self.settings))
 
     def training_items(self, tokenizer, examples: Sequence[dict]):
         return list(examples), self._collate(tokenizer)

@@ -9,7 +9,13 @@ from typing import Sequence
 import numpy as np
 
 from trainer.data.mrc_features import MRCFeature, MRCFeatureConfig, MRCFeaturizer, collate_mrc, pad_id
-from trainer.tasks.base import Task, model_inputs
+from trainer.tasks.base import Task, TaskSettings, model_inputs
+
+
+def mrc_feature_config(settings: TaskSettings) -> MRCFeatureConfig:
+    """The MRC windows of a task's settings (every task that asks the extractor one query per label)."""
+    return MRCFeatureConfig(max_length=settings.max_length, max_query_length=settings.max_query_length,
+                            double_separator=settings.double_separator)
 
 
 class QueryExtractorTask(Task):
@@ -18,9 +24,7 @@ class QueryExtractorTask(Task):
     lengthen the import chain past the limit tests/test_import_boundaries.py sets."""
 
     def mrc_features(self) -> MRCFeatureConfig:
-        s = self.settings
-        return MRCFeatureConfig(max_length=s.max_length, max_query_length=s.max_query_length,
-                                double_separator=s.double_separator)
+        return mrc_feature_config(self.settings)
 
     def query_scores(self, model, tokenizer, queries: Sequence[tuple[int, dict]], sentences: int, label_key: str,
                      batch_size: int) -> list[list[tuple[str, np.ndarray, MRCFeature]]]:
