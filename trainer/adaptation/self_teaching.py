@@ -25,7 +25,7 @@ from trainer.adaptation.soft_labels import (TeacherPredictions, rows_from_output
 from trainer.loop.hooks import LoopHook
 from trainer.loop.train import autocast_context
 from trainer.models.distillation import DEFAULT_KL_WEIGHTS, kl_over_last_dim
-from trainer.tasks.base import Task, model_inputs
+from trainer.tasks.base import Task, evaluation_mode, model_inputs
 from trainer.tasks.paired import label_entries, paired_items, training_pairs
 
 
@@ -68,10 +68,8 @@ def write_soft_labels(options: SelfTeachingConfig, task: Task, model: nn.Module,
     """The teacher's logits on the translated training text (target stream, eval mode) as
     ``<write_dir>/soft_labels/<write>.parquet``."""
     items, collate, ids = teacher_items(task, tokenizer, translated, source)
-    was_training = model.training
-    model.eval()
     rows = []
-    try:
+    with evaluation_mode(model):
         for start in range(0, len(items), batch_size):
             batch = collate(items[start:start + batch_size])
             with autocast_context(precision, device):
@@ -80,8 +78,6 @@ def write_soft_labels(options: SelfTeachingConfig, task: Task, model: nn.Module,
             size = len(next(iter(outputs.values())))
             rows += rows_from_outputs(task.soft_labels, ids[start:start + size], outputs,
                                       None if task.soft_labels == "classification" else batch["attention_mask"])
-    finally:
-        model.train(was_training)
     path = teacher_predictions_path(options.write_dir or output_dir, options.write)
     info = {"model": output_dir, "step": step, "filter": task.settings.filter,
             "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": task.settings.max_length,

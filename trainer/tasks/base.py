@@ -16,8 +16,9 @@ directory alone.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -55,6 +56,18 @@ class TaskSettings:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for the block, then back in the mode it was in: periodic evaluation and a
+    teacher's predictions run in the middle of training."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def model_inputs(batch: dict, device, drop: Sequence[str] = ()) -> dict:
@@ -158,13 +171,9 @@ class Task:
     @torch.no_grad()
     def evaluate(self, model: nn.Module, tokenizer, examples: Sequence, batch_size: int = 32) -> dict[str, dict]:
         """Metrics per language of ``examples`` (a single-stream model; FILTER: trainer/tasks/paired.py)."""
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluation_mode(model):
             return {lang: self.score_language(model, tokenizer, rows, batch_size)
                     for lang, rows in self.by_language(examples).items()}
-        finally:
-            model.train(was_training)
 
     def to_dict(self) -> dict:
         return self.settings.to_dict()

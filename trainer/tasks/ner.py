@@ -22,7 +22,7 @@ from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, 
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.models.token_tagger import TokenTagger
-from trainer.tasks.base import Task, model_inputs
+from trainer.tasks.base import Task, evaluation_mode, model_inputs
 from trainer.tasks.metrics import entity_scores, span_scores
 from trainer.tasks.query_extractor import QueryExtractorTask
 from trainer.tasks.span_decoding import decode_ner_mrc, ner_mrc_tags
@@ -144,19 +144,15 @@ def predict_tags(model: nn.Module, tokenizer, sentences: Sequence, labels: Seque
     """Word tags for every sentence (``tagged`` rows or ``ConllSentence``s) from a ``TokenTagger``, in
     evaluation mode; score them with ``metrics.entity_scores`` against the gold tags."""
     collator = TaggingCollator(tokenizer, labels, scheme, max_length)
-    was_training = model.training
-    model.eval()
     device = device or next(model.parameters()).device
     predicted = []
-    try:
+    with evaluation_mode(model):
         for start in range(0, len(sentences), batch_size):
             chunk = sentences[start:start + batch_size]
             batch = collator(chunk)
             logits = model(**model_inputs(batch, device, drop=("labels",)))["logits"]
             words = [len(_row_words_and_tags(row)[1]) for row in chunk]
             predicted += decode_batch(logits, batch, labels, scheme, constrained, words)
-    finally:
-        model.train(was_training)
     return predicted
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from trainer.tasks.base import Task, model_inputs
+from trainer.tasks.base import Task, evaluation_mode, model_inputs
 
 PAIR_BY = ("index", "id", "source_id")
 
@@ -136,10 +136,8 @@ def evaluation_pairs(task: Task, examples: Sequence, translations: dict[str, Seq
 def evaluate_paired(task: Task, model: nn.Module, tokenizer, examples: Sequence,
                     translations: dict[str, Sequence], batch_size: int = 32) -> dict[str, dict]:
     """Metrics per language of ``examples``, predicted from FILTER's target stream."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
+    with evaluation_mode(model):
         by_lang: dict[str, list] = {}
         for pair in evaluation_pairs(task, examples, translations):
             by_lang.setdefault(task.example_lang(pair[0]), []).append(pair)
@@ -154,8 +152,6 @@ def evaluate_paired(task: Task, model: nn.Module, tokenizer, examples: Sequence,
                 predicted += task.labels_from_outputs(outputs, batch, [target for target, _ in chunk])
             results[lang] = task.score_labels([target for target, _ in lang_pairs], predicted)
         return results
-    finally:
-        model.train(was_training)
 
 
 def evaluate_task(task: Task, model: nn.Module, tokenizer, examples: Sequence, batch_size: int = 32,

@@ -20,7 +20,7 @@ from trainer.data.readers import DataSource, read_qa
 from trainer.data.squad import QAExample
 from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
 from trainer.models.span_extractor import SpanExtractorConfig
-from trainer.tasks.base import Task
+from trainer.tasks.base import Task, evaluation_mode
 from trainer.tasks.metrics import qa_scores
 from trainer.tasks.qa_decoding import QAPrediction, decode_qa
 
@@ -161,11 +161,9 @@ def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head:
                     pad_token_id: int = 0, device: torch.device | str | None = None) -> list[dict[str, np.ndarray]]:
     """Run a QA head over featurised windows (evaluation mode) and return each window's output trimmed to
     its length, ready for ``decode_qa``."""
-    was_training = model.training
-    model.eval()
     device = device or next(model.parameters()).device
     outputs = []
-    try:
+    with evaluation_mode(model):
         for chunk, batch in feature_batches(features, batch_size, pad_token_id):
             tensors = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             for key in ("start_positions", "end_positions", "answer_spans"):
@@ -178,8 +176,6 @@ def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head:
                 else:
                     outputs.append({key: result[key][n, :size].float().cpu().numpy()
                                     for key in ("start_logits", "end_logits")})
-    finally:
-        model.train(was_training)
     return outputs
 
 
