@@ -20,7 +20,7 @@ from trainer.data.readers import DataSource, read_qa
 from trainer.data.squad import QAExample
 from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
 from trainer.models.span_extractor import SpanExtractorConfig
-from trainer.tasks.base import Task, evaluation_mode
+from trainer.tasks.base import Task, evaluation_mode, model_inputs
 from trainer.tasks.metrics import qa_scores
 from trainer.tasks.qa_decoding import QAPrediction, decode_qa
 
@@ -165,10 +165,8 @@ def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head:
     outputs = []
     with evaluation_mode(model):
         for chunk, batch in feature_batches(features, batch_size, pad_token_id):
-            tensors = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            for key in ("start_positions", "end_positions", "answer_spans"):
-                tensors.pop(key, None)  # no loss at prediction time
-            result = model(**tensors)
+            # No labels at prediction time: a head given none computes no loss.
+            result = model(**model_inputs(batch, device, drop=("start_positions", "end_positions", "answer_spans")))
             for n, feature in enumerate(chunk):
                 size = len(feature.input_ids)
                 if head == "extractor":
