@@ -33,7 +33,8 @@ from torch import nn
 
 from trainer.adaptation.gem import (GemProjection, assign_flat_gradient, flatten_gradients, gem_projection,
                                     trainable_parameters)
-from trainer.adaptation.memories import EpisodicMemory, MemoryConfig, build_memories, unwrap
+from trainer.adaptation.memories import EpisodicMemory, MemoryConfig, build_memories
+from trainer.loop.checkpoint import unwrap
 from trainer.loop.train import StepRule
 
 

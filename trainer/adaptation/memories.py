@@ -11,6 +11,7 @@ from torch import nn
 
 from trainer.data.mlm_masking import MaskingConfig
 from trainer.data.readers import read_parallel, read_sentences_file
+from trainer.loop.checkpoint import unwrap
 from trainer.objectives.mlm import MaskedLanguageModel, build_mlm_batches
 from trainer.objectives.xsr import sentence_embeddings, tokenize_batch, xsr_contrastive_loss
 from trainer.tasks.base import model_inputs
@@ -34,11 +35,6 @@ class EpisodicMemory(Protocol):
     name: str
 
     def loss(self, model: nn.Module, step: int) -> torch.Tensor: ...
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The training module inside a DDP / FSDP-style wrapper (``.module``), or the module itself."""
-    return getattr(model, "module", model)
 
 
 class MLMMemory:

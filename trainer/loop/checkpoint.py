@@ -89,7 +89,8 @@ def resume_point(root: str | os.PathLike, resume: bool) -> Path | None:
     return latest if resume else None
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
+    """The training module inside a DDP / FSDP-style wrapper (``.module``), or the module itself."""
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
 
 
@@ -112,7 +113,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module,
     """Write the checkpoint of ``step`` (collective: every rank calls it). Returns its final path."""
     ctx = ctx or DistributedContext()
     root = Path(root)
-    module = _unwrap(model)
+    module = unwrap(model)
     final, temp = root / checkpoint_name(step), root / f"{TEMP_PREFIX}{checkpoint_name(step)}"
     if ctx.is_main:
         root.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module,
 def load_module_weights(checkpoint: str | os.PathLike, model: nn.Module) -> None:
     """Load the encoder and head weights of ``checkpoint`` into ``model`` (strict, tied weights excepted)."""
     checkpoint = Path(checkpoint)
-    module = _unwrap(model)
+    module = unwrap(model)
     encoder_file = checkpoint / ENCODER_WEIGHTS
     if not encoder_file.is_file():
         raise FileNotFoundError(f"{encoder_file} not found (sharded or non-safetensors encoders are not "
@@ -194,7 +195,7 @@ def load_checkpoint(checkpoint: str | os.PathLike, model: nn.Module,
         raise ValueError(f"{checkpoint} was written by {state.get('world_size')} rank(s) and this run has "
                          f"{ctx.world_size}: an exact resume needs the same number")
     load_module_weights(checkpoint, model)
-    device = next(_unwrap(model).parameters()).device
+    device = next(unwrap(model).parameters()).device
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device,
                                              weights_only=True))
@@ -238,7 +239,7 @@ def save_weights(directory: str | os.PathLike, model: nn.Module, tokenizer: Any 
     ``load_module_weights`` reads them: a selected model, not a point to resume from. Main rank only."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    module = _unwrap(model)
+    module = unwrap(model)
     module.encoder.save_pretrained(directory, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
