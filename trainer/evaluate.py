@@ -30,7 +30,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -39,9 +38,8 @@ from typing import Sequence
 from trainer.adaptation.retention import ProbeConfig, measure_model
 from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
-from trainer.loop.checkpoint import STATE_FILE
 from trainer.tasks.metrics import report_json, report_markdown
-from trainer.tasks.registry import load_finetuned, task_heads
+from trainer.tasks.registry import load_finetuned, stored_run, task_heads
 from trainer.tasks.report import evaluate_sources, make_report, retention_markdown
 
 logger = logging.getLogger("trainer.evaluate")
@@ -152,9 +150,7 @@ def _mlm_head(args: argparse.Namespace, checkpoint: Path) -> str | None:
     """The masked LM that scores MLM probes: ``--mlm-head``, or the backbone the checkpoint's run started from."""
     if args.mlm_head or not args.mlm:
         return args.mlm_head
-    state = checkpoint / STATE_FILE
-    run = json.loads(state.read_text(encoding="utf-8")).get("run", {}) if state.is_file() else {}
-    backbone = run.get("config", {}).get("model", {}).get("name_or_path")
+    backbone = stored_run(checkpoint).get("config", {}).get("model", {}).get("name_or_path")
     if backbone is None:
         raise ValueError(f"{checkpoint}: its run names no pretrained backbone whose MLM head could score --mlm "
                          "(a from-scratch model): pass --mlm-head")

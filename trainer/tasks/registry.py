@@ -93,12 +93,16 @@ def resolve_checkpoint(directory: str | Path) -> Path:
     return latest
 
 
-def stored_task(checkpoint: Path) -> Task | None:
+def stored_run(checkpoint: Path) -> dict:
+    """What a checkpoint records of the run that wrote it (``trainer_state.json`` -> ``run``); {} if nothing."""
     state_file = checkpoint / STATE_FILE
     if not state_file.is_file():
-        return None
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    settings = state.get("run", {}).get("task")
+        return {}
+    return json.loads(state_file.read_text(encoding="utf-8")).get("run", {})
+
+
+def stored_task(checkpoint: Path) -> Task | None:
+    settings = stored_run(checkpoint).get("task")
     return build_task(settings) if settings else None
 
 
