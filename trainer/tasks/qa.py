@@ -78,10 +78,8 @@ class QATask(Task):
         return scores
 
     def predict(self, model, tokenizer, examples, batch_size):
-        windows = QAFeaturizer(tokenizer, self.features())([e.as_row() for e in examples])
-        outputs = predict_windows(model, windows, self.head, batch_size, pad_id(tokenizer))
-        predictions = decode_qa({e.id: e for e in examples}, windows, outputs, self.head, self.settings.n_best,
-                                self.settings.max_answer_length)
+        predictions = predict_qa(model, tokenizer, examples, self.features(), batch_size, self.settings.n_best,
+                                 self.settings.max_answer_length)
         rows = []
         for example in examples:
             best = predictions.get(example.id)
@@ -177,16 +175,24 @@ def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head:
     return outputs
 
 
+def predict_qa(model: torch.nn.Module, tokenizer, examples: Sequence[QAExample], config, batch_size: int = 32,
+               n_best: int = 20, max_answer_length: int = 30, allow_null: bool = False,
+               device: torch.device | str | None = None) -> dict[str, QAPrediction]:
+    """Featurise ``examples`` (a ``QAFeatureConfig``), run the model over the windows and decode: the
+    predictions by example id."""
+    features = QAFeaturizer(tokenizer, config)([e.as_row() for e in examples])
+    outputs = predict_windows(model, features, config.head, batch_size, pad_id(tokenizer), device)
+    return decode_qa({e.id: e for e in examples}, features, outputs, config.head, n_best, max_answer_length,
+                     allow_null)
+
+
 def evaluate_qa(model: torch.nn.Module, tokenizer, examples: Sequence[QAExample], config,
                 batch_size: int = 32, n_best: int = 20, max_answer_length: int = 30, allow_null: bool = False,
                 device: torch.device | str | None = None) -> tuple[dict[str, QAPrediction], dict[str, dict]]:
-    """Featurise ``examples`` (a ``QAFeatureConfig``), run the model, decode, and score: predictions by id
-    and EM/F1 per language (SQuAD normalisation for English, MLQA's otherwise), ready for
-    ``metrics.language_report``."""
-    features = QAFeaturizer(tokenizer, config)([e.as_row() for e in examples])
-    outputs = predict_windows(model, features, config.head, batch_size, pad_id(tokenizer), device)
-    predictions = decode_qa({e.id: e for e in examples}, features, outputs, config.head, n_best,
-                            max_answer_length, allow_null)
+    """``predict_qa``, then scored: predictions by id and EM/F1 per language (SQuAD normalisation for English,
+    MLQA's otherwise), ready for ``metrics.language_report``."""
+    predictions = predict_qa(model, tokenizer, examples, config, batch_size, n_best, max_answer_length, allow_null,
+                             device)
     per_language: dict[str, dict] = {}
     for lang in sorted({e.lang for e in examples}):
         golds = {e.id: [a["text"] for a in e.answers] for e in examples if e.lang == lang}
