@@ -72,8 +72,7 @@ def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 3
     if not examples:
         raise ValueError(f"{input_path}: no examples")
     logger.info("%s/%s model %s: %d examples", task.name, task.head, checkpoint, len(examples))
-    model.eval()
-    with torch.no_grad():
+    with torch.no_grad():  # load_finetuned hands the model over in eval mode, which Task.predict relies on
         return task.predict(model, tokenizer, examples, batch_size)
 
 
