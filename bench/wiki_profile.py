@@ -27,7 +27,7 @@ STAGES = ("read", "parse", "tokenise", "examples", "pack", "write", "start-up")
 # Functions of pipelines.wiki_mrc.examples that the pipeline calls (names that no longer exist are skipped: the
 # module is being extended).
 EXAMPLE_FUNCTIONS = ("has_more_words_than", "build_query", "build_masked_query", "answerable_context",
-                     "unrelated_context", "find_answers", "contains_name", "entity_names")
+                     "unrelated_context", "find_answers", "entity_names")
 
 
 class StageClock:

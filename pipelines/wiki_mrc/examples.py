@@ -244,11 +244,6 @@ def _squeeze(gap: str) -> str:
     return lead + " ".join(gap.split()) + trail
 
 
-def contains_name(text: str, names: Sequence[str], lang: str, masking: Optional[LanguageMasking] = None) -> bool:
-    """Does ``text`` contain one of ``names`` as :func:`build_query` would mask it?"""
-    return bool(TitleMasker([n for n in names if n], masking or masking_for(lang)).matches(text))
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Contexts and answers
 # ---------------------------------------------------------------------------------------------------------------
