@@ -29,8 +29,8 @@ from mwparserfromhell.wikicode import Wikicode
 
 __all__ = ["TREE_BUILDERS", "TreeBuild", "builder_matches", "tag_name"]
 
-# mwparserfromhell's C tokenizer is fast; its pure-Python Builder is not: on enwiki pages it takes ~10x the
-# tokenizer's time, most of it in node constructors whose property setters route every child through
+# mwparserfromhell's C tokenizer is fast; its pure-Python Builder is not (about twice the tokenizer's CPU, see the
+# module docstring), most of it spent in node constructors whose property setters route every child through
 # parse_anything() (four function-level imports a call) and in SmartList wrappers. _TreeBuilder reads the same
 # token list into the same node classes, with the fields set directly, and does not build what the walk throws
 # away unseen: the parameters of templates that render nothing, the contents of dropped tags (<ref>, tables,
