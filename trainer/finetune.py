@@ -14,7 +14,8 @@ teacher's soft labels after the last step or learning from them (trainer/adaptat
 retention probes before the first and after the last step (trainer/adaptation/retention.py); task metrics
 on the dev data every ``evaluation.every`` steps with model selection by ``evaluation.select``
 (trainer/loop/hooks.py); and the final per-language report (trainer/tasks/report.py), the same as
-``python -m trainer.evaluate`` gives. Few-shot (paper 000 App. C): ``few_shot.size``/``few_shot.seed`` keep a
+``python -m trainer.evaluate`` gives (with ``evaluation.predictions``, also every dev example's prediction, from
+the same pass, in ``predictions.jsonl``). Few-shot (paper 000 App. C): ``few_shot.size``/``few_shot.seed`` keep a
 keyed sample of the source examples; ``--few-shot-sweep`` runs every size x seed of ``few_shot.sizes`` /
 ``few_shot.seeds`` for ``few_shot.steps`` steps and reports mean ± std.
 """
@@ -28,6 +29,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +59,7 @@ from trainer.tasks.report import flat_scores, make_report, retention_markdown, w
 
 logger = logging.getLogger("trainer.finetune")
 FEW_SHOT_IDS = "few_shot_ids.json"
+PREDICTIONS_FILE = "predictions.jsonl"  # evaluation.predictions: the final evaluation's rows
 
 
 @dataclass
@@ -258,9 +261,11 @@ def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
                                         device=ctx.device)
         logger.info("teacher predictions on the translated training text: %s", soft_labels)
     if ctx.is_main and data.eval and config.evaluation.final:
+        started = time.perf_counter()
         report = final_report(config, task, model, tokenizer, data, result, selected, retention, weights)
         write_report(report, output_dir)
-        append_record(output_dir / METRICS_FILE, {"split": "task_eval", "step": result.step, **flat_scores(report)})
+        append_record(output_dir / METRICS_FILE, {"split": "task_eval", "step": result.step, **flat_scores(report),
+                                                  "eval_seconds": round(time.perf_counter() - started, 3)})
     return FinetuneResult(result, task, report, retention=retention, soft_labels=soft_labels, warmup=warmup_records,
                           selected_step=selected)
 
@@ -298,8 +303,13 @@ def periodic_evaluation(config: FinetuneConfig, task: Task, tokenizer, data: Tas
 def final_report(config: FinetuneConfig, task: Task, model, tokenizer, data: TaskData, result: TrainResult,
                  selected: int | None, retention: dict | None, weights: tuple[float, float] | None) -> dict:
     """The report of the final model (the selected one with ``evaluation.select``) on all of ``data.eval``."""
-    per_language = evaluate_task(task, model, tokenizer, data.eval, config.data.eval_batch_size,
-                                 data.eval_translations)
+    if config.evaluation.predictions:  # not FILTER (FinetuneConfig.check)
+        per_language, rows = task.evaluate_with_predictions(model, tokenizer, data.eval, config.data.eval_batch_size)
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (Path(config.output_dir) / PREDICTIONS_FILE).write_text(lines, encoding="utf-8")
+    else:
+        per_language = evaluate_task(task, model, tokenizer, data.eval, config.data.eval_batch_size,
+                                     data.eval_translations)
     checkpoint = Path(config.output_dir) / BEST_DIR if selected is not None else result.checkpoint
     report = make_report(task, per_language, step=selected or result.step, model=str(checkpoint or ""),
                          adaptation=config.adaptation.name, constraint=config.constraint.name,

@@ -116,6 +116,9 @@ class EvaluationConfig:
     # evaluation (``avg_f1``, ``de_f1``, ``avg_accuracy``; "primary": the average of the task's primary metric)
     # in <output_dir>/best, and give the final report for them. None: the last step is the model.
     select: str | None = None
+    # Write the final evaluation's prediction of every data.eval example (trainer.predict's rows) to
+    # <output_dir>/predictions.jsonl, from the same pass that scores them (error analysis, breakdowns).
+    predictions: bool = False
 
 
 @dataclass
@@ -181,6 +184,12 @@ class FinetuneConfig:
             if constraint.name != "none" or adaptation.plan_name not in ("zero-shot", "to", "mtl"):
                 raise ConfigError("model.filter is its own adaptation: use adaptation.name translate-train (one "
                                   "target) or mtl (every target), and constraint.name none")
+        if self.evaluation.predictions and not self.evaluation.final:
+            raise ConfigError("evaluation.predictions writes the final evaluation's predictions: it needs "
+                              "evaluation.final true")
+        if self.evaluation.predictions and fil.local_layers is not None:
+            raise ConfigError("evaluation.predictions: a FILTER model's predictions are not written out (it reads "
+                              "each example with its translation); leave it false with model.filter")
         if adaptation.name not in ADAPTATIONS:
             raise ConfigError(f"adaptation.name must be one of {', '.join(ADAPTATIONS)}, not {adaptation.name!r}")
         if constraint.name not in CONSTRAINTS:

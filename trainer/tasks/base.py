@@ -144,6 +144,13 @@ class Task:
         """One JSON-able prediction per example (``trainer.predict``), in order, each with the example's id."""
         raise NotImplementedError
 
+    def score_and_predict_language(self, model: nn.Module, tokenizer, examples: Sequence,
+                                   batch_size: int) -> tuple[dict, list[dict]]:
+        """``score_language`` and ``predict`` of one language's examples. This default makes two passes over
+        them; a task whose scoring decodes the same predictions (QA) overrides it with one."""
+        return (self.score_language(model, tokenizer, examples, batch_size),
+                self.predict(model, tokenizer, examples, batch_size))
+
     # ---- FILTER (tasks whose examples a FILTER model reads with their translation) -----------------------
 
     def example_collate(self, tokenizer) -> Callable[[list], dict]:
@@ -174,6 +181,17 @@ class Task:
         with evaluation_mode(model):
             return {lang: self.score_language(model, tokenizer, rows, batch_size)
                     for lang, rows in self.by_language(examples).items()}
+
+    @torch.no_grad()
+    def evaluate_with_predictions(self, model: nn.Module, tokenizer, examples: Sequence,
+                                  batch_size: int = 32) -> tuple[dict[str, dict], list[dict]]:
+        """``evaluate`` plus the prediction of every example (``predict``'s rows, language by language)."""
+        scores, rows = {}, []
+        with evaluation_mode(model):
+            for lang, group in self.by_language(examples).items():
+                scores[lang], predicted = self.score_and_predict_language(model, tokenizer, group, batch_size)
+                rows += predicted
+        return scores, rows
 
     def to_dict(self) -> dict:
         return self.settings.to_dict()

@@ -80,13 +80,26 @@ class QATask(Task):
     def predict(self, model, tokenizer, examples, batch_size):
         predictions = predict_qa(model, tokenizer, examples, self.features(), batch_size, self.settings.n_best,
                                  self.settings.max_answer_length)
-        rows = []
-        for example in examples:
-            best = predictions.get(example.id)
-            rows.append({"id": example.id, "lang": example.lang, "answer": best.text if best else "",
-                         "start": best.start if best else 0, "end": best.end if best else 0,
-                         "score": float(best.score) if best else None})
-        return rows
+        return prediction_rows(examples, predictions)
+
+    def score_and_predict_language(self, model, tokenizer, examples, batch_size):
+        # One pass: the scores are those of the very predictions written out.
+        device = next(model.parameters()).device
+        predictions, per_language = evaluate_qa(model, tokenizer, list(examples), self.features(), batch_size,
+                                                self.settings.n_best, self.settings.max_answer_length, device=device)
+        (scores,) = per_language.values()
+        return scores, prediction_rows(examples, predictions)
+
+
+def prediction_rows(examples: Sequence[QAExample], predictions: dict[str, QAPrediction]) -> list[dict]:
+    """``trainer.predict``'s row of each example: the best answer's text, character offsets and score."""
+    rows = []
+    for example in examples:
+        best = predictions.get(example.id)
+        rows.append({"id": example.id, "lang": example.lang, "answer": best.text if best else "",
+                     "start": best.start if best else 0, "end": best.end if best else 0,
+                     "score": float(best.score) if best else None})
+    return rows
 
 
 class OneWindowCollate:
