@@ -27,6 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench._paths import data_root  # noqa: E402
 
 import eflomal  # noqa: E402
 
@@ -35,11 +36,6 @@ from alignment import (EflomalAligner, read_gold, read_joint, read_parallel, sco
 from alignment.eflomal_aligner import eflomal_iterations, priors_from_links  # noqa: E402
 
 SAMPLERS = 6  # the CLI's default, so both sides of the comparison do the same work
-
-
-def data_root(arg: str | None) -> Path:
-    root = Path(arg or os.environ.get("POLYSPAN_DATA", "../shared/data"))
-    return root if root.is_absolute() else (REPO / root).resolve()
 
 
 def time_cli(src: Path, tgt: Path, out: Path) -> float:

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from bench._paths import data_root, tools_bin  # noqa: E402
 
 from alignment import HEURISTICS, make_aligner, read_parallel, score_alignments, symmetrize_all  # noqa: E402
 from alignment.giza import MKCLS_CLASSES, MOSES_SCHEDULE  # noqa: E402
@@ -46,16 +47,6 @@ EFLOMAL_SAMPLERS = 6  # the adapter's default, so both sides of B do the same wo
 # Part B runs the programs on one thread, both sides: fast_align's OpenMP threads spin-wait, and on a loaded
 # machine that makes a run's time depend on what else runs far more than on the program (a 2.6x spread seen).
 ONE_THREAD = {"fast_align": {"threads": 1}, "giza": {"threads": 1}}
-
-
-def data_root(arg: str | None) -> Path:
-    root = Path(arg or os.environ.get("POLYSPAN_DATA", "../shared/data"))
-    return root if root.is_absolute() else (ROOT / root).resolve()
-
-
-def tools_bin(arg: str | None) -> Path:
-    root = Path(arg or os.environ.get("POLYSPAN_TOOLS", "../shared/tools"))
-    return (root if root.is_absolute() else (ROOT / root).resolve()) / "bin"
 
 
 def aligner(name: str, bin_dir: Path, **options):

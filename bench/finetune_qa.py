@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import os
 import random
 import sys
 import tempfile
@@ -33,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+
+from bench._paths import data_root  # noqa: E402  (pretrain_effect.py imports it from here too)
 
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.data.qa_features import QAFeature, QAFeatureConfig, QAFeaturizer, collate_qa
@@ -78,11 +79,6 @@ def model_dir() -> Path:
     if not (path / "config.json").is_file():
         raise SystemExit(f"{path}: no config.json; reinstall with {INSTALL_HINT}")
     return path
-
-
-def data_root(data: str | None = None) -> Path:
-    root = Path(data or os.environ.get("POLYSPAN_DATA", "../shared/data"))
-    return root if root.is_absolute() else ROOT / root
 
 
 def keyed_subset(examples: Sequence[QAExample], count: int | None, seed: int) -> list[QAExample]:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import unicodedata
@@ -46,6 +45,7 @@ from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._paths import data_root, tools_bin  # noqa: E402
 
 from alignment import make_aligner, symmetrize  # noqa: E402
 from pipelines.alignment_options import PIPELINE_DEFAULTS  # noqa: E402
@@ -53,19 +53,8 @@ from pipelines.project_labels.evaluate import Scores  # noqa: E402
 from pipelines.project_labels.projection import DEFAULT_METHOD, project  # noqa: E402
 
 XQUAD_TARGETS = ("de", "es", "ar", "vi", "zh")
-TOOLS_ENV = "POLYSPAN_TOOLS"
 Links = list[tuple[int, int]]
 Words = list[tuple[str, int, int]]
-
-
-def data_root() -> Path:
-    root = Path(os.environ.get("POLYSPAN_DATA", "../shared/data"))
-    return root if root.is_absolute() else (ROOT / root).resolve()
-
-
-def tools_bin() -> Path:
-    root = Path(os.environ.get(TOOLS_ENV, "../shared/tools"))
-    return (root if root.is_absolute() else (ROOT / root).resolve()) / "bin"
 
 
 # ---------------------------------------------------------------------------------------------- methods
@@ -88,7 +77,7 @@ def methods(with_fast_align: bool) -> list[Method]:
            Method(f"default ({DEFAULT_METHOD}, {default_heuristic})", "eflomal", default_heuristic, DEFAULT_METHOD)]
     if with_fast_align:
         out += [Method("fast_align naive gdfa", "fast_align", "grow-diag-final-and", "span"),
-                Method(f"fast_align default", "fast_align", default_heuristic, DEFAULT_METHOD)]
+                Method("fast_align default", "fast_align", default_heuristic, DEFAULT_METHOD)]
     return out
 
 

@@ -53,8 +53,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench import pmr_chain, wiki_scale  # noqa: E402  (needs ROOT on the path)
 from bench.wiki_replicas import write_replicated  # noqa: E402
-DEFAULT_DUMP = os.path.join(ROOT, os.environ.get("POLYSPAN_DATA", "../shared/data"),
-                            "wiki/enwiki-pages-articles-shortened.xml.bz2")
+from bench._paths import data_root  # noqa: E402
+DEFAULT_DUMP = str(data_root() / "wiki" / "enwiki-pages-articles-shortened.xml.bz2")
 
 
 def wikitext_mb(path: str) -> float:

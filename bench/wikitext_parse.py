@@ -35,13 +35,10 @@ import mwparserfromhell  # noqa: E402
 from pipelines.wiki_dump import read_pages, read_siteinfo  # noqa: E402
 from pipelines.wiki_titles import NamespaceTable  # noqa: E402
 from pipelines.wikitext import parse_wikitext, uses_c_tokenizer  # noqa: E402
+from bench._paths import data_root  # noqa: E402
 
 SAMPLE = ROOT / "pipelines" / "samples" / "enwiki-sample.xml"
 Row = Tuple[str, str, str, str]
-
-
-def data_root(arg: str = None) -> Path:
-    return Path(arg or os.environ.get("POLYSPAN_DATA", str(ROOT / ".." / "shared" / "data")))
 
 
 def load(data: Path, quick: bool = False) -> List[Tuple[str, str, NamespaceTable, List[str]]]:
