@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pipelines.wiki_mrc.examples import MASK_TOKEN, unqualified
-from pipelines.wiki_mrc.title_masking import (EDGE_PUNCTUATION, MIN_CHARS_FOR_ENDINGS, LanguageMasking,
-                                              is_word_char, masking_for, normalise, with_rule)
+from pipelines.wiki_mrc.title_masking import (EDGE_PUNCTUATION, MIN_CHARS_FOR_ENDINGS, RULE_NAMES,
+                                              LanguageMasking, is_word_char, masking_for, normalise, with_rule)
 
 
 def words_and_gaps(text: str, spec: LanguageMasking, mask_token: str = MASK_TOKEN) -> List[Tuple[str, str]]:
@@ -222,7 +222,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("datasets", nargs="*", metavar="DIR", help="mrc dataset directories")
     parser.add_argument("--dump", action="append", default=[], metavar="LANG[:TOKENIZER_LANG]=PATH",
                         help="also audit the queries of every kept article of a dump (e.g. bg:ru=bgwiki.xml.bz2)")
-    parser.add_argument("--rule", default=None, help="audit under this masking rule instead of the language's")
+    parser.add_argument("--rule", default=None, choices=RULE_NAMES,
+                        help="audit under this masking rule instead of the language's")
     parser.add_argument("--examples", action="store_true", help="print a few leaking rows of each dataset")
     args = parser.parse_args(argv)
     print("| dataset | lang | rule | rows | leaking rows | without the guard | name as a substring |")
