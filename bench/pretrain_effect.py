@@ -41,6 +41,7 @@ few minutes). Data: ``$POLYSPAN_DATA`` (default ``../shared/data`` from the repo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -56,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from bench.finetune_qa import TYDI_DIR, Clock, data_root, model_dir  # noqa: E402
 from schemas import open_dataset, read_manifest  # noqa: E402
@@ -63,11 +65,10 @@ from trainer import pretrain  # noqa: E402
 from trainer.config import load_config  # noqa: E402
 from trainer.data.few_shot import summarize_runs  # noqa: E402
 from trainer.data.readers import DataSource, read_qa  # noqa: E402
-from trainer.finetune import FEW_SHOT_IDS, few_shot_sweep  # noqa: E402
+from trainer.finetune import FEW_SHOT_IDS, PREDICTIONS_FILE, few_shot_sweep  # noqa: E402
 from trainer.finetune_config import FinetuneConfig  # noqa: E402
 from trainer.loop.train import CHECKPOINTS, METRICS_FILE  # noqa: E402
 from trainer.tasks.metrics import qa_scores  # noqa: E402
-from trainer.tasks.registry import load_finetuned  # noqa: E402
 
 WAE_CONFIG = ROOT / "configs" / "bench_pretrain_effect_wae.yaml"
 FINETUNE_CONFIG = ROOT / "configs" / "bench_pretrain_effect_finetune.yaml"
@@ -122,6 +123,19 @@ def default_dumps(data: str | None = None) -> list[Path]:
     if missing:
         raise SystemExit(f"{', '.join(missing)} not found: set POLYSPAN_DATA to the shared data folder")
     return dumps
+
+
+def reused_rows(position: str, output: Path, budget: Budget) -> dict | None:
+    """The figures of rows an earlier run left in ``output`` with the same settings (``--reuse``), else None.
+    Their build time is not known here: wall and CPU are None."""
+    try:
+        config = read_manifest(output).config
+    except (OSError, ValueError):
+        return None
+    if (config.get("answer_position"), config.get("min_mentions"), config.get("context_words"),
+            config.get("query_words")) != (position, budget.min_mentions, budget.context_words, budget.query_words):
+        return None
+    return {**row_figures(output), "wall": None, "cpu": None, "command": None, "reused": True}
 
 
 def build_rows(position: str, dumps: Sequence[Path], output: Path, budget: Budget) -> dict:
@@ -195,24 +209,48 @@ def steady_steps(records: Sequence[dict]) -> tuple[float, int]:
     return train_seconds(train[1:]), train[-1]["step"] - train[0]["step"]
 
 
-def pretrain_arm(rows: Path, base_model: Path, output: Path, budget: Budget) -> dict:
-    if output.exists():
-        shutil.rmtree(output)  # a fresh run: trainer.pretrain would resume from an old checkpoint
+def wae_config(rows: Path, base_model: Path, output: Path, budget: Budget):
     overrides = [f"output_dir={output}", f"model.name_or_path={base_model}", f"data.train=[{rows}]"]
     if budget.pretrain_steps is not None:
         overrides += [f"train.total_steps={budget.pretrain_steps}",
                       f"train.warmup_steps={max(1, budget.pretrain_steps // 10)}",
                       f"train.log_every={max(1, min(10, budget.pretrain_steps // 2))}"]
-    config = load_config(WAE_CONFIG, overrides + list(budget.pretrain_overrides))
-    with Clock() as clock:
-        result = pretrain.run(config)
-    train = [r for r in result.records if r["split"] == "train"]
-    return {"checkpoint": str(result.checkpoint), "steps": result.step, "batch_size": config.data.batch_size,
+    return load_config(WAE_CONFIG, overrides + list(budget.pretrain_overrides))
+
+
+def pretraining_figures(config, checkpoint: Path, records: Sequence[dict]) -> dict:
+    train = [r for r in records if r["split"] == "train"]
+    return {"checkpoint": str(checkpoint), "steps": train[-1]["step"], "batch_size": config.data.batch_size,
             "lr": config.train.lr, "max_length": config.data.max_length,
             "first_loss": train[0]["loss"], "last_loss": train[-1]["loss"],
             "answers_truncated": sum(r.get("answers_truncated", 0) for r in train),
             "made_unanswerable": sum(r.get("made_unanswerable", 0) for r in train),
-            "train_wall": train_seconds(train), "steady": steady_steps(train), "wall": clock.wall, "cpu": clock.cpu}
+            "train_wall": train_seconds(train), "steady": steady_steps(train)}
+
+
+def pretrain_arm(rows: Path, base_model: Path, output: Path, budget: Budget) -> dict:
+    if output.exists():
+        shutil.rmtree(output)  # a fresh run: trainer.pretrain would resume from an old checkpoint
+    config = wae_config(rows, base_model, output, budget)
+    with Clock() as clock:
+        result = pretrain.run(config)
+    return {**pretraining_figures(config, result.checkpoint, result.records), "wall": clock.wall, "cpu": clock.cpu}
+
+
+def reused_pretraining(rows: Path, base_model: Path, output: Path, budget: Budget) -> dict | None:
+    """The figures of the WAE checkpoint an earlier run left in ``output`` (``--reuse``): its final step, made
+    with this very config (the run's saved config.yaml), else None. Wall and CPU are None; the loop's own
+    per-step times come from its metrics."""
+    config = wae_config(rows, base_model, output, budget)
+    checkpoint = output / CHECKPOINTS / f"step-{config.train.total_steps:08d}"
+    try:
+        saved = yaml.safe_load((output / "config.yaml").read_text(encoding="utf-8"))
+        records = [json.loads(line) for line in (output / METRICS_FILE).read_text(encoding="utf-8").splitlines()]
+    except OSError:
+        return None
+    if not checkpoint.is_dir() or saved != dataclasses.asdict(config):
+        return None
+    return {**pretraining_figures(config, checkpoint, records), "wall": None, "cpu": None, "reused": True}
 
 
 # ---- 3. few-shot sweep and 4. position probe --------------------------------------------------------------
@@ -240,15 +278,17 @@ def dev_buckets(examples: Sequence) -> dict[str, list[str]]:
     return buckets
 
 
-def probe_run(run_dir: Path, examples: Sequence, buckets: dict[str, list[str]], batch_size: int) -> dict:
-    """The fine-tuned run's predictions on ``examples``: EM/F1 overall and F1 per bucket."""
-    task, model, tokenizer, _ = load_finetuned(run_dir)
-    with Clock() as clock:
-        predicted = {row["id"]: row["answer"] for row in task.predict(model, tokenizer, list(examples), batch_size)}
+def probe_run(run_dir: Path, examples: Sequence, buckets: dict[str, list[str]]) -> dict:
+    """The fine-tuned run's own dev predictions (the sweep's final evaluation writes them, from the pass that
+    scored the run: ``evaluation.predictions``): EM/F1 overall and F1 per bucket."""
+    rows = [json.loads(line) for line in (run_dir / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
+    predicted = {row["id"]: row["answer"] for row in rows}
     golds = {e.id: [a["text"] for a in e.answers] for e in examples}
+    if set(predicted) != set(golds):
+        raise SystemExit(f"{run_dir / PREDICTIONS_FILE}: {len(predicted)} predictions for {len(golds)} dev questions")
     overall = qa_scores(predicted, golds, "en")
     per_bucket = {third: qa_scores(predicted, {i: golds[i] for i in ids}, "en") for third, ids in buckets.items()}
-    return {"overall": overall, "buckets": per_bucket, "wall": clock.wall, "cpu": clock.cpu}
+    return {"overall": overall, "buckets": per_bucket}
 
 
 def finetune_arm(name: str, backbone: str, output: Path, files: tuple[Path, Path], dev_examples: Sequence,
@@ -264,14 +304,16 @@ def finetune_arm(name: str, backbone: str, output: Path, files: tuple[Path, Path
         run_dir = output / "few-shot" / f"size-{run['size']}" / f"seed-{run['seed']}"
         records = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text(encoding="utf-8").splitlines()]
         ids = json.loads((run_dir / FEW_SHOT_IDS).read_text(encoding="utf-8"))["ids"]
-        probe = probe_run(run_dir, dev_examples, buckets, config.data.eval_batch_size)
+        probe = probe_run(run_dir, dev_examples, buckets)
+        eval_seconds = next(r["eval_seconds"] for r in records if r["split"] == "task_eval")
         if not keep_checkpoints:
             shutil.rmtree(run_dir / CHECKPOINTS)  # ~270 MB each for MiniLM (weights and optimizer state)
         runs.append({"arm": name, "size": run["size"], "seed": run["seed"], "sweep": run["metrics"],
                      "probe": probe, "train_examples": len(ids),
                      "sample_digest": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16],
                      "steps": max((r["step"] for r in records if r["split"] == "train"), default=0),
-                     "train_wall": train_seconds(records), "steady": steady_steps(records)})
+                     "train_wall": train_seconds(records), "steady": steady_steps(records),
+                     "eval_wall": eval_seconds})
         logging.getLogger("bench.pretrain_effect").info(
             "%s size %d seed %d: sweep F1 %.1f, probe F1 %s", name, run["size"], run["seed"], run["metrics"]["f1"],
             " / ".join(f"{probe['buckets'][t]['f1']:.1f}" for t in THIRDS))
@@ -285,8 +327,10 @@ def finetune_arm(name: str, backbone: str, output: Path, files: tuple[Path, Path
 # ---- the run ------------------------------------------------------------------------------------------------
 
 def run(budget: Budget, out: Path, model: Path | None = None, data: str | None = None,
-        dumps: Sequence[Path] | None = None, keep_checkpoints: bool = False) -> dict:
-    """Every phase in order; returns (and writes as ``out/pretrain_effect.json`` / ``.md``) every figure."""
+        dumps: Sequence[Path] | None = None, keep_checkpoints: bool = False, reuse: bool = False) -> dict:
+    """Every phase in order; returns (and writes as ``out/pretrain_effect.json`` / ``.md``) every figure.
+    ``reuse``: take the rows and WAE checkpoints an earlier run with the same settings left under ``out``
+    instead of making them again (the few-shot sweeps always run)."""
     torch.set_num_threads(budget.threads)
     total = Clock().__enter__()
     out = Path(out).resolve()
@@ -304,8 +348,10 @@ def run(budget: Budget, out: Path, model: Path | None = None, data: str | None =
     positions = list(dict.fromkeys(arm.answer_position for arm in ARMS.values() if arm.answer_position))
     rows = {}
     for position in positions:
-        log.info("rows: wiki_mrc --answer-position %s ...", position)
-        rows[position] = build_rows(position, dumps, out / f"rows-{position}", budget)
+        rows[position] = reused_rows(position, out / f"rows-{position}", budget) if reuse else None
+        if rows[position] is None:
+            log.info("rows: wiki_mrc --answer-position %s ...", position)
+            rows[position] = build_rows(position, dumps, out / f"rows-{position}", budget)
         log.info("rows (%s): %d (%d answerable, %d entities)", position, rows[position]["rows"],
                  rows[position]["answerable"], rows[position]["entities"])
 
@@ -314,9 +360,13 @@ def run(budget: Budget, out: Path, model: Path | None = None, data: str | None =
         if arm.answer_position is None:
             backbones[name] = str(base_model)
             continue
-        log.info("WAE pretraining of arm %s on the %s rows ...", name, arm.answer_position)
-        pretraining[name] = pretrain_arm(Path(rows[arm.answer_position]["directory"]), base_model,
-                                         out / f"pretrain-{arm.answer_position}", budget)
+        where = (Path(rows[arm.answer_position]["directory"]), base_model, out / f"pretrain-{arm.answer_position}")
+        pretraining[name] = reused_pretraining(*where, budget) if reuse else None
+        if pretraining[name] is None:
+            log.info("WAE pretraining of arm %s on the %s rows ...", name, arm.answer_position)
+            pretraining[name] = pretrain_arm(*where, budget)
+        else:
+            log.info("arm %s: reusing %s", name, pretraining[name]["checkpoint"])
         backbones[name] = pretraining[name]["checkpoint"]
 
     # The dev questions as the sweep reads them: the QA reader, the file's first max_dev.
@@ -334,7 +384,9 @@ def run(budget: Budget, out: Path, model: Path | None = None, data: str | None =
                "dev": {"file": str(files[1]), "questions": len(dev_examples),
                        "buckets": {t: len(ids) for t, ids in buckets.items()}},
                "threads": budget.threads, "total_wall": total.wall, "total_cpu": total.cpu + sum(
-                   r["cpu"] for r in rows.values())}
+                   r["cpu"] or 0.0 for r in rows.values()),
+               "reused": sorted([f"rows-{k}" for k, r in rows.items() if r.get("reused")] +
+                                [f"pretrain-{k}" for k, p in pretraining.items() if p.get("reused")])}
     figures["projection"] = project_full_run(figures, FULL)
     (out / "pretrain_effect.json").write_text(json.dumps(figures, indent=1, default=str) + "\n", encoding="utf-8")
     (out / "pretrain_effect.md").write_text(markdown(figures), encoding="utf-8")
@@ -344,43 +396,35 @@ def run(budget: Budget, out: Path, model: Path | None = None, data: str | None =
 # ---- the budget estimate ------------------------------------------------------------------------------------
 
 def project_full_run(figures: dict, full: Budget) -> dict:
-    """Minutes the full protocol would take on ``threads`` idle cores, from this run's per-step and per-question
-    times. Each measured wall time is scaled by the share of the cores the phase got (CPU / threads / wall):
-    on a machine shared with other jobs the wall clock overstates the idle time."""
-    threads = figures["threads"]
-
-    def idle(wall: float, cpu: float, phase_wall: float) -> float:
-        share = min(1.0, cpu / threads / phase_wall) if phase_wall > 0 else 1.0
-        return wall * share
-
+    """Minutes the full protocol would take, from this run's wall time per WAE step, per fine-tuning step and
+    per dev question, plus what each phase costs besides (loading, featurising, saving). Wall times: on a
+    machine shared with other jobs they overstate what idle cores take, which errs on the safe side of a
+    budget. (Scaling them by the share of the cores a phase got, as this bench once did, understated the idle
+    full run by a third: the per-step CPU time itself grows under contention.)"""
     wae = load_config(WAE_CONFIG, ["model.name_or_path=x", "data.train=[x]"])
     fine = load_config(FINETUNE_CONFIG, ["model.name_or_path=x"], cls=FinetuneConfig)
     full_pre_steps = full.pretrain_steps or wae.train.total_steps
     full_ft_steps = full.finetune_steps or fine.few_shot.steps
     full_runs = len(full.sizes or fine.few_shot.sizes) * len(full.seeds or fine.few_shot.seeds)
     full_dev = full.max_dev or 440
-    rows_s = sum(r["cpu"] for r in figures["rows"].values())  # one worker process: CPU ≈ idle wall
+    # A reused phase (--reuse) has no wall time of its own: rows count as nothing, a reused pretraining by the
+    # loop's per-step times and the fixed cost of the arms pretrained in this run (none: nothing).
+    rows_s = sum(r["wall"] or 0.0 for r in figures["rows"].values())
     pre = list(figures["pretraining"].values())
-    pre_step = sum(idle(p["steady"][0], p["cpu"], p["wall"]) for p in pre) / max(1, sum(p["steady"][1] for p in pre))
-    pre_fixed = sum(idle(p["wall"] - p["train_wall"], p["cpu"], p["wall"]) for p in pre) / max(1, len(pre))
+    pre_step = sum(p["steady"][0] for p in pre) / max(1, sum(p["steady"][1] for p in pre))
+    timed = [p for p in pre if p["wall"] is not None]
+    pre_fixed = sum(p["wall"] - p["train_wall"] for p in timed) / max(1, len(timed))
     arms = list(figures["finetuning"].values())
     runs = [r for arm in arms for r in arm["runs"]]
-    ft_wall = sum(a["sweep_wall"] for a in arms)  # training runs and the sweep's own dev passes
-    ft_cpu = sum(a["sweep_cpu"] for a in arms)
-    ft_step = sum(idle(r["steady"][0], ft_cpu, ft_wall) for r in runs) / max(1, sum(r["steady"][1] for r in runs))
-    dev = figures["dev"]["questions"]
-    per_question = sum(idle(r["probe"]["wall"], r["probe"]["cpu"], r["probe"]["wall"]) for r in runs) / max(
-        1, dev * len(runs))
-    # What a run costs besides its steps and its two dev passes (the sweep's report, timed here by its twin,
-    # the probe's pass): loading, featurising, saving.
-    run_fixed = (idle(ft_wall, ft_cpu, ft_wall) - sum(idle(r["train_wall"], ft_cpu, ft_wall) for r in runs)
-                 - sum(idle(r["probe"]["wall"], r["probe"]["cpu"], r["probe"]["wall"]) for r in runs)) / max(
-        1, len(runs))
+    ft_step = sum(r["steady"][0] for r in runs) / max(1, sum(r["steady"][1] for r in runs))
+    per_question = sum(r["eval_wall"] for r in runs) / max(1, figures["dev"]["questions"] * len(runs))
+    # What a run costs besides its steps and its one dev pass: loading, featurising, saving, the probe.
+    run_fixed = (sum(a["wall"] for a in arms) - sum(r["train_wall"] + r["eval_wall"] for r in runs)) / max(1, len(runs))
     seconds = {
         "rows": rows_s,
         "pretraining": len(pre) * (pre_fixed + full_pre_steps * pre_step),
         "finetuning": len(arms) * full_runs * (max(0.0, run_fixed) + full_ft_steps * ft_step),
-        "dev passes": len(arms) * full_runs * 2 * full_dev * per_question,
+        "dev passes": len(arms) * full_runs * full_dev * per_question,
     }
     return {"per_step_s": {"wae": pre_step, "finetune": ft_step}, "per_dev_question_s": per_question,
             "per_run_fixed_s": run_fixed, "pretrain_fixed_s": pre_fixed, "phases_min": {
@@ -398,6 +442,13 @@ def probe_summary(arm: dict) -> dict[int, dict[str, dict[str, float]]]:
                            "metrics": {t: r["probe"]["buckets"][t]["f1"] for t in THIRDS}} for r in arm["runs"])
 
 
+def _seconds(phase: dict, between: str = " / ") -> str:
+    """Wall and CPU seconds of a phase; a reused one (``--reuse``) was timed by the run that made it."""
+    if phase["wall"] is None:
+        return f"reused{between}reused"
+    return f"{phase['wall']:.0f}{between}{phase['cpu']:.0f}"
+
+
 def _spread(stats: dict[str, float]) -> str:
     return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
 
@@ -411,7 +462,7 @@ def markdown(figures: dict) -> str:
         thirds = " / ".join(str(r["single_answer_thirds"][t]) for t in THIRDS)
         lines.append(f"| {position} | {r['rows']} | {r['answerable']} | {r['unanswerable']} | {r['entities']} | "
                      f"{thirds} | {r['single_answer_side_over_half']} | {r['clipped']['start']} / "
-                     f"{r['clipped']['end']} | {r['wall']:.0f} / {r['cpu']:.0f} |")
+                     f"{r['clipped']['end']} | {_seconds(r)} |")
     any_rows = next(iter(figures["rows"].values()))
     lines += ["", f"--min-mentions {any_rows['min_mentions']}, C = {any_rows['context_words']} words; "
               f"dumps: {', '.join(Path(d).name for d in figures['dumps'])}", ""]
@@ -420,7 +471,7 @@ def markdown(figures: dict) -> str:
     for name, p in figures["pretraining"].items():
         lines.append(f"| {ARMS[name].label} | {p['steps']} x {p['batch_size']} | {p['lr']:g} | {p['max_length']} | "
                      f"{p['first_loss']:.3f} → {p['last_loss']:.3f} | {p['answers_truncated']} | "
-                     f"{p['train_wall'] / max(1, p['steps']):.2f} | {p['wall']:.0f} / {p['cpu']:.0f} |")
+                     f"{p['train_wall'] / max(1, p['steps']):.2f} | {_seconds(p)} |")
     dev = figures["dev"]
     lines += ["", f"## Few-shot QA: TyDi QA GoldP English, {dev['questions']} dev questions (mean ± std over seeds)",
               "", "| arm | size | EM | F1 | runs |", "|---|---|---|---|---|"]
@@ -443,11 +494,12 @@ def markdown(figures: dict) -> str:
             lines.append(f"| {ARMS[name].label} | {size} | " + " | ".join(cells) + " |")
     p = figures["projection"]
     lines += ["", "## Time", "", "| phase | wall s | CPU s |", "|---|---|---|"]
-    lines += [f"| rows ({pos}) | {r['wall']:.0f} | {r['cpu']:.0f} |" for pos, r in figures["rows"].items()]
-    lines += [f"| WAE {name} | {q['wall']:.0f} | {q['cpu']:.0f} |" for name, q in figures["pretraining"].items()]
+    lines += [f"| rows ({pos}) | {_seconds(r, ' | ')} |" for pos, r in figures["rows"].items()]
+    lines += [f"| WAE {name} | {_seconds(q, ' | ')} |" for name, q in figures["pretraining"].items()]
     lines += [f"| few-shot {name} | {f['wall']:.0f} | {f['cpu']:.0f} |" for name, f in figures["finetuning"].items()]
-    lines += [f"| **whole run** | **{figures['total_wall']:.0f}** | **{figures['total_cpu']:.0f}** |", "",
-              f"Per step on {figures['threads']} idle cores (scaled by the cores' share the run got): WAE "
+    reused = f" (reused, not timed here: {', '.join(figures['reused'])})" if figures.get("reused") else ""
+    lines += [f"| **whole run**{reused} | **{figures['total_wall']:.0f}** | **{figures['total_cpu']:.0f}** |", "",
+              f"Per step on {figures['threads']} thread(s), wall: WAE "
               f"{p['per_step_s']['wae']:.2f} s, fine-tuning {p['per_step_s']['finetune']:.2f} s; "
               f"{p['per_dev_question_s'] * 1000:.0f} ms per dev question; {p['per_run_fixed_s']:.1f} s fixed per "
               f"fine-tuning run. Projected full run ({p['full']['pretrain_steps']} WAE steps, "
@@ -500,6 +552,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--finetune-set", action="append", default=[], metavar="KEY=VALUE",
                         help="override of configs/bench_pretrain_effect_finetune.yaml (repeat)")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep every few-shot run's checkpoint")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the rows and WAE checkpoints an earlier run with the same settings left under "
+                             "--out (their time is not counted); the few-shot sweeps run again")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
 
@@ -519,7 +574,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     figures = run(budget, Path(args.out), args.model, args.data, [Path(d) for d in args.dump] if args.dump else None,
-                  args.keep_checkpoints)
+                  args.keep_checkpoints, args.reuse)
     print(markdown(figures), end="")
     print(f"written: {Path(args.out) / 'pretrain_effect.md'} and .json")
 

@@ -44,13 +44,13 @@ def figures(data_dir, tmp_path_factory):
                           pretrain_overrides=("train.lr=1e-3",), finetune_overrides=("train.lr=1e-3",))
     out = tmp_path_factory.mktemp("bench-out")
     try:
-        yield bench.run(budget, out, model=base, data=str(data_dir), dumps=[bench.SAMPLE_DUMP]), out
+        yield bench.run(budget, out, model=base, data=str(data_dir), dumps=[bench.SAMPLE_DUMP]), out, budget, base
     finally:
         torch.set_num_threads(threads)
 
 
 def test_rows_differ_only_in_where_the_answer_sits(figures):
-    figures, _ = figures
+    figures = figures[0]
     stochastic, centre = figures["rows"]["stochastic"], figures["rows"]["centre"]
     assert (stochastic["answer_position"], centre["answer_position"]) == ("stochastic", "centre")
     assert stochastic["min_mentions"] == centre["min_mentions"] == 1
@@ -66,7 +66,7 @@ def test_rows_differ_only_in_where_the_answer_sits(figures):
 
 
 def test_pretraining_arms_start_from_their_own_rows(figures):
-    figures, _ = figures
+    figures = figures[0]
     assert set(figures["pretraining"]) == {"wae-stochastic", "wae-centre"}
     for name, arm in figures["pretraining"].items():
         assert arm["steps"] == 3 and Path(arm["checkpoint"]).is_dir()
@@ -76,7 +76,7 @@ def test_pretraining_arms_start_from_their_own_rows(figures):
 
 
 def test_every_arm_size_and_seed_is_in_the_table(figures):
-    figures, out = figures
+    figures, out = figures[:2]
     assert list(figures["finetuning"]) == list(bench.ARMS)
     for name, arm in figures["finetuning"].items():
         assert {(r["size"], r["seed"]) for r in arm["runs"]} == {(s, k) for s in SIZES for k in SEEDS}
@@ -98,7 +98,7 @@ def test_every_arm_size_and_seed_is_in_the_table(figures):
 
 
 def test_probe_buckets_partition_the_dev_questions_and_agree_with_the_sweep(figures):
-    figures, _ = figures
+    figures = figures[0]
     counts = figures["dev"]["buckets"]
     assert figures["dev"]["questions"] == DEV == sum(counts.values())
     for arm in figures["finetuning"].values():
@@ -107,7 +107,7 @@ def test_probe_buckets_partition_the_dev_questions_and_agree_with_the_sweep(figu
             assert {t: probe["buckets"][t]["count"] for t in bench.THIRDS} == counts
             weighted = sum(probe["buckets"][t]["f1"] * counts[t] for t in bench.THIRDS) / DEV
             assert weighted == pytest.approx(probe["overall"]["f1"], abs=1e-9)
-            # The probe re-reads the run's checkpoint and decodes again: the sweep's report must agree.
+            # The probe scores the predictions.jsonl of the pass that made the sweep's report: they must agree.
             assert probe["overall"]["f1"] == pytest.approx(run["sweep"]["f1"], abs=1e-9)
             assert probe["overall"]["exact_match"] == pytest.approx(run["sweep"]["exact_match"], abs=1e-9)
 
@@ -115,3 +115,25 @@ def test_probe_buckets_partition_the_dev_questions_and_agree_with_the_sweep(figu
 def test_dev_buckets_follow_the_first_answer():
     assert [bench.answer_third("x" * 30, start) for start in (0, 9, 10, 19, 20, 29)] == \
         ["first", "first", "middle", "middle", "last", "last"]
+
+
+def test_reuse_takes_the_rows_and_checkpoints_and_the_sweeps_come_out_the_same(figures, data_dir):
+    """--reuse: a second run on the same folder makes no rows and no pretraining, and (same seeds, same
+    samples, one thread) its few-shot figures are the first run's, to the last digit."""
+    import torch
+    first, out, budget, base = figures
+    threads = torch.get_num_threads()
+    try:
+        again = bench.run(budget, out, model=base, data=str(data_dir), dumps=[bench.SAMPLE_DUMP], reuse=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert again["reused"] == ["pretrain-wae-centre", "pretrain-wae-stochastic", "rows-centre", "rows-stochastic"]
+    assert all(again["rows"][k]["rows"] == first["rows"][k]["rows"] for k in first["rows"])
+    for name, arm in first["pretraining"].items():
+        assert again["pretraining"][name]["checkpoint"] == arm["checkpoint"]
+        assert again["pretraining"][name]["last_loss"] == arm["last_loss"] and again["pretraining"][name]["wall"] is None
+    for name, arm in first["finetuning"].items():
+        assert again["finetuning"][name]["summary"] == arm["summary"]
+        assert [r["probe"]["buckets"] for r in again["finetuning"][name]["runs"]] == \
+            [r["probe"]["buckets"] for r in arm["runs"]]
+    assert "reused" in (out / "pretrain_effect.md").read_text(encoding="utf-8")
