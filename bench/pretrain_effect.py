@@ -25,15 +25,13 @@ One command, one process (the pipeline runs as a child process):
 
 Budget (the whole run within 90 minutes on 2 idle cores). Chosen: contexts of C = 100 words (the paper's 200
 need 384 subwords per input; 100 words and a 50-word query fit 256, so no answer is truncated, wherever it
-sits - the pretraining log counts ``answers_truncated``: 0 in the quick run), max length 256; WAE: 150 steps of
+sits - the pretraining log counts ``answers_truncated``: 0 in the full run), max length 256; WAE: 150 steps of
 batch 16 (≈ 3 epochs of the 813 rows), lr 5e-5; few-shot: 100 steps of batch 8 per run, lr 1e-4, 2 sizes x 3
-seeds x 3 arms = 18 runs; all 440 dev questions, scored twice per run (the sweep's report and the probe).
-Every run prints a ``projected full run`` computed from the per-step times it measured (the loop's training
-windows after the first) scaled by the share of the 2 cores the phase got (CPU time / threads / wall).
-Measured with ``--quick`` on the shared 2-core machine (load average 8-10 from other jobs, 8 min 22 s wall):
-WAE 2.43 s/step, fine-tuning 1.61 s/step, 27 ms per dev question -> projected **68 min** (pretraining 12,
-fine-tuning 48, dev passes 7, rows < 1). The least contended part of that run (arm (c)'s sweep, 72% of the
-cores) took 0.73 s per fine-tuning step in wall time, so 68 min is more likely high than low.
+seeds x 3 arms = 18 runs; all 440 dev questions, scored once per run (the probe reads the sweep's
+predictions.jsonl).
+Every run prints a ``projected full run`` computed from the wall time per step and per dev question it
+measured. Measured on this 2-core machine (README, Benchmarks): rows 47 s, WAE 3.8 s/step (574 + 583 s),
+fine-tuning 1.15-1.80 s/step, 22-34 ms per dev question; 74 min in all, about 62 on a quiet machine.
 
 ``--quick``: the same code path with 8 WAE steps, 5 fine-tuning steps, seeds 0 and 1 and 40 dev questions (a
 few minutes). Data: ``$POLYSPAN_DATA`` (default ``../shared/data`` from the repository root).

@@ -49,11 +49,13 @@ def test_shards_with_shared_priors(enfr_aligned):
     shards = [shard(with_priors, k) for k in range(4)]
     all_links = [links for out, _ in shards for links in out]
     all_gold = [g for _, golds in shards for g in golds]
-    assert score_alignments(all_links, all_gold).aer <= one_pass + 0.02
-    # Without priors, one shard is enough to see the loss (~0.06 AER on these sets).
-    shard0_with = score_alignments(*shards[0]).aer
-    shard0_without = score_alignments(*shard(EflomalAligner(n_samplers=3), 0)).aer
-    assert shard0_without >= shard0_with + 0.03
+    with_aer = score_alignments(all_links, all_gold).aer
+    assert with_aer <= one_pass + 0.02
+    # Without priors the same shards lose ~0.06 AER on these sets. All four are scored, not one: eflomal seeds
+    # from /dev/urandom, and one shard of ~110 pairs alone is noisy enough to close the gap now and then.
+    without = [shard(EflomalAligner(n_samplers=3), k) for k in range(4)]
+    without_aer = score_alignments([links for out, _ in without for links in out], all_gold).aer
+    assert without_aer >= with_aer + 0.03
 
 
 def test_priors_file_path(tmp_path):
