@@ -107,6 +107,11 @@ FULL = Budget()
 QUICK = Budget(pretrain_steps=8, finetune_steps=5, seeds=(0, 1), max_dev=40)
 
 
+def read_json_lines(path: Path) -> list[dict]:
+    """A run's metrics.jsonl or predictions.jsonl."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
 def answer_third(context: str, start: int) -> str:
     """The third of ``context`` (by characters) in which an answer starting at ``start`` begins."""
     return THIRDS[min(2, max(0, 3 * start // max(1, len(context))))]
@@ -243,7 +248,7 @@ def reused_pretraining(rows: Path, base_model: Path, output: Path, budget: Budge
     checkpoint = output / CHECKPOINTS / f"step-{config.train.total_steps:08d}"
     try:
         saved = yaml.safe_load((output / "config.yaml").read_text(encoding="utf-8"))
-        records = [json.loads(line) for line in (output / METRICS_FILE).read_text(encoding="utf-8").splitlines()]
+        records = read_json_lines(output / METRICS_FILE)
     except OSError:
         return None
     if not checkpoint.is_dir() or saved != dataclasses.asdict(config):
@@ -279,8 +284,7 @@ def dev_buckets(examples: Sequence) -> dict[str, list[str]]:
 def probe_run(run_dir: Path, examples: Sequence, buckets: dict[str, list[str]]) -> dict:
     """The fine-tuned run's own dev predictions (the sweep's final evaluation writes them, from the pass that
     scored the run: ``evaluation.predictions``): EM/F1 overall and F1 per bucket."""
-    rows = [json.loads(line) for line in (run_dir / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
-    predicted = {row["id"]: row["answer"] for row in rows}
+    predicted = {row["id"]: row["answer"] for row in read_json_lines(run_dir / PREDICTIONS_FILE)}
     golds = {e.id: [a["text"] for a in e.answers] for e in examples}
     if set(predicted) != set(golds):
         raise SystemExit(f"{run_dir / PREDICTIONS_FILE}: {len(predicted)} predictions for {len(golds)} dev questions")
@@ -300,7 +304,7 @@ def finetune_arm(name: str, backbone: str, output: Path, files: tuple[Path, Path
     runs = []
     for run in summary["runs"]:
         run_dir = output / "few-shot" / f"size-{run['size']}" / f"seed-{run['seed']}"
-        records = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text(encoding="utf-8").splitlines()]
+        records = read_json_lines(run_dir / METRICS_FILE)
         ids = json.loads((run_dir / FEW_SHOT_IDS).read_text(encoding="utf-8"))["ids"]
         probe = probe_run(run_dir, dev_examples, buckets)
         eval_seconds = next(r["eval_seconds"] for r in records if r["split"] == "task_eval")

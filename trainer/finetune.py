@@ -55,7 +55,7 @@ from trainer.tasks.base import Task, TaskSettings
 from trainer.tasks.metrics import report_markdown
 from trainer.tasks.paired import build_model, evaluate_task, evaluation_pairs, paired_items, training_pairs
 from trainer.tasks.registry import build_task
-from trainer.tasks.report import flat_scores, make_report, retention_markdown, write_report
+from trainer.tasks.report import flat_scores, json_lines, make_report, retention_markdown, write_report
 
 logger = logging.getLogger("trainer.finetune")
 FEW_SHOT_IDS = "few_shot_ids.json"
@@ -305,8 +305,7 @@ def final_report(config: FinetuneConfig, task: Task, model, tokenizer, data: Tas
     """The report of the final model (the selected one with ``evaluation.select``) on all of ``data.eval``."""
     if config.evaluation.predictions:  # not FILTER (FinetuneConfig.check)
         per_language, rows = task.evaluate_with_predictions(model, tokenizer, data.eval, config.data.eval_batch_size)
-        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        (Path(config.output_dir) / PREDICTIONS_FILE).write_text(lines, encoding="utf-8")
+        (Path(config.output_dir) / PREDICTIONS_FILE).write_text(json_lines(rows), encoding="utf-8")
     else:
         per_language = evaluate_task(task, model, tokenizer, data.eval, config.data.eval_batch_size,
                                      data.eval_translations)

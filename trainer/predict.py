@@ -34,6 +34,7 @@ from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.base import Task
 from trainer.tasks.registry import load_finetuned
+from trainer.tasks.report import json_lines
 
 logger = logging.getLogger("trainer.predict")
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     predictions = predict_file(args.model, args.input, args.lang, args.batch_size, command_device(args.device))
-    lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions)
+    lines = json_lines(predictions)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(lines, encoding="utf-8")

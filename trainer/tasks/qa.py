@@ -71,10 +71,7 @@ class QATask(Task):
         return windows, QAWindowCollate(pad_id(tokenizer), self.settings.max_length)
 
     def score_language(self, model, tokenizer, examples, batch_size):
-        device = next(model.parameters()).device
-        _, per_language = evaluate_qa(model, tokenizer, list(examples), self.features(), batch_size,
-                                      self.settings.n_best, self.settings.max_answer_length, device=device)
-        (scores,) = per_language.values()
+        scores, _ = self.score_and_predict_language(model, tokenizer, examples, batch_size)
         return scores
 
     def predict(self, model, tokenizer, examples, batch_size):

@@ -5,6 +5,7 @@ example counts and what produced it; written as JSON and Markdown (``eval_report
 measured one."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +26,12 @@ def make_report(task: Task, per_language: dict[str, dict], **info) -> dict:
     report["task"], report["head"] = task.name, task.head
     report.update(info)
     return report
+
+
+def json_lines(rows: Sequence[dict]) -> str:
+    """Rows as JSON lines (UTF-8 text kept as is): predictions, as trainer.predict and
+    ``evaluation.predictions`` write them."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def write_report(report: dict, directory: str | Path, name: str = REPORT_NAME) -> tuple[Path, Path]:
