@@ -31,7 +31,8 @@ seeds x 3 arms = 18 runs; all 440 dev questions, scored once per run (the probe 
 predictions.jsonl).
 Every run prints a ``projected full run`` computed from the wall time per step and per dev question it
 measured. Measured on this 2-core machine (README, Benchmarks): rows 47 s, WAE 3.8 s/step (574 + 583 s),
-fine-tuning 1.15-1.80 s/step, 22-34 ms per dev question; 74 min in all, about 62 on a quiet machine.
+fine-tuning 1.15-1.80 s/step, 22-34 ms per dev question; 74 min in all (about 62 estimated for one
+uninterrupted run on a quiet machine).
 
 ``--quick``: the same code path with 8 WAE steps, 5 fine-tuning steps, seeds 0 and 1 and 40 dev questions (a
 few minutes). Data: ``$POLYSPAN_DATA`` (default ``../shared/data`` from the repository root).
