@@ -62,7 +62,8 @@ def cpu_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=5000, help="WMT pairs to use (the sample has 10,000)")
-    parser.add_argument("--data", type=Path, default=data_root(), help="the shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
+    parser.add_argument("--data", type=Path, default=data_root(),
+                        help="the shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
     parser.add_argument("--align-batch-size", type=int, default=ALIGNMENT.batch_size,
                         help="the pipeline's --align-batch-size")
     parser.add_argument("--priors-sample", type=int, default=ALIGNMENT.priors_sample,
