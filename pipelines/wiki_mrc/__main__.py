@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
-from pipelines.malloc_tuning import fix_mmap_threshold
+from pipelines.worker_tuning import fix_mmap_threshold
 from pipelines.shards import write_dataset_manifest
 from pipelines.tokenize import SUPPORTED_LANGUAGES
 from pipelines.wiki_dump import list_units, read_siteinfo
@@ -115,7 +115,7 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
 
 def run(argv: list[str] | None = None):
     job, options = configure(argv)
-    fix_mmap_threshold()  # a local runner holds every shuffle in this process (see pipelines.malloc_tuning)
+    fix_mmap_threshold()  # a local runner holds every shuffle in this process (see pipelines.worker_tuning)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, job)
     result = pipeline.run()

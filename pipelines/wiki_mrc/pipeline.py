@@ -32,10 +32,9 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.gc_tuning import freeze_startup_objects
-from pipelines.malloc_tuning import fix_mmap_threshold
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
+from pipelines.worker_tuning import fix_mmap_threshold, freeze_startup_objects
 from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
@@ -164,9 +163,9 @@ class ReadUnits(beam.DoFn):
 
 def worker_tokenizer(lang: str) -> Callable[[str], list]:
     """What a DoFn that tokenises sets up in a worker: glibc's mmap threshold fixed (page-sized buffers must not
-    fragment the heap, see ``malloc_tuning``), spaCy imported without torch (this job only tokenises), the
+    fragment the heap, see ``worker_tuning``), spaCy imported without torch (this job only tokenises), the
     tokenizer built now rather than inside the first element's timing, and then the start-up objects frozen
-    (collections and the worker's exit skip them, see ``gc_tuning``)."""
+    (collections and the worker's exit skip them, see ``worker_tuning``)."""
     fix_mmap_threshold()
     import_spacy_without_torch()
     tokenize = lambda text: words(text, lang)  # noqa: E731
