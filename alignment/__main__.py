@@ -15,6 +15,7 @@ from . import (ALIGNERS, DEFAULT_ALIGNER, DEFAULT_HEURISTIC, HEURISTICS, Alignme
                symmetrize_all, write_links)
 from .external import BIN_ENV
 from .corpus import check_parallel
+from .gold_convention import detect_gold_convention
 from .eflomal_aligner import priors_from_links
 
 
@@ -94,10 +95,23 @@ def cmd_symmetrize(args) -> None:
     _write_output(args.out, symmetrize_all(fwd, rev, args.heuristic), args.one_based)
 
 
+def _gold_one_based(args, lengths) -> bool:
+    """The gold file's index base: as told, else as its own indices show (``gold_convention``); a file that
+    does not show it stops the command rather than be scored shifted by one."""
+    if args.gold_base is not None:
+        return args.gold_base == "one"
+    found = detect_gold_convention(args.gold, lengths)
+    if found.one_based is None:
+        raise AlignmentError(f"{args.gold}: cannot tell whether the gold links are 0- or 1-based ({found.evidence}); "
+                             "pass --zero-based or --one-based")
+    print(f"{args.gold}: read as {found.evidence}", file=sys.stderr)
+    return found.one_based
+
+
 def cmd_evaluate(args) -> None:
     pairs = _read_pairs(args, allow_empty=True)
     lengths = None if pairs is None else sentence_lengths(pairs)
-    gold = read_gold(args.gold, one_based=args.one_based, lengths=lengths)
+    gold = read_gold(args.gold, one_based=_gold_one_based(args, lengths), lengths=lengths)
     pred = read_links(args.pred, one_based=args.pred_one_based, lengths=lengths)
     check_parallel(args.gold, len(gold), args.pred, len(pred))
     scores = score_alignments(pred, gold)
@@ -114,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("align", help="word-align sentence pairs, write symmetrised Pharaoh links")
     _add_input(p)
-    p.add_argument("--aligner", default=DEFAULT_ALIGNER, choices=list(ALIGNERS),
-                   help="; ".join(f"{name}: {entry.summary}" for name, entry in ALIGNERS.items()))
+    p.add_argument("--aligner", default=DEFAULT_ALIGNER, choices=ALIGNERS.names(),
+                   help="; ".join(f"{entry.name}: {entry.summary}" for entry in ALIGNERS.entries()))
     p.add_argument("--symmetrize", default=DEFAULT_HEURISTIC, choices=HEURISTICS)
     p.add_argument("--out", default="-", help="symmetrised links (Pharaoh, 0-based); '-' = stdout")
     p.add_argument("--out-fwd", help="also write forward links here")
@@ -158,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="precision, recall and AER of links against gold")
     p.add_argument("--gold", required=True, help="gold links: i-j sure, ipj possible")
     p.add_argument("--pred", required=True, help="predicted links (Pharaoh)")
-    p.add_argument("--one-based", action="store_true", help="the gold file is 1-based (WPT gold is)")
+    base = p.add_mutually_exclusive_group()
+    base.add_argument("--one-based", dest="gold_base", action="store_const", const="one",
+                      help="the gold file is 1-based (WPT gold is)")
+    base.add_argument("--zero-based", dest="gold_base", action="store_const", const="zero",
+                      help="the gold file is 0-based. Without either flag the file's indices decide (an index 0: "
+                           "0-based; an index equal to the sentence length, with --input: 1-based), and a file "
+                           "that shows neither is refused")
     p.add_argument("--pred-one-based", action="store_true", help="the predicted links are 1-based")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     _add_input(p, required=False)  # optional text: lets every index be checked against sentence lengths

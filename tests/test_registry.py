@@ -1,0 +1,79 @@
+"""The one registry helper (schemas/registry.py): lookup by name, alias and case; an explicit default; refused
+duplicates; and an unknown name that names the kind and lists what is known - in every registry of the house."""
+import pickle
+
+import pytest
+
+from schemas.errors import UserError
+from schemas.registry import Registry, UnknownNameError
+
+
+def colours() -> Registry:
+    registry = Registry("colour")
+    registry.register("red", 0xFF0000, "the colour of fire", aliases=("rouge", "rot"))
+    registry.register("green", 0x00FF00, "the colour of grass", default=True)
+    registry.register("blue", 0x0000FF, "the colour of the sky")
+    return registry
+
+
+def test_lookup_by_name_and_alias_in_registration_order():
+    registry = colours()
+    assert registry["red"] == registry["rouge"] == registry["rot"] == 0xFF0000
+    assert registry.canonical("rot") == "red" and registry.entry("rouge").summary == "the colour of fire"
+    assert registry.names() == ("red", "green", "blue") == tuple(registry)
+    assert list(registry.items()) == [("red", 0xFF0000), ("green", 0x00FF00), ("blue", 0x0000FF)]
+    assert [entry.aliases for entry in registry.entries()] == [("rouge", "rot"), (), ()]
+    assert len(registry) == 3 and "rot" in registry and "Red" not in registry and 3 not in registry
+
+
+def test_unknown_name_names_the_kind_and_lists_the_known_names_with_aliases():
+    with pytest.raises(UnknownNameError) as caught:
+        colours()["purple"]
+    err = caught.value
+    assert str(err) == "unknown colour 'purple'; choose one of red (rouge, rot), green, blue"
+    assert isinstance(err, UserError) and isinstance(err, LookupError) and not isinstance(err, ValueError)
+    assert (err.kind, err.name, err.known) == ("colour", "purple", ("red", "green", "blue"))
+    # Case matters unless the registry ignores it.
+    with pytest.raises(UnknownNameError, match="unknown colour 'RED'"):
+        colours().canonical("RED")
+    # Beam and multiprocessing pickle errors to send them back from a worker.
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is UnknownNameError and str(copy) == str(err) and copy.aliases == {"red": ("rouge", "rot")}
+
+
+def test_ignore_case_finds_names_and_aliases_whatever_their_case():
+    registry = Registry("aligner", ignore_case=True)
+    registry.register("giza", "G", "GIZA++", aliases=("giza++",))
+    assert registry["GIZA"] == registry["Giza++"] == "G" and registry.canonical("GIZA++") == "giza"
+    assert "GiZa" in registry
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("GIZA", "H", "the same name in capitals")
+
+
+def test_the_default_is_explicit():
+    assert colours().default == "green" and colours().has_default
+    registry = Registry("shape")
+    registry.register("circle", 1, "round")
+    assert not registry.has_default
+    with pytest.raises(LookupError, match="no shape is registered as the default"):
+        registry.default
+    registry.register("square", 2, "four sides", default=True)
+    with pytest.raises(ValueError, match="'square' already is"):
+        registry.register("triangle", 3, "three sides", default=True)
+    assert registry.default == "square" and "triangle" not in registry
+
+
+def test_a_name_or_alias_registered_twice_is_refused_and_changes_nothing():
+    registry = colours()
+    with pytest.raises(ValueError, match="colour 'red' is already registered"):
+        registry.register("red", 1, "another red")
+    with pytest.raises(ValueError, match="colour 'rot' is already registered \\(as 'red'\\)"):
+        registry.register("crimson", 2, "dark red", aliases=("rot",))
+    with pytest.raises(ValueError, match="given twice"):
+        registry.register("cyan", 3, "blue-green", aliases=("cyan",))
+    assert registry.names() == ("red", "green", "blue") and "crimson" not in registry and "cyan" not in registry
+    with pytest.raises(ValueError, match="one non-empty line"):
+        registry.register("grey", 4, "first line\nsecond line")
+    with pytest.raises(TypeError, match="not the string"):
+        registry.register("grey", 4, "grey", aliases="gray")
+
