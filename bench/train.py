@@ -42,7 +42,8 @@ from trainer.data.batches import ResumableBatches
 from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
 from trainer.data.tokenizer_training import train_tokenizer_on_shards
 from trainer.loop.train import autocast_context, batch_tokens, train
-from trainer.objectives.registry import WaeOptions, get_objective
+from trainer.objectives.registry import get_objective
+from trainer.objectives.wae import WaeOptions
 
 MODELS = {
     # A small BERT a CPU trains at a few steps per second.

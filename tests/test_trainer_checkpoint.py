@@ -17,7 +17,8 @@ from trainer.data.batches import ResumableBatches
 from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
 from trainer.loop.checkpoint import latest_complete_checkpoint, list_checkpoints, resume_point
 from trainer.loop.train import CHECKPOINTS, METRICS_FILE, StepRule, train
-from trainer.objectives.registry import WaeOptions, get_objective
+from trainer.objectives.registry import get_objective
+from trainer.objectives.wae import WaeOptions
 from trainer.pretrain import main as pretrain_main
 from trainer_fixtures import training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 

@@ -17,7 +17,8 @@ from trainer.data.batches import ResumableBatches
 from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
 from trainer.loop.distributed import setup_distributed, teardown
 from trainer.loop.train import CHECKPOINTS, train
-from trainer.objectives.registry import WaeOptions, get_objective
+from trainer.objectives.registry import get_objective
+from trainer.objectives.wae import WaeOptions
 from trainer_fixtures import free_port, training_texts, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 CONFIG = TrainConfig(lr=2e-3, warmup_steps=1, total_steps=4, grad_accum=2, log_every=1, max_grad_norm=1.0)

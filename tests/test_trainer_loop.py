@@ -10,7 +10,8 @@ from trainer.config import TrainConfig
 from trainer.data.batches import ResumableBatches
 from trainer.data.shards import MixedDataset, ShardDataset, ShardStreamConfig
 from trainer.loop.train import METRICS_FILE, StepRule, train
-from trainer.objectives.registry import WaeOptions, get_objective
+from trainer.objectives.registry import get_objective
+from trainer.objectives.wae import WaeOptions
 from trainer_fixtures import training_texts, unigram_tokenizer, wordpiece_tokenizer, write_mrc_dataset, xquad_rows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
