@@ -1,8 +1,8 @@
 """The catalogue of bad inputs and faults that were tried: one ``Case`` per row, with what the user sees and the
 test that shows it. A reviewer adds a case here and its test in the stage's file; ``test_catalogue.py`` checks
-that both exist and that README.md's "What happens to bad input" table is this table.
+that both exist and that the table of docs/bad_input.md is this table.
 
-    python tests/hostile/catalogue.py   # prints the README table
+    python tests/hostile/catalogue.py   # prints the table of docs/bad_input.md
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ OUTCOME_WORDS = {FAILS: "**fails**", COUNTED: "counted", READ: "read", REFUSED: 
 
 
 def markdown_table() -> str:
-    """The README's table: one row per case, in catalogue order."""
+    """The table of docs/bad_input.md: one row per case, in catalogue order."""
     lines = ["| stage (command) | bad input | outcome | what the user sees | test |", "|---|---|---|---|---|"]
     for case in CASES:
         lines.append(f"| {case.stage} (`{STAGES[case.stage]}`) | {case.bad_input} | {OUTCOME_WORDS[case.outcome]} "

@@ -1,13 +1,13 @@
-"""The catalogue itself: every case names a test that exists, every hostile test is a case, and README.md's
-"What happens to bad input" table is the one ``catalogue.markdown_table()`` renders."""
+"""The catalogue itself: every case names a test that exists, every hostile test is a case, and the table of
+docs/bad_input.md is the one ``catalogue.markdown_table()`` renders."""
 import ast
 from pathlib import Path
 
 from hostile.catalogue import CASES, FAILS, COUNTED, READ, REFUSED, STAGES, markdown_table
 
 TESTS = Path(__file__).resolve().parent.parent
-README = TESTS.parent / "README.md"
-SECTION = "## What happens to bad input"
+BAD_INPUT_PAGE = TESTS.parent / "docs" / "bad_input.md"
+SECTION = "## The catalogue"
 
 
 def _test_functions(path: Path) -> set[str]:
@@ -32,9 +32,9 @@ def test_every_hostile_test_is_a_case():
             assert f"hostile/{path.name}::{name}" in listed, f"{path.name}::{name} is not in catalogue.CASES"
 
 
-def test_readme_table_is_the_catalogue():
-    text = README.read_text(encoding="utf-8")
-    assert SECTION in text, f"README.md has no {SECTION!r} section"
+def test_docs_table_is_the_catalogue():
+    text = BAD_INPUT_PAGE.read_text(encoding="utf-8")
+    assert SECTION in text, f"docs/bad_input.md has no {SECTION!r} section"
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
-    assert markdown_table() in section, ("README.md's table differs from the catalogue: paste the output of "
-                                         "`python tests/hostile/catalogue.py`")
+    assert markdown_table() in section, ("docs/bad_input.md's table differs from the catalogue: paste the output "
+                                         "of `python tests/hostile/catalogue.py`")
