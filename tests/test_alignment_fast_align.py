@@ -36,7 +36,7 @@ def test_the_adapter_gives_what_fast_align_and_atools_give(tools_dir, enfr, tmp_
                              "-j", str(tmp_path / "rev")], check=True, capture_output=True, text=True).stdout
     links = symmetrize_all(fwd, rev, "grow-diag-final-and")
     assert [parse_links(line) for line in atools.splitlines()] == links
-    assert score_alignments(links, gold).aer < 0.31  # README: 0.293 (published on the full Hansards: 0.153)
+    assert score_alignments(links, gold).aer < 0.31  # docs/alignment.md: 0.293 (published on the full Hansards: 0.153)
 
 
 def test_empty_sides_and_separator_tokens(tools_dir):
@@ -52,7 +52,7 @@ def test_empty_sides_and_separator_tokens(tools_dir):
 def test_a_trained_model_aligns_other_pairs(tools_dir, enfr):
     """train() returns fast_align's learnt tables (-p) and numbers; with_model() aligns with them (-f, no
     training). Unpruned (-t -1000), the model gives its own sample back link for link; on pairs it never saw,
-    its unseen words only get fast_align's floor probability (the README measures that cost at scale)."""
+    its unseen words only get fast_align's floor probability (docs/alignment.md measures that cost at scale)."""
     pairs, gold = enfr
     aligner = FastAlignAligner(binary=str(tools_dir), threads=1, extra_args=("-t", "-1000"))
     sample_fwd, sample_rev, model = aligner.train(pairs[:400])

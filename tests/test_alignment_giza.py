@@ -36,7 +36,7 @@ def test_giza_runs_mgiza_when_giza_is_absent(tools_dir, bare_environment):
 def test_enfr_aer_between_fast_align_and_eflomal(enfr_aligned):
     pairs, gold, fwd, rev, _, _ = enfr_aligned
     aer = score_alignments(symmetrize_all(fwd[:len(pairs)], rev[:len(pairs)], "grow-diag-final-and"), gold).aer
-    assert aer < 0.28  # README: 0.260; fast_align 0.293, eflomal 0.172
+    assert aer < 0.28  # docs/alignment.md: 0.260; fast_align 0.293, eflomal 0.172
     # Direction sanity: forward links give each target word at most one source word, reverse the opposite.
     assert one_source_word_per_target(fwd)
     assert one_target_word_per_source(rev)

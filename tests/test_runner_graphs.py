@@ -49,7 +49,7 @@ IMAGE = "europe-docker.pkg.dev/polyspan-test/polyspan/pipelines:0.1.0"
 BUCKET = "gs://polyspan-test"
 
 # ---------------------------------------------------------------------------------------------------------------
-# Runners: the options a data engineer passes (README, "Running at scale")
+# Runners: the options a data engineer passes (docs/scale.md)
 # ---------------------------------------------------------------------------------------------------------------
 
 DATAFLOW = ["--runner=DataflowRunner", "--project=polyspan-test", "--region=europe-west4",
