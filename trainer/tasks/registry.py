@@ -3,8 +3,8 @@
 predict commands, FILTER and self-teaching - derives the list from here; and the task a checkpoint names is
 built here (``load_finetuned``: the task, head weights and tokenizer of a fine-tuned model on disk).
 
-Adding a task or a head is one ``Task`` subclass (trainer/tasks/base.py) in the module of its family and a
-``register_task`` line below, plus a config.
+Adding a task or a head is one ``Task`` subclass (trainer/tasks/base.py) in the module of its family, named in
+the ``register_task`` line of its task below (the first class given is the task's default head), plus a config.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer
 
-from trainer.config import ConfigError
+from schemas.registry import Registry
 from trainer.loop.checkpoint import STATE_FILE, latest_complete_checkpoint, load_matching_heads, load_module_weights
 from trainer.loop.train import CHECKPOINTS
 from trainer.models.backbone import encoder_without_pooler
@@ -28,49 +28,56 @@ from trainer.tasks.paired import build_model, filter_ready
 from trainer.tasks.qa import QAExtractor, QAQue, QAStartEnd
 
 logger = logging.getLogger(__name__)
-TASKS: dict[tuple[str, str], type[Task]] = {}
+
+# Task name -> the registry of its heads (head name -> ``Task`` class), each with its default head named.
+TASKS: Registry[Registry[type[Task]]] = Registry("task")
 
 
-def register_task(task_class: type[Task]) -> type[Task]:
-    TASKS[(task_class.name, task_class.head)] = task_class
-    return task_class
+def register_task(name: str, summary: str, default: type[Task], *others: type[Task]) -> Registry[type[Task]]:
+    """Task ``name`` with its heads: ``default`` is the head a config gets when it names none."""
+    heads: Registry[type[Task]] = Registry(f"{name} head")
+    for head_class in (default, *others):
+        if head_class.name != name:
+            raise ValueError(f"{head_class.__name__} is a {head_class.name} head, not one of {name}")
+        heads.register(head_class.head, head_class, head_class.description, default=head_class is default)
+    return TASKS.register(name, heads, summary)
 
 
-# The first head registered for a task is its default.
-for _task_class in (QAStartEnd, QAExtractor, QAQue, NERTagging, NERMRC, PairClassification, PairMRC, AbsaMRC,
-                    AbsaTagging, AbsaPair):
-    register_task(_task_class)
+register_task("qa", "extractive question answering (SQuAD JSON or mrc shards), scored by EM/F1",
+              QAStartEnd, QAExtractor, QAQue)
+register_task("ner", "named entities (CoNLL or tagged shards), scored by entity F1", NERTagging, NERMRC)
+register_task("pair", "sentence-pair classification (PAWS-X, XNLI), scored by accuracy",
+              PairClassification, PairMRC)
+register_task("absa", "aspect terms and their polarities (SemEval XML), scored by span F1",
+              AbsaMRC, AbsaTagging, AbsaPair)
 
 
 def task_heads() -> dict[str, list[str]]:
     """Task name -> its heads, the default first."""
-    heads: dict[str, list[str]] = {}
-    for name, head in TASKS:
-        heads.setdefault(name, []).append(head)
-    return heads
+    return {name: [heads.default, *(head for head in heads if head != heads.default)] for name, heads in TASKS.items()}
 
 
 def default_head(name: str) -> str:
-    return task_heads()[name][0]
+    return TASKS[name].default
+
+
+def _every_head() -> list[tuple[tuple[str, str], type[Task]]]:
+    return [((name, head), task_class) for name, heads in TASKS.items() for head, task_class in heads.items()]
 
 
 def filter_tasks() -> list[tuple[str, str]]:
     """The (task, head)s a FILTER model is wired for."""
-    return [key for key, task_class in TASKS.items() if filter_ready(task_class)]
+    return [key for key, task_class in _every_head() if filter_ready(task_class)]
 
 
 def self_teaching_tasks() -> list[tuple[str, str]]:
     """The (task, head)s that write and learn from teacher predictions."""
-    return [key for key, task_class in TASKS.items() if task_class.soft_labels is not None]
+    return [key for key, task_class in _every_head() if task_class.soft_labels is not None]
 
 
 def task_class(name: str, head: str) -> type[Task]:
-    if (name, head) not in TASKS:
-        heads = task_heads()
-        if name not in heads:
-            raise ConfigError(f"unknown task {name!r} (known: {', '.join(heads)})")
-        raise ConfigError(f"{head!r} is not a head of {name} (known: {', '.join(heads[name])})")
-    return TASKS[(name, head)]
+    """The class of ``name``'s ``head``; ``UnknownNameError`` listing the tasks, or the task's heads."""
+    return TASKS[name][head]
 
 
 def build_task(settings: TaskSettings | dict) -> Task:
