@@ -137,7 +137,9 @@ class Clock:
 
 def run(budget: Budget, data: str | None = None, output_dir: str | None = None) -> dict:
     """Baseline evaluation, fine-tuning and evaluation in one process; returns every figure."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
+
+    from trainer.models.loading import load_pretrained, load_tokenizer_from
 
     torch.set_num_threads(budget.threads)
     total = Clock().__enter__()
@@ -151,14 +153,14 @@ def run(budget: Budget, data: str | None = None, output_dir: str | None = None) 
     dev_examples = keyed_subset(read_squad_json(dev_file), budget.max_dev, budget.seed)
 
     ctx = setup_distributed(budget.device)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer_from(path)
     features_config = QAFeatureConfig(max_length=budget.max_length, doc_stride=budget.doc_stride)
     featurizer = QAFeaturizer(tokenizer, features_config)
     features = featurizer([e.as_row() for e in train_examples])
     batches = WindowBatches(features, budget.batch_size, tokenizer.pad_token_id, budget.seed)
 
     seed_everything(budget.seed)
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)  # the pooler gets no gradient in QA
+    encoder = load_pretrained(AutoModel, path, add_pooling_layer=False)  # the pooler gets no gradient in QA
     model = StartEndQA(encoder).to(ctx.device)  # the head: freshly initialised, seeded
 
     def score() -> tuple[dict, Clock]:

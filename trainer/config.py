@@ -51,9 +51,9 @@ class ModelConfig:
         from safetensors import safe_open
         from transformers import AutoConfig, AutoModel
         try:
-            config = AutoConfig.from_pretrained(directory)
+            config = AutoConfig.from_pretrained(directory, trust_remote_code=False)  # never the folder's code
             with torch.device("meta"):  # the parameter names only: no memory, no initialisation
-                expected = set(AutoModel.from_config(config).state_dict())
+                expected = set(AutoModel.from_config(config, trust_remote_code=False).state_dict())
         except (ValueError, KeyError) as err:
             raise ConfigError(f"{directory / 'config.json'}: {err}") from None
         with safe_open(str(directory / "model.safetensors"), framework="pt") as weights:

@@ -7,10 +7,11 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer, PretrainedConfig
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PretrainedConfig
 
 from trainer.config import ConfigError, ModelConfig, TokenizerConfig
 from trainer.loop.distributed import barrier
+from trainer.models.loading import load_pretrained, load_tokenizer_from, model_from_config
 
 logger = logging.getLogger(__name__)
 TOKENIZER_DIR = "tokenizer"  # under output_dir: a tokenizer trained for the run
@@ -21,9 +22,9 @@ def load_tokenizer(tokenizer: TokenizerConfig, model: ModelConfig, output_dir: s
     """The run's tokenizer: the checkpoint's when resuming, a given one, or one ``train()`` makes (rank 0 trains
     and saves it under ``output_dir/tokenizer``, then every rank reads that copy, so all hold the same one)."""
     if resume is not None:
-        return AutoTokenizer.from_pretrained(resume)
+        return load_tokenizer_from(resume)
     if tokenizer.path is not None:
-        return AutoTokenizer.from_pretrained(tokenizer.path)
+        return load_tokenizer_from(tokenizer.path)
     if tokenizer.train_vocab_size is not None:
         directory = Path(output_dir) / TOKENIZER_DIR
         if is_main and not (directory / "tokenizer.json").is_file():
@@ -31,8 +32,8 @@ def load_tokenizer(tokenizer: TokenizerConfig, model: ModelConfig, output_dir: s
             trained.save_pretrained(directory)
             logger.info("trained a WordPiece tokenizer of %d pieces into %s", len(trained), directory)
         barrier()
-        return AutoTokenizer.from_pretrained(directory)
-    return AutoTokenizer.from_pretrained(model.name_or_path)
+        return load_tokenizer_from(directory)
+    return load_tokenizer_from(model.name_or_path)
 
 
 def encoder_source(model: ModelConfig, tokenizer) -> str | PretrainedConfig:
@@ -67,20 +68,20 @@ def encoder_without_pooler(name_or_path: str | PretrainedConfig):
     pooler: the heads read token states, and training saves no pooler."""
     if isinstance(name_or_path, PretrainedConfig):
         try:
-            return AutoModel.from_config(name_or_path, add_pooling_layer=False)
+            return model_from_config(AutoModel, name_or_path, add_pooling_layer=False)
         except TypeError:
-            return AutoModel.from_config(name_or_path)
+            return model_from_config(AutoModel, name_or_path)
     try:
-        return AutoModel.from_pretrained(name_or_path, add_pooling_layer=False)
+        return load_pretrained(AutoModel, name_or_path, add_pooling_layer=False)
     except TypeError:
-        return AutoModel.from_pretrained(name_or_path)
+        return load_pretrained(AutoModel, name_or_path)
 
 
 def masked_lm_of(source: str | PretrainedConfig, vocabulary: int):
     """The masked LM of a backbone (a checkpoint's MLM head, or a fresh one), its embeddings at least
     ``vocabulary`` rows."""
-    masked_lm = AutoModelForMaskedLM.from_pretrained(source) if isinstance(source, str) else \
-        AutoModelForMaskedLM.from_config(source)
+    masked_lm = load_pretrained(AutoModelForMaskedLM, source) if isinstance(source, str) else \
+        model_from_config(AutoModelForMaskedLM, source)
     if masked_lm.get_input_embeddings().num_embeddings < vocabulary:
         masked_lm.resize_token_embeddings(vocabulary)
     return masked_lm

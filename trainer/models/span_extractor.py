@@ -138,13 +138,7 @@ class SpanExtractor(nn.Module):
     def from_encoder_config(cls, encoder_config: PretrainedConfig,
                             config: SpanExtractorConfig | None = None) -> "SpanExtractor":
         """A randomly initialised encoder of the given architecture (tests, or training from scratch)."""
-        return cls(_encoder_without_pooler(AutoModel.from_config, encoder_config), config)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str, config: SpanExtractorConfig | None = None,
-                        **kwargs) -> "SpanExtractor":
-        """A pretrained encoder (local path or model name) with a freshly initialised extractor."""
-        return cls(_encoder_without_pooler(AutoModel.from_pretrained, name_or_path, **kwargs), config)
+        return cls(_encoder_without_pooler(AutoModel.from_config, encoder_config, trust_remote_code=False), config)
 
     def span_scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """S = FFN(H) · Hᵀ: ``[B, L, H] -> [B, L, L]``, S[b, i, j] scoring tokens i..j."""

@@ -35,6 +35,7 @@ from transformers import AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel
 from trainer.data.clism_features import SOURCE, TARGET, add_que_token
 from trainer.data.mlm_masking import IGNORE_INDEX
 from trainer.loop.distributed import all_gather_rows
+from trainer.models.loading import load_pretrained, model_from_config
 
 _CANDIDATES = ("target", "sequence")
 # Where masked-LM models keep their head (BERT, RoBERTa/XLM-R): applied to the selected positions only,
@@ -137,7 +138,7 @@ class ClismPretrainer(nn.Module):
                             config: ClismObjectiveConfig | None = None, que_token: str = "[QUE]") -> "ClismPretrainer":
         """A randomly initialised masked-LM encoder (tests, training from scratch); adds ``que_token`` to
         the tokenizer and sizes the embeddings to it."""
-        encoder = AutoModelForMaskedLM.from_config(encoder_config)
+        encoder = model_from_config(AutoModelForMaskedLM, encoder_config)
         add_que_token(tokenizer, encoder, que_token)
         return cls(encoder, config)
 
@@ -146,7 +147,7 @@ class ClismPretrainer(nn.Module):
                         que_token: str = "[QUE]", **kwargs) -> "ClismPretrainer":
         """A pretrained masked-LM (local path or model name) with fresh W_s/W_e; adds ``que_token`` to the
         tokenizer and resizes the embeddings for it."""
-        encoder = AutoModelForMaskedLM.from_pretrained(name_or_path, **kwargs)
+        encoder = load_pretrained(AutoModelForMaskedLM, name_or_path, **kwargs)
         add_que_token(tokenizer, encoder, que_token)
         return cls(encoder, config)
 

@@ -9,6 +9,7 @@ from transformers import PretrainedConfig
 
 from trainer.config import DataConfig, build
 from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
+from trainer.models.backbone import encoder_without_pooler
 from trainer.models.span_extractor import SpanExtractor, SpanExtractorConfig
 from trainer.objectives.base import Objective
 
@@ -58,7 +59,7 @@ class WaeObjective(Objective):
         if isinstance(encoder_name_or_config, PretrainedConfig):
             model = SpanExtractor.from_encoder_config(encoder_name_or_config, extractor)
         else:
-            model = SpanExtractor.from_pretrained(encoder_name_or_config, extractor)
+            model = SpanExtractor(encoder_without_pooler(encoder_name_or_config), extractor)  # checked, no code run
         if model.encoder.get_input_embeddings().num_embeddings < len(tokenizer):
             model.encoder.resize_token_embeddings(len(tokenizer))
         return model

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoTokenizer
 
 from schemas.registry import Registry
 from trainer.loop.checkpoint import STATE_FILE, latest_complete_checkpoint, load_matching_heads, load_module_weights
 from trainer.loop.train import CHECKPOINTS
 from trainer.models.backbone import encoder_without_pooler
+from trainer.models.loading import load_tokenizer_from
 from trainer.tasks.absa import AbsaMRC
 from trainer.tasks.base import Task, TaskSettings
 from trainer.tasks.ner import NERMRC, AbsaTagging, NERTagging
@@ -131,7 +131,7 @@ def load_finetuned(directory: str | Path, task: str | None = None, head: str | N
         for given, stored, what in ((task, found.name, "task"), (head, found.head, "head")):
             if given is not None and given != stored:
                 raise ValueError(f"{checkpoint} holds a {what} {stored!r} model, not {given!r}")
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer = load_tokenizer_from(checkpoint)
     model = build_model(found, encoder_without_pooler(str(checkpoint)))
     if stored_task(checkpoint) is not None:
         load_module_weights(checkpoint, model)  # strict: every head parameter must be there
