@@ -58,7 +58,7 @@ DEFAULT_DUMP = str(data_root() / "wiki" / "enwiki-pages-articles-shortened.xml.b
 
 
 def wikitext_mb(path: str) -> float:
-    from pipelines.wiki_dump import DumpFault, iter_unit, list_units
+    from pipelines.wiki.dump import DumpFault, iter_unit, list_units
     total = 0
     for unit in list_units(path):
         for page in iter_unit(unit):
@@ -70,9 +70,9 @@ def wikitext_mb(path: str) -> float:
 def bare_loop(path: str, lang: str) -> float:
     """Seconds for read + parse + tokenise of every article, in this process."""
     from pipelines.tokenize import words
-    from pipelines.wiki_dump import DumpFault, iter_unit, list_units, read_siteinfo
-    from pipelines.wiki_titles import NamespaceTable
-    from pipelines.wikitext import WikiTextParser
+    from pipelines.wiki.dump import DumpFault, iter_unit, list_units, read_siteinfo
+    from pipelines.wiki.parser_process import WikiTextParser
+    from pipelines.wiki.titles import NamespaceTable
     words("warm up", lang)
     parser = WikiTextParser(lang, NamespaceTable.from_siteinfo(read_siteinfo(path), lang))
     start = time.perf_counter()
@@ -305,7 +305,7 @@ def measure(dump: str, lang: str, min_mentions: str, quick: bool = False, repeat
     memory: the highest)."""
     common = ["--min-mentions", min_mentions]
     runs, chains = {}, {}
-    from pipelines.wiki_dump import list_units
+    from pipelines.wiki.dump import list_units
     with tempfile.TemporaryDirectory() as tmp:
         x1 = multistream_of(dump, os.path.join(tmp, "x1"), 1, lang)
         units = len(list_units(x1))  # work units (bz2 streams) of the sample

@@ -5,7 +5,7 @@
 in a timer that keeps *exclusive* CPU seconds (``time.process_time``): a stage called inside another (the
 tokeniser inside a context's construction) counts for itself only. Stages:
 
-- ``read``: the dump reader (bz2 streams, XML) — ``pipelines.wiki_dump.iter_unit``
+- ``read``: the dump reader (bz2 streams, XML) — ``pipelines.wiki.dump.iter_unit``
 - ``parse``: wikitext → text and anchors — ``WikiTextParser.parse``
 - ``tokenise``: ``pipelines.tokenize.words`` wherever the pipeline calls it
 - ``examples``: queries, masks, contexts, answers (``pipelines.wiki_mrc.examples``), tokeniser excluded
@@ -89,7 +89,7 @@ def instrument(clock: StageClock) -> List[str]:
     """Wrap the pipeline's functions of each stage; the names wrapped."""
     from apache_beam.io import parquetio
     from pipelines.wiki_mrc import examples, pipeline, records
-    from pipelines.wikitext import WikiTextParser
+    from pipelines.wiki.parser_process import WikiTextParser
     wrapped = []
 
     def wrap(owner, name: str, stage: str, kind: str = "function") -> None:

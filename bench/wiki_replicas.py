@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple, Union
 from xml.sax.saxutils import escape, unescape
 
-from pipelines.wiki_titles import NamespaceTable, classify_link, pipe_trick
+from pipelines.wiki.titles import NamespaceTable, classify_link, pipe_trick
 
 ID_STRIDE = 10 ** 9  # above any Wikipedia's page and revision ids (enwiki's pass 10^8 within a few years)
 COPY_MARK = "~"  # between the title and the copy number; legal in titles, not in any sample title
@@ -101,7 +101,7 @@ class Replicator:
 
     @classmethod
     def of_dump(cls, path: str, lang: str = "en") -> "Replicator":
-        from pipelines.wiki_dump import read_siteinfo
+        from pipelines.wiki.dump import read_siteinfo
         data = open(path, "rb").read()
         if data[:3] == b"BZh":
             data = bz2.decompress(data)
@@ -194,7 +194,7 @@ def write_replicated(src: str, out_path: str, copies: int, lang: str = "en", pag
 
 
 def differences(original, copy_page, copy: int, parser) -> List[str]:
-    """How copy ``copy`` of a page (a ``pipelines.wiki_dump.Page``) differs from the original, beyond what the
+    """How copy ``copy`` of a page (a ``pipelines.wiki.dump.Page``) differs from the original, beyond what the
     copy renames (empty: it reads the same): title, id and redirect target must be the copy's, and the page
     parser's text must be equal, with every anchor at the same offsets and on the copy's title of its target."""
     found = []

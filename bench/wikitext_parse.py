@@ -1,4 +1,4 @@
-"""Wikitext → text and anchors (``pipelines.wikitext.parse_wikitext``), in this process, against its baselines.
+"""Wikitext → text and anchors (``pipelines.wiki.wikitext.parse_wikitext``), in this process, against its baselines.
 
     python bench/wikitext_parse.py [--quick] [--rounds N] [--data DIR]      (~1 min on 2 loaded cores)
 
@@ -32,9 +32,9 @@ if str(ROOT) not in sys.path:
 
 import mwparserfromhell  # noqa: E402
 
-from pipelines.wiki_dump import read_pages, read_siteinfo  # noqa: E402
-from pipelines.wiki_titles import NamespaceTable  # noqa: E402
-from pipelines.wikitext import parse_wikitext, uses_c_tokenizer  # noqa: E402
+from pipelines.wiki.dump import read_pages, read_siteinfo  # noqa: E402
+from pipelines.wiki.titles import NamespaceTable  # noqa: E402
+from pipelines.wiki.wikitext import parse_wikitext, uses_c_tokenizer  # noqa: E402
 from bench._paths import data_root  # noqa: E402
 
 SAMPLE = ROOT / "pipelines" / "samples" / "enwiki-sample.xml"

@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts, not an installed package
 
 from bench.wiki_replicas import ID_STRIDE, Replicator, copy_title, differences, write_replicated
-from pipelines.wiki_dump import DumpFault, iter_unit, list_units, read_siteinfo
+from pipelines.wiki.dump import DumpFault, iter_unit, list_units, read_siteinfo
+from pipelines.wiki.parser_process import WikiTextParser
+from pipelines.wiki.titles import NamespaceTable, is_disambiguation
 from pipelines.wiki_mrc.examples import unqualified
-from pipelines.wiki_titles import NamespaceTable, is_disambiguation
-from pipelines.wikitext import WikiTextParser
 
 SAMPLE = ROOT / "pipelines" / "samples" / "enwiki-sample.xml"
 COPIES = 3

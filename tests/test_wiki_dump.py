@@ -1,4 +1,4 @@
-"""pipelines.wiki_dump on the real dumps in ../shared/data/wiki, on the embedded sample, and on broken copies."""
+"""pipelines.wiki.dump on the real dumps in ../shared/data/wiki, on the embedded sample, and on broken copies."""
 import bz2
 import gzip
 import lzma
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import wiki_dump
-from pipelines.wiki_dump import (DumpError, DumpFault, DumpUnit, Page, find_index, iter_unit, list_units,
-                                 read_index_offsets, read_pages, read_siteinfo, write_multistream)
+from pipelines.wiki import dump as wiki_dump
+from pipelines.wiki.dump import (DumpError, DumpFault, DumpUnit, Page, find_index, iter_unit, list_units,
+                                 read_index_offsets, read_pages, read_siteinfo)
+from wiki_fixtures import write_multistream
 
 SAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "samples" / "enwiki-sample.xml"
 

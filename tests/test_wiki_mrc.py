@@ -11,11 +11,11 @@ import pytest
 from scipy import stats
 
 from pipelines.tokenize import words
-from pipelines.wiki_dump import write_multistream
 from pipelines.wiki_mrc.__main__ import main, read_faults, run
 from pipelines.wiki_mrc.leaks import leaks, row_names
 from pipelines.wiki_mrc.title_masking import masking_for
 from schemas import open_dataset, validate_dataset
+from wiki_fixtures import write_multistream
 
 SAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "samples" / "enwiki-sample.xml"
 RUNNER = ["--runner", "FnApiRunner"]

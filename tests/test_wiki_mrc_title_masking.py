@@ -34,8 +34,8 @@ def _texts(data_dir, source: str, lang: str, page_title: str = ""):
         return tuple(p["context"] for article in data["data"] for p in article["paragraphs"])
     # A dump: the text of one article, as the pipeline parses it (the entity's own article, where its query
     # comes from).
-    from pipelines.wiki_dump import read_pages
-    from pipelines.wikitext import WikiTextParser
+    from pipelines.wiki.dump import read_pages
+    from pipelines.wiki.parser_process import WikiTextParser
     page = next(p for p in read_pages(str(data_dir / DUMPS[lang])) if p.title == page_title)
     parser = WikiTextParser(lang)
     parsed = parser.parse(page.text)

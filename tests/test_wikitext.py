@@ -1,4 +1,4 @@
-"""pipelines.wikitext and pipelines.wiki_titles: constructs one by one, then the real dumps and the sample."""
+"""pipelines.wiki.wikitext and pipelines.wiki.titles: constructs one by one, then the real dumps and the sample."""
 import pickle
 import re
 from collections import Counter
@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.wiki_dump import read_pages, read_siteinfo
-from pipelines.wiki_titles import (DISAMBIGUATION, LANGUAGES, NamespaceTable, classify_link, is_disambiguation,
+from pipelines.wiki.dump import read_pages, read_siteinfo
+from pipelines.wiki.parser_process import WikiTextParser
+from pipelines.wiki.titles import (DISAMBIGUATION, LANGUAGES, NamespaceTable, classify_link, is_disambiguation,
                                    normalize_title, pipe_trick, template_name, ucfirst)
-from pipelines.wikitext import WikiTextParser, parse_wikitext, uses_c_tokenizer
+from pipelines.wiki.wikitext import parse_wikitext, uses_c_tokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "samples" / "enwiki-sample.xml"
 # Markup that must never reach the plain text.
@@ -349,7 +350,7 @@ def _signature(r):
 
 
 def test_tree_builder_is_active_with_the_installed_mwparserfromhell():
-    from pipelines.wikitext import tree_builder_in_use
+    from pipelines.wiki.wikitext import tree_builder_in_use
     assert tree_builder_in_use() == "tokens"  # otherwise every page silently takes the ~3x slower stock path
 
 

@@ -56,7 +56,6 @@ from apache_beam.io.filesystems import FileSystems
 __all__ = [
     "DumpUnit", "Page", "SiteInfo", "DumpFault", "DumpError",
     "list_units", "find_index", "read_index_offsets", "iter_unit", "read_pages", "read_siteinfo",
-    "write_multistream",
 ]
 
 # Read size for compressed input. Large enough that per-chunk Python overhead is negligible, small enough that
@@ -127,7 +126,7 @@ class SiteInfo:
     namespaces: Tuple[Tuple[int, str, str], ...] = ()
 
     def namespace_names(self) -> dict:
-        """``{key: name}``, convenient for :class:`pipelines.wiki_titles.NamespaceTable`."""
+        """``{key: name}``, convenient for :class:`pipelines.wiki.titles.NamespaceTable`."""
         return {key: name for key, name, _ in self.namespaces}
 
 
@@ -693,61 +692,3 @@ def read_siteinfo(path: str) -> Optional[SiteInfo]:
             return record.siteinfo()
     return None
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Writing multistream dumps (tests, demos, benchmarks)
-# ---------------------------------------------------------------------------------------------------------------
-
-_PAGE_RE = re.compile(rb"[ \t]*<page>.*?</page>\s*", re.S)
-_TITLE_RE = re.compile(rb"<title>(.*?)</title>")
-_ID_RE = re.compile(rb"<id>(\d+)</id>")
-
-
-def write_multistream(src_path: str, out_path: str, *, pages_per_stream: int = 100) -> Tuple[str, str]:
-    """Re-pack a UTF-8 dump as a Wikimedia-style multistream dump: the header (``<mediawiki>`` + siteinfo) in
-    stream 0, ``pages_per_stream`` pages per following bz2 stream, ``</mediawiki>`` in the last one, plus the
-    index ``offset:page_id:title``. ``out_path`` should end in ``-multistream.xml.bz2``; returns
-    ``(out_path, index_path)``. Works in memory: meant for samples, tests and benchmarks, not whole dumps."""
-    with FileSystems.open(src_path, mime_type="application/octet-stream",
-                          compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        raw = fh.read()
-    kind = _sniff(raw[:8])
-    if kind == "bz2":
-        raw = bz2.decompress(raw)
-    elif kind == "xz":
-        raw = lzma.decompress(raw)
-    elif kind == "gz":
-        raw = zlib.decompress(raw, wbits=47)
-    matches = list(_PAGE_RE.finditer(raw))
-    if not matches:
-        raise ValueError(f"{src_path}: no <page> found")
-    header = raw[: matches[0].start()]
-    footer = raw[matches[-1].end():]
-    streams = [header]
-    index_lines: List[Tuple[int, bytes, bytes]] = []  # (stream ordinal, id, title)
-    for i in range(0, len(matches), pages_per_stream):
-        group = matches[i:i + pages_per_stream]
-        ordinal = len(streams)
-        for m in group:
-            page = m.group(0)
-            title = _TITLE_RE.search(page)
-            page_id = _ID_RE.search(page)
-            index_lines.append((ordinal, page_id.group(1) if page_id else b"0", title.group(1) if title else b""))
-        streams.append(b"".join(m.group(0) for m in group))
-    streams[-1] += footer
-    compressed = [bz2.compress(s) for s in streams]
-    offsets = [0]
-    for c in compressed[:-1]:
-        offsets.append(offsets[-1] + len(c))
-    with FileSystems.create(out_path, mime_type="application/octet-stream",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as out:
-        for c in compressed:
-            out.write(c)
-    # The index holds XML-escaped titles exactly as in <title>, unescaped like Wikimedia's (which are raw).
-    import html
-    lines = [f"{offsets[o]}:{pid.decode()}:{html.unescape(t.decode('utf-8'))}" for o, pid, t in index_lines]
-    index_path = _index_candidates(out_path)[0]
-    with FileSystems.create(index_path, mime_type="application/octet-stream",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as out:
-        out.write(bz2.compress(("\n".join(lines) + "\n").encode("utf-8")))
-    return out_path, index_path

@@ -129,7 +129,7 @@ class NamespaceTable:
     """Namespace names → keys for one wiki, plus its language (for first-letter case rules) and case mode.
 
     Build with :meth:`from_siteinfo` (the dump's ``<namespaces>``; pass a
-    :class:`pipelines.wiki_dump.SiteInfo`, or its ``namespace_names()``) or :meth:`default` (built-in names
+    :class:`pipelines.wiki.dump.SiteInfo`, or its ``namespace_names()``) or :meth:`default` (built-in names
     when the dump has no siteinfo). Both add canonical English names and common aliases."""
     lang: str = "en"
     names: Mapping[str, int] = field(default_factory=dict)  # normalize_namespace_name(name) -> key

@@ -1,5 +1,5 @@
 """mwparserfromhell's node tree built from its C tokenizer's tokens, for the wikitext walk of
-:mod:`pipelines.wikitext`.
+:mod:`pipelines.wiki.wikitext`.
 
 Why this exists: mwparserfromhell's C tokenizer is fast, but its pure-Python Builder, which turns the tokens into
 the node tree, took ~60% of the CPU of converting a page (shared English article dump: tokenizer 0.87 CPU s,

@@ -26,16 +26,17 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
-from pipelines.worker_tuning import fix_mmap_threshold
 from pipelines.shards import write_dataset_manifest
 from pipelines.tokenize import SUPPORTED_LANGUAGES
-from pipelines.wiki_dump import list_units, read_siteinfo
+from pipelines.wiki.dump import list_units, read_siteinfo
+from pipelines.wiki.parser_process import DEFAULT_MAX_MEMORY_MB
+from pipelines.wiki.titles import NamespaceTable
+from pipelines.wiki.wikitext import DEFAULT_MAX_CHARS
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pipeline
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS
 from pipelines.wiki_mrc.title_masking import RULE_NAMES
-from pipelines.wiki_titles import NamespaceTable
-from pipelines.wikitext import DEFAULT_MAX_CHARS, DEFAULT_MAX_MEMORY_MB
+from pipelines.worker_tuning import fix_mmap_threshold
 from schemas.storage import join
 
 def build_parser() -> argparse.ArgumentParser:

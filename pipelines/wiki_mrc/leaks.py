@@ -177,10 +177,10 @@ def audit_dump(path: str, lang: str, tokenizer_lang: Optional[str] = None, *,
     import inspect
 
     from pipelines.tokenize import words
-    from pipelines.wiki_dump import read_pages, read_siteinfo
+    from pipelines.wiki.dump import read_pages, read_siteinfo
+    from pipelines.wiki.parser_process import WikiTextParser
+    from pipelines.wiki.titles import NamespaceTable, is_disambiguation, normalize_title
     from pipelines.wiki_mrc import examples as ex
-    from pipelines.wiki_titles import NamespaceTable, is_disambiguation, normalize_title
-    from pipelines.wikitext import WikiTextParser
 
     tokenizer_lang = tokenizer_lang or lang
     spec = masking_for(lang, tokenizer_lang)

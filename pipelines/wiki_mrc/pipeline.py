@@ -34,15 +34,16 @@ from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
-from pipelines.worker_tuning import fix_mmap_threshold, freeze_startup_objects
-from pipelines.wiki_dump import DumpFault, DumpUnit, Page, iter_unit
+from pipelines.wiki.dump import DumpFault, DumpUnit, Page, iter_unit
+from pipelines.wiki.parser_process import DEFAULT_MAX_MEMORY_MB, WikiTextParser
+from pipelines.wiki.titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
+from pipelines.wiki.wikitext import DEFAULT_MAX_CHARS
 from pipelines.wiki_mrc import examples as ex
 from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
                                         UnanswerableRequest, pack_mentions)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_mrc.title_masking import GUARDED, LanguageMasking, masking_for, with_rule
-from pipelines.wiki_titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
-from pipelines.wikitext import DEFAULT_MAX_CHARS, DEFAULT_MAX_MEMORY_MB, WikiTextParser
+from pipelines.worker_tuning import fix_mmap_threshold, freeze_startup_objects
 from schemas.storage import join
 
 _log = logging.getLogger(__name__)
