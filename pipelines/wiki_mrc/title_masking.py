@@ -7,8 +7,10 @@ fusional one the ending replaces the nominative one (Russian Москва → М
 (Gandhi → Gandhis), Arabic attaches conjunctions, prepositions and the article at the *front* (توم → لتوم, تسلا →
 لتسلا) and endings at the back (مصر → مصري), and Chinese, Japanese and Thai put no space between words at all.
 
-Everything is compared *normalised*: Unicode NFC, then case-folded (``str.casefold``), plus, where the language
-needs it, marks that vary between forms of one word folded away (Greek accents move: Αθήνα, Αθηνών; Arabic
+Everything is compared *normalised*: format characters removed (zero-width (non-)joiners, soft hyphens,
+direction marks: Bengali text writes ধর্\u200cমো for a form of ধর্ম, and the name must still match), Unicode NFKC
+(full-width digits and letters, compatibility forms), then case-folded (``str.casefold``), plus, where the
+language needs it, marks that vary between forms of one word folded away (Greek accents move: Αθήνα, Αθηνών; Arabic
 short vowels and the tatweel are optional: بـــغورو is ب + غورو). A name is split into words at whitespace and
 hyphens, with quotes and sentence punctuation around it left out; a multi-word name matches as the same sequence
 of words (whitespace or hyphens between them), each word matched by the language's rule.
@@ -28,6 +30,16 @@ uses and why):
     ("the exercises"), after ال + ت, and ت is no proclitic.
 ``substring``
     the name anywhere (languages written without spaces: a name may start or end inside a segmenter's word).
+
+Two things hold whatever the rule:
+
+- A name word of digits (a day, a year) matches those digits followed by any ending that is not another digit:
+  ordinals are written with one in most languages (1st, 1er, 1., 1-й, 1η, 1º; Greek 1 Ιανουαρίου is "η 1η
+  Ιανουαρίου" in its own article), and 1 must not match 10. Languages without spaces keep their substring rule
+  (2008年 follows another character).
+- Indic languages (``bare_stem``): a name's final vowel sign may be dropped and the stem stand on its own as a
+  word (Bengali অ্যান্টার্কটিকা → অ্যান্টার্কটিক সার্কেল, Hindi अमेरिका → अमेरिकी), as long as 4 code points
+  remain.
 
 The guard against over-masking: a name word shorter than the language's ``min_affix_chars`` (normalised
 characters) matches as a whole word only (with its ``endings``): a 2- or 3-letter word is a prefix of too many
@@ -63,6 +75,7 @@ class LanguageMasking:
     proclitics: Tuple[str, ...] = ()  # ``clitic``: what may precede the name inside the word
     fold: str = ""  # a key of FOLDS: extra normalisation
     min_affix_chars: int = 4  # the guard: shorter name words match whole (measured, see the README)
+    bare_stem: bool = False  # the stem (a final ``stem`` letter dropped) is a word by itself too (Indic scripts)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -99,6 +112,13 @@ FOLDS: Mapping[str, Callable[[str], str]] = MappingProxyType({
 })
 
 
+# Format characters (Unicode category Cf): invisible, and written inside words at will (ZWNJ/ZWJ in Indic and
+# Persian text, soft hyphens, direction marks around names in Arabic and Hebrew). Removed before any comparison.
+FORMAT_CHARS = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")
+_FORMAT_RE = re.compile("[" + re.escape(FORMAT_CHARS) + "]")
+_NO_FORMAT = str.maketrans(dict.fromkeys(map(ord, FORMAT_CHARS)))
+
+
 class Normalised(NamedTuple):
     text: str
     starts: Sequence[int]  # for each character of ``text``: the [start, end) of the original it comes from
@@ -106,15 +126,17 @@ class Normalised(NamedTuple):
 
 
 def normalise(text: str, fold: str = "") -> str:
-    """NFC, case-folded, then the language's fold: what names and words are compared as."""
-    return FOLDS[fold](unicodedata.normalize("NFC", text).casefold())
+    """Format characters removed, NFKC, case-folded, then the language's fold: what names and words are compared
+    as."""
+    return FOLDS[fold](unicodedata.normalize("NFKC", text.translate(_NO_FORMAT)).casefold())
 
 
 def normalise_with_offsets(text: str, fold: str = "") -> Normalised:
     """:func:`normalise` of ``text``, with every output character mapped to the original characters it came
-    from. The text is cut into clusters (a character and the combining marks after it), so that NFC, which
-    composes within a cluster, and case folding, which may lengthen a character (ß → ss), stay inside one."""
-    if not fold and unicodedata.is_normalized("NFC", text):
+    from. The text is cut into clusters (a character and the combining marks after it), so that NFKC, which
+    composes within a cluster, and case folding, which may lengthen a character (ß → ss), stay inside one; a
+    format character is a cluster of its own that becomes nothing."""
+    if not fold and unicodedata.is_normalized("NFKC", text) and not _FORMAT_RE.search(text):
         folded = text.casefold()
         if len(folded) == len(text):  # case folding never shortens a character: here each one stayed one
             return Normalised(folded, range(len(text)), range(1, len(text) + 1))
@@ -127,7 +149,7 @@ def normalise_with_offsets(text: str, fold: str = "") -> Normalised:
         j = i + 1
         while j < n and unicodedata.combining(text[j]):
             j += 1
-        piece = folder(unicodedata.normalize("NFC", text[i:j]).casefold())
+        piece = folder(unicodedata.normalize("NFKC", text[i:j].translate(_NO_FORMAT)).casefold())
         out.append(piece)
         starts.extend([i] * len(piece))
         ends.extend([j] * len(piece))
@@ -153,7 +175,8 @@ def is_word_char(char: str) -> bool:
 class WordPattern(NamedTuple):
     regex: str  # matched without word boundaries: those are tested on the text around the match
     head: bool  # the match must start where a word starts (before any proclitic)
-    tail: str  # "end": must end where a word ends; "extend": runs on to the end of the word; "": may end anywhere
+    tail: str  # "end": must end where a word ends; "extend": runs on to the end of the word; "": may end anywhere;
+    # "number": runs on to the end of the word over anything but digits (an ordinal ending: 1η, 1st, 1er)
     at_least_one_more: bool  # "extend" must add a character (a final letter was dropped: Москв + ы)
     guarded: bool  # the word was too short for the rule's affixes and matches whole
 
@@ -181,13 +204,17 @@ def _word_rule(word: str, spec: LanguageMasking, group: str, first: bool, name: 
     return _whole(word, spec, group)
 
 
+# A bare stem is a word of its own, so it needs more letters left than a stem that must be followed by an ending.
+MIN_BARE_STEM_CHARS = 4
+
+
 def _stemmed(word: str, spec: LanguageMasking) -> Tuple[str, bool]:
     """(what the word's forms start with, whether final letters that inflection replaces were dropped): up to
     two of the language's ``stem`` letters (Москва → Москв, Россия → Росс, Советский → Советск), as long as
-    ``min_affix_chars`` letters remain."""
+    ``min_affix_chars`` letters remain (:data:`MIN_BARE_STEM_CHARS` where the stem may stand alone)."""
+    keep = max(spec.min_affix_chars, MIN_BARE_STEM_CHARS) if spec.bare_stem else spec.min_affix_chars
     stem = word
-    while (spec.stem and len(word) - len(stem) < 2 and stem[-1] in spec.stem
-           and len(stem) - 1 >= spec.min_affix_chars):
+    while spec.stem and len(word) - len(stem) < 2 and stem[-1] in spec.stem and len(stem) - 1 >= keep:
         stem = stem[:-1]
     return stem, stem != word
 
@@ -196,7 +223,7 @@ def _prefix_rule(word: str, spec: LanguageMasking, group: str, first: bool, name
     if len(word) < spec.min_affix_chars or not is_word_char(word[-1]):
         return _whole(word, spec, group, guarded=len(word) < spec.min_affix_chars)
     stem, dropped = _stemmed(word, spec)
-    return WordPattern(re.escape(stem), is_word_char(word[0]), "extend", dropped, False)
+    return WordPattern(re.escape(stem), is_word_char(word[0]), "extend", dropped and not spec.bare_stem, False)
 
 
 def _clitic_rule(word: str, spec: LanguageMasking, group: str, first: bool, name: str) -> WordPattern:
@@ -223,6 +250,15 @@ def _substring_rule(word: str, spec: LanguageMasking, group: str, first: bool, n
     return WordPattern(re.escape(word), False, "", False, False)
 
 
+def _number(word: str) -> WordPattern:
+    """A name word of digits: the digits and whatever ending follows them in the same word, but no more digits."""
+    return WordPattern(re.escape(word), True, "number", False, False)
+
+
+def is_number(word: str) -> bool:
+    return word.isdecimal()
+
+
 RULES: Mapping[str, Callable[[str, LanguageMasking, str, bool, str], WordPattern]] = MappingProxyType({
     "word": _word_rule,
     "prefix": _prefix_rule,
@@ -234,14 +270,26 @@ RULES: Mapping[str, Callable[[str, LanguageMasking, str, bool, str], WordPattern
 # The table
 # ---------------------------------------------------------------------------------------------------------------
 
+# Indic final letters that inflection and derivation replace: the dependent vowel signs, anusvara/candrabindu/
+# visarga and the virama, taken from the script's block by category (combining marks), not listed by hand.
+def _signs(first: int, last: int) -> str:
+    return "".join(chr(c) for c in range(first, last + 1)
+                   if unicodedata.category(chr(c)) in ("Mn", "Mc") and unicodedata.name(chr(c), "").find("NUKTA") < 0)
+
+
+_BENGALI_SIGNS = _signs(0x0981, 0x09D7)
+_DEVANAGARI_SIGNS = _signs(0x0900, 0x094F)
+_TELUGU_SIGNS = _signs(0x0C00, 0x0C56)
+
 _RUSSIAN_STEM = "аяоеьйыи"  # nominative endings that the other cases replace (Москва → Москвы, Россия → России)
 
 _TABLE: Dict[str, LanguageMasking] = {
     "ar": LanguageMasking("clitic", "conjunctions و ف, prepositions ب ل ك and the article ال attach in front "
                           "(لتوم, وكراكوف, الغورو), pronoun and nisba endings behind (مصري, اليابانية)",
                           proclitics=("و", "ف", "ب", "ل", "ك", "س", "ال"), fold="arabic"),
-    "bn": LanguageMasking("prefix", "case markers attach: ইউরোপকে (accusative), ইউরোপের (genitive)",
-                          min_affix_chars=3),
+    "bn": LanguageMasking("prefix", "case markers attach: ইউরোপকে (accusative), ইউরোপের (genitive); a final "
+                          "vowel sign drops before a suffix or in a compound (অ্যান্টার্কটিকা → অ্যান্টার্কটিক সার্কেল)",
+                          stem=_BENGALI_SIGNS, min_affix_chars=3, bare_stem=True),
     "de": LanguageMasking("prefix", "genitive -s/-es (Gandhis, Großbritanniens), weak -n/-en, compounds "
                           "(Hadrianswall → Hadrianswalls, Chloroplast → Chloroplasten)",
                           endings=("s", "es", "n", "en")),
@@ -257,7 +305,8 @@ _TABLE: Dict[str, LanguageMasking] = {
     "fr": LanguageMasking("word", "number only (-s, -x); elision (l'Europe, d'Italie) is split at the apostrophe",
                           endings=("s", "x")),
     "hi": LanguageMasking("prefix", "plural and oblique endings and -ीय derivations attach (भारत → भारतीय); "
-                          "postpositions are separate words", min_affix_chars=3),
+                          "postpositions are separate words; a final vowel sign alternates (अमेरिका → अमेरिकी)",
+                          stem=_DEVANAGARI_SIGNS, min_affix_chars=3, bare_stem=True),
     "id": LanguageMasking("prefix", "suffixes -nya, -an, -kan attach (Jakartanya); prefixes take a hyphen before "
                           "a proper noun (se-Indonesia)"),
     "it": LanguageMasking("word", "number changes the final vowel (cloroplasto → cloroplasti), nothing else "
@@ -277,8 +326,8 @@ _TABLE: Dict[str, LanguageMasking] = {
     "sv": LanguageMasking("prefix", "genitive -s (Sveriges), definite suffixes, compounds", endings=("s",)),
     "sw": LanguageMasking("prefix", "the locative -ni and other suffixes attach (Mombasa → Mombasani)"),
     "te": LanguageMasking("prefix", "agglutinative: case suffixes attach, a final anusvara or vowel sign "
-                          "alternates before them (భారతదేశం → భారతదేశానికి)", stem="\u0c02\u0c41\u0c4d",
-                          min_affix_chars=3),
+                          "alternates before them (భారతదేశం → భారతదేశానికి)", stem=_TELUGU_SIGNS,
+                          min_affix_chars=3, bare_stem=True),
     "th": LanguageMasking("substring", "no spaces between words", min_affix_chars=2),
     "tr": LanguageMasking("prefix", "case suffixes (after an apostrophe on proper nouns: Avrupa'da; attached on "
                           "common nouns)", fold="turkish"),
@@ -356,13 +405,16 @@ class TitleMasker:
             if not words or tuple(words) in seen:
                 continue
             seen.add(tuple(words))
-            pieces = [rule(word, spec, f"w{i}", i == 0, " ".join(words)) for i, word in enumerate(words)]
+            pieces = [_number(word) if is_number(word) and spec.rule != "substring"
+                      else rule(word, spec, f"w{i}", i == 0, " ".join(words)) for i, word in enumerate(words)]
             self.guarded += sum(piece.guarded for piece in pieces)
             regex = ""
             for piece in pieces[:-1]:
                 # A word inside the name: its own ending (if any) runs up to the next whitespace.
                 if piece.tail == "extend":
                     regex += piece.regex + (r"\S+?" if piece.at_least_one_more else r"\S*?") + WORD_GAP
+                elif piece.tail == "number":
+                    regex += piece.regex + r"[^\s\d]*?" + WORD_GAP
                 else:
                     regex += piece.regex + WORD_GAP
             last = pieces[-1]
@@ -401,11 +453,13 @@ class TitleMasker:
                 continue
             if name.tail == "end" and end < n and is_word_char(text[end]):
                 continue
-            if name.tail == "extend":
+            if name.tail in ("extend", "number"):
                 stop = end
                 while stop < n and is_word_char(text[stop]):
                     stop += 1
                 if name.at_least_one_more and stop == end:
+                    continue
+                if name.tail == "number" and any(c.isdecimal() for c in text[end:stop]):
                     continue
                 end = stop
             yield start, -end, _kind(m, " ".join(w for w in _NAME_GAP.split(text[start:end]) if w), name.normalised)
