@@ -48,6 +48,7 @@ TRAINER = [
     "tokenizers>=0.22,<0.24",
     "safetensors>=0.4.3,<0.9",
     "pyyaml>=6,<7",  # configs/*.yaml
+    "regex>=2023.0",  # trainer/data/words.py: Unicode classes for splitting raw text (transformers needs it too)
 ]
 
 README = Path(__file__).with_name("README.md")

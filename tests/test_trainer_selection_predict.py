@@ -67,13 +67,15 @@ def test_predict_ner_from_raw_sentences_agrees_with_evaluation(data_dir, tmp_pat
                          train={"total_steps": 4, "lr": 5e-3})
     assert run_finetune(tmp_path, config) == 0
     sentences = [s for s in read_conll(german, tag_scheme="BIO")][:12]
-    text = tmp_path / "sentences.txt"
-    text.write_text("".join(" ".join(s.tokens) + "\n" for s in sentences), encoding="utf-8")
+    # The sentences' own words (raw text is split by trainer.data.words, which may cut them differently).
+    text = tmp_path / "sentences.jsonl"
+    text.write_text("".join(json.dumps({"tokens": list(s.tokens)}) + "\n" for s in sentences), encoding="utf-8")
     predictions = tmp_path / "tags.jsonl"
     assert predict_main(["--model", str(out), "--input", str(text), "--lang", "de",
                          "--output", str(predictions)]) == 0
     rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
     assert [row["tokens"] for row in rows] == [list(s.tokens) for s in sentences]
+    assert all(e["text"] == row["text"][e["start"]:e["end"]] for row in rows for e in row["entities"])
     assert [row["id"] for row in rows] == [f"de-{n}" for n in range(1, 13)] and {r["lang"] for r in rows} == {"de"}
     labels = set(json.loads((out / "task.json").read_text())["labels"])
     assert all(len(row["tags"]) == len(row["tokens"]) and set(row["tags"]) <= labels for row in rows)

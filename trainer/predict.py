@@ -2,18 +2,21 @@
 
 ``DIR`` is a checkpoint of ``trainer.finetune`` (or its output directory: the latest checkpoint; or its
 ``best`` directory after model selection): it records its task, labels and decoding, so nothing else is
-needed. The input is raw text:
+needed (a checkpoint that records no task, e.g. mPMR's pretrained extractor, takes ``--task`` and
+``--head``). The input is raw text:
 
-- ``.jsonl``: one example per line - QA ``{"question", "context"}``, NER ``{"text"}`` (words split on white
-  space) or ``{"tokens": [...]}``, pairs ``{"sentence1", "sentence2"}``; an ``id`` and a ``lang`` are optional
-  (default: ``<lang>-<line number>`` and ``--lang``);
-- ``.txt``: NER, one sentence per line, words split on white space;
+- ``.jsonl``: one example per line - QA ``{"question", "context"}``, NER ``{"text"}`` (split into words
+  with punctuation apart, ``trainer.data.words``) or ``{"tokens": [...]}``, pairs ``{"sentence1",
+  "sentence2"}``; an ``id`` and a ``lang`` are optional (default: ``<lang>-<line number>`` and ``--lang``);
+- ``.txt``: NER, one sentence per line, split as ``{"text"}`` is;
 - anything the task's evaluation reads (SQuAD JSON, CoNLL, PAWS-X/XNLI TSV, shard directories): its labels are
   ignored.
 
 Every example gives one JSON line: QA ``{"id", "lang", "answer", "start", "end", "score"}`` (character
-offsets into the context), NER ``{"id", "lang", "tokens", "tags"}``, pairs ``{"id", "lang", "label"}``. A
-malformed input line ends the run with one message naming the file and line.
+offsets into the context), NER ``{"id", "lang", "text", "tokens", "offsets", "tags", "entities"}`` (each
+word's ``[start, end)`` character offsets into ``text``; an entity is ``{"text", "type", "start", "end"}``
+with ``text == row_text[start:end]``; given ``tokens`` are joined with single spaces into ``text``), pairs
+``{"id", "lang", "label"}``. A malformed input line ends the run with one message naming the file and line.
 
 Examples::
 
@@ -58,14 +61,15 @@ def read_raw(task: Task, path: Path, lang: str) -> list:
         return examples
     if path.suffix == ".txt":
         with path.open(encoding="utf-8") as handle:
-            return [task.example_from_record({"text": line}, lang, f"{lang}-{number}")
+            return [task.example_from_record({"text": line.rstrip("\r\n")}, lang, f"{lang}-{number}")
                     for number, line in enumerate(handle, start=1) if line.strip()]
     return task.read(DataSource(lang, str(path)))
 
 
 def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 32,
-                 device: torch.device | str = "cpu") -> list[dict]:
-    task, model, tokenizer, checkpoint = load_finetuned(model_dir, device=device)
+                 device: torch.device | str = "cpu", task_name: str | None = None,
+                 head: str | None = None) -> list[dict]:
+    task, model, tokenizer, checkpoint = load_finetuned(model_dir, task_name, head, device=device)
     if task.settings.filter:
         raise ValueError(f"{checkpoint} is a FILTER model, which reads every example with its translation: "
                          "use python -m trainer.evaluate --translations")
@@ -84,6 +88,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="checkpoint directory or trainer.finetune output directory")
     parser.add_argument("--input", required=True, help=".jsonl, .txt, or a file/directory the task reads")
     parser.add_argument("--output", help="JSON lines file (default: standard output)")
+    parser.add_argument("--task", help="the task, for a checkpoint that records none (e.g. a pretraining one)")
+    parser.add_argument("--head", help="the head, with --task (default: the task's default head)")
     parser.add_argument("--lang", default="en", help="language of examples that name none (default: en)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:0, ...")
@@ -96,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    predictions = predict_file(args.model, args.input, args.lang, args.batch_size, command_device(args.device))
+    predictions = predict_file(args.model, args.input, args.lang, args.batch_size, command_device(args.device),
+                               args.task, args.head)
     lines = json_lines(predictions)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

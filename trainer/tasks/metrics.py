@@ -1,11 +1,16 @@
 """Evaluation metrics of the downstream tasks, and the per-language report the papers' tables use.
 
-- Extractive QA: SQuAD v1.1 exact match and F1 with the official normalisation (lower-case, drop ASCII
-  punctuation, drop the articles a/an/the, collapse white space) for English, and MLQA's multilingual
-  normalisation for every other language (Lewis et al. 2020, ``mlqa_evaluation_v1.py``): any Unicode
-  punctuation (categories P*) is dropped, language-specific articles are removed, and Chinese is segmented
-  with one token per CJK character (other text between them split on white space). Scores take the maximum
-  over the gold answers of a question.
+- Extractive QA: exact match and F1 under two answer normalisations ("scripts"), both always reported:
+  ``squad``, the official SQuAD v1.1 script's (lower-case, drop ASCII punctuation, drop the English articles
+  a/an/the, collapse white space) for every language, and ``mlqa``, MLQA's (Lewis et al. 2020,
+  ``mlqa_evaluation_v1.py``): any Unicode punctuation (categories P*) dropped, the language's articles
+  removed, Chinese segmented one token per CJK character. ``exact_match``/``f1`` are the script the dataset's
+  publishers score with, so the numbers compare with published ones: ``mlqa`` for MLQA, ``squad`` for
+  everything else - XQuAD and TyDi QA GoldP as XTREME scores them (Hu et al. 2020), SQuAD itself, and data
+  of unknown origin (``qa_script``); the other script's figures are ``exact_match_squad``/``f1_squad`` and
+  ``exact_match_mlqa``/``f1_mlqa``. They differ most where articles or non-ASCII punctuation are common:
+  German XQuAD answers lose "der/die/das" under MLQA's normalisation only. Scores take the maximum over the
+  gold answers of a question.
 - NER (and every span task in MRC form): entity-level exact match precision / recall / F1 with CoNLL
   semantics - an entity counts only if its boundaries and type both match (``schemas.tags.spans_from_tags``
   reads the entities of any tag scheme as conlleval does).
@@ -97,19 +102,36 @@ def normalize_mlqa(text: str, lang: str) -> str:
     return " ".join(token for token in tokens if token.strip())
 
 
-def normalize_answer(text: str, lang: str = "en") -> str:
-    """SQuAD's normalisation for English, MLQA's for every other language (issue 8)."""
-    return normalize_squad(text) if lang == "en" else normalize_mlqa(text, lang)
+QA_SCRIPTS = ("squad", "mlqa")
+
+# MLQA's released files: MLQA_V1/{dev,test}/{dev,test}-context-<c>-question-<q>.json.
+_MLQA_FILE = re.compile(r"mlqa|context-[a-z]{2}-question-[a-z]{2}", re.IGNORECASE)
 
 
-def exact_match(prediction: str, gold: str, lang: str = "en") -> float:
-    return float(normalize_answer(prediction, lang) == normalize_answer(gold, lang))
+def qa_script(source: str) -> str:
+    """The normalisation the publishers of the data at ``source`` (a path) score with: ``mlqa`` for MLQA's
+    files (its folder or file names say so), ``squad`` otherwise (XQuAD and TyDi QA GoldP as XTREME does)."""
+    return "mlqa" if _MLQA_FILE.search(str(source)) else "squad"
 
 
-def f1(prediction: str, gold: str, lang: str = "en") -> float:
+def normalize_answer(text: str, lang: str = "en", script: str = "mlqa") -> str:
+    """The answer normalisation of ``script``: SQuAD v1.1's (the same for every language) or MLQA's for
+    ``lang``."""
+    if script == "squad":
+        return normalize_squad(text)
+    if script == "mlqa":
+        return normalize_mlqa(text, lang)
+    raise ValueError(f"unknown QA script {script!r} (known: {', '.join(QA_SCRIPTS)})")
+
+
+def exact_match(prediction: str, gold: str, lang: str = "en", script: str = "mlqa") -> float:
+    return float(normalize_answer(prediction, lang, script) == normalize_answer(gold, lang, script))
+
+
+def f1(prediction: str, gold: str, lang: str = "en", script: str = "mlqa") -> float:
     """Token-overlap F1 of two answers after normalisation (bag of tokens, as in both official scripts)."""
-    predicted = normalize_answer(prediction, lang).split()
-    expected = normalize_answer(gold, lang).split()
+    predicted = normalize_answer(prediction, lang, script).split()
+    expected = normalize_answer(gold, lang, script).split()
     common = Counter(predicted) & Counter(expected)
     overlap = sum(common.values())
     if overlap == 0:
@@ -118,33 +140,40 @@ def f1(prediction: str, gold: str, lang: str = "en") -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def max_over_golds(metric, prediction: str, golds: Sequence[str], lang: str = "en") -> float:
+def max_over_golds(metric, prediction: str, golds: Sequence[str], lang: str = "en", script: str = "mlqa") -> float:
     """The best score of ``prediction`` against any gold answer (official scripts' ``metric_max_over_
     ground_truths``). A question without gold answers is an error: SQuAD v1.1 data always has one."""
     if not golds:
         raise ValueError("a question without gold answers cannot be scored")
-    return max(metric(prediction, gold, lang) for gold in golds)
+    return max(metric(prediction, gold, lang, script) for gold in golds)
 
 
 def qa_scores(predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], lang: str = "en",
-              missing: str = "zero") -> dict[str, float]:
+              missing: str = "zero", script: str = "squad") -> dict:
     """Corpus EM and F1 (percent) of ``predictions`` (question id -> text) against ``golds`` (question id ->
-    answer texts). A question without a prediction scores 0 (``missing="zero"``, what the official scripts
-    do) or is an error (``missing="error"``). Returns ``exact_match``, ``f1`` and ``count``."""
+    answer texts) under both scripts. A question without a prediction scores 0 (``missing="zero"``, what the
+    official scripts do) or is an error (``missing="error"``). Returns ``exact_match`` and ``f1`` under
+    ``script`` (the data's publishers', ``qa_script``), ``exact_match_<s>``/``f1_<s>`` for both scripts,
+    ``script`` and ``count``."""
     if missing not in ("zero", "error"):
         raise ValueError(f"missing must be 'zero' or 'error', not {missing!r}")
+    if script not in QA_SCRIPTS:
+        raise ValueError(f"unknown QA script {script!r} (known: {', '.join(QA_SCRIPTS)})")
     absent = [qid for qid in golds if qid not in predictions]
     if absent and missing == "error":
         raise ValueError(f"{len(absent)} questions have no prediction, e.g. {absent[0]!r}")
-    em_total = f1_total = 0.0
-    for qid, answers in golds.items():
-        if qid not in predictions:
-            continue
-        em_total += max_over_golds(exact_match, predictions[qid], answers, lang)
-        f1_total += max_over_golds(f1, predictions[qid], answers, lang)
     count = len(golds)
-    return {"exact_match": 100.0 * em_total / count if count else 0.0,
-            "f1": 100.0 * f1_total / count if count else 0.0, "count": count}
+    scores: dict = {}
+    for name in QA_SCRIPTS:
+        em_total = f1_total = 0.0
+        for qid, answers in golds.items():
+            if qid in predictions:
+                em_total += max_over_golds(exact_match, predictions[qid], answers, lang, name)
+                f1_total += max_over_golds(f1, predictions[qid], answers, lang, name)
+        scores[f"exact_match_{name}"] = 100.0 * em_total / count if count else 0.0
+        scores[f"f1_{name}"] = 100.0 * f1_total / count if count else 0.0
+    return {"exact_match": scores[f"exact_match_{script}"], "f1": scores[f"f1_{script}"], **scores,
+            "script": script, "count": count}
 
 
 # ---------------------------------------------------------------------------------------------------------

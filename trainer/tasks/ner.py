@@ -19,6 +19,7 @@ from trainer.data.mrc_features import MRCCollator
 from trainer.data.readers import DataSource, read_absa, read_sentences
 from trainer.data.semeval import POLARITIES, word_tagged
 from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, entity_types, label_list, ner_mrc_rows
+from trainer.data.words import split_words
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.models.token_tagger import TokenTagger
@@ -43,10 +44,22 @@ class NERTask(Task):
         return [" ".join(example["tokens"])]
 
     def example_from_record(self, record: dict, lang: str, example_id: str) -> dict:
-        tokens = record["tokens"] if "tokens" in record else str(record["text"]).split()
-        if not tokens or not all(isinstance(t, str) and t for t in tokens):
-            raise KeyError("an NER record needs non-empty 'tokens' or 'text'")
-        return {"id": example_id, "lang": lang, "tokens": list(tokens), "tags": ["O"] * len(tokens)}
+        """``{"text"}`` is split into words with their offsets (``trainer.data.words``: punctuation apart from
+        the words, so ``München.`` is tagged as ``München`` and ``.``); ``{"tokens"}`` are taken as given and
+        joined with single spaces into the text their offsets point into."""
+        if "tokens" in record:
+            tokens = record["tokens"]
+            if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t.strip() for t in tokens):
+                raise KeyError("an NER record's 'tokens' must be a non-empty list of non-blank strings")
+            text, offsets = joined_words(tokens)
+        else:
+            text = record.get("text")
+            found = split_words(text) if isinstance(text, str) else []
+            if not found:
+                raise KeyError("an NER record needs a non-blank 'text' (or 'tokens')")
+            tokens, offsets = [w for w, _, _ in found], [[start, end] for _, start, end in found]
+        return {"id": example_id, "lang": lang, "tokens": list(tokens), "tags": ["O"] * len(tokens), "text": text,
+                "offsets": offsets}
 
     def fit_labels(self, examples: Sequence[dict], types: Sequence[str] | None = None) -> None:
         settings = self.settings
@@ -91,8 +104,7 @@ class NERTagging(NERTask):
 
     def predict(self, model, tokenizer, examples, batch_size):
         tags = self._tags(model, tokenizer, examples, batch_size)
-        return [{"id": row["id"], "lang": row["lang"], "tokens": list(row["tokens"]), "tags": predicted}
-                for row, predicted in zip(examples, tags)]
+        return [tagged_prediction(row, predicted) for row, predicted in zip(examples, tags)]
 
     def labels_from_outputs(self, outputs, batch, examples):
         s = self.settings
@@ -132,9 +144,30 @@ class NERMRC(QueryExtractorTask, NERTask):
 
     def predict(self, model, tokenizer, examples, batch_size):
         entities = self.entities(model, tokenizer, examples, batch_size)
-        return [{"id": row["id"], "lang": row["lang"], "tokens": list(row["tokens"]),
-                 "tags": ner_mrc_tags(found, len(row["tokens"]), self.settings.scheme)}
+        return [tagged_prediction(row, ner_mrc_tags(found, len(row["tokens"]), self.settings.scheme))
                 for row, found in zip(examples, entities)]
+
+
+def joined_words(tokens: Sequence[str]) -> tuple[str, list[list[int]]]:
+    """Words joined with single spaces, and each word's ``[start, end)`` in that text."""
+    offsets, start = [], 0
+    for token in tokens:
+        offsets.append([start, start + len(token)])
+        start += len(token) + 1
+    return " ".join(tokens), offsets
+
+
+def tagged_prediction(row: dict, tags: Sequence[str]) -> dict:
+    """``trainer.predict``'s row of a tagged sentence: the text, its words with ``[start, end)`` character
+    offsets, their tags, and the entities the tags make, each ``{"text", "type", "start", "end"}`` with
+    ``text == row_text[start:end]`` (a CoNLL sentence's text is its words joined with single spaces)."""
+    text, offsets = (row["text"], row["offsets"]) if "offsets" in row else joined_words(row["tokens"])
+    entities = []
+    for span in spans_from_tags(list(tags)):
+        start, end = offsets[span.start][0], offsets[span.end - 1][1]
+        entities.append({"text": text[start:end], "type": span.label, "start": start, "end": end})
+    return {"id": row["id"], "lang": row["lang"], "text": text, "tokens": list(row["tokens"]),
+            "offsets": [list(pair) for pair in offsets], "tags": list(tags), "entities": entities}
 
 
 @torch.no_grad()

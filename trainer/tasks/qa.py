@@ -1,5 +1,6 @@
-"""Extractive QA, one class per head; all read ``QAExample``s, train on sliding windows and score with SQuAD
-EM/F1 for English and MLQA's normalisation otherwise.
+"""Extractive QA, one class per head; all read ``QAExample``s, train on sliding windows and score EM/F1 under
+both the SQuAD v1.1 and MLQA normalisations, ``exact_match``/``f1`` being the one the data's publishers use
+(``metrics.qa_script``: MLQA's for MLQA, SQuAD's for XQuAD and TyDi QA GoldP as XTREME reports them).
 
 | head | model | windows |
 |---|---|---|
@@ -21,7 +22,7 @@ from trainer.data.squad import QAExample
 from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.tasks.base import Task, evaluation_mode, model_inputs
-from trainer.tasks.metrics import qa_scores
+from trainer.tasks.metrics import qa_script, qa_scores
 from trainer.tasks.qa_decoding import QAPrediction, decode_qa
 
 
@@ -40,7 +41,8 @@ class QATask(Task):
     """What the QA heads share: examples, windows, decoding and scoring."""
 
     name = "qa"
-    metrics = ("exact_match", "f1")
+    # The publishers' script first, then both scripts named (metrics.qa_scores).
+    metrics = ("exact_match", "f1", "exact_match_squad", "f1_squad", "exact_match_mlqa", "f1_mlqa")
     primary_metric = "f1"
 
     def read(self, source: DataSource) -> list[QAExample]:
@@ -141,7 +143,8 @@ class QAStartEnd(QATask):
     def score_labels(self, examples, predicted):
         lang = self.example_lang(examples[0]) if examples else self.settings.source_lang
         return qa_scores({e.id: text for e, text in zip(examples, predicted)},
-                         {e.id: [a["text"] for a in e.answers] for e in examples}, lang)
+                         {e.id: [a["text"] for a in e.answers] for e in examples}, lang,
+                         script=scoring_script(examples))
 
 
 class QAExtractor(QATask):
@@ -199,12 +202,24 @@ def predict_qa(model: torch.nn.Module, tokenizer, examples: Sequence[QAExample],
 def evaluate_qa(model: torch.nn.Module, tokenizer, examples: Sequence[QAExample], config,
                 batch_size: int = 32, n_best: int = 20, max_answer_length: int = 30, allow_null: bool = False,
                 device: torch.device | str | None = None) -> tuple[dict[str, QAPrediction], dict[str, dict]]:
-    """``predict_qa``, then scored: predictions by id and EM/F1 per language (SQuAD normalisation for English,
-    MLQA's otherwise), ready for ``metrics.language_report``."""
+    """``predict_qa``, then scored: predictions by id and EM/F1 per language under both scripts (the data's
+    publishers' as ``exact_match``/``f1``, see ``scoring_script``), ready for ``metrics.language_report``."""
     predictions = predict_qa(model, tokenizer, examples, config, batch_size, n_best, max_answer_length, allow_null,
                              device)
     per_language: dict[str, dict] = {}
     for lang in sorted({e.lang for e in examples}):
-        golds = {e.id: [a["text"] for a in e.answers] for e in examples if e.lang == lang}
-        per_language[lang] = qa_scores({k: predictions[k].text for k in golds if k in predictions}, golds, lang)
+        group = [e for e in examples if e.lang == lang]
+        golds = {e.id: [a["text"] for a in e.answers] for e in group}
+        per_language[lang] = qa_scores({k: predictions[k].text for k in golds if k in predictions}, golds, lang,
+                                       script=scoring_script(group))
     return predictions, per_language
+
+
+def scoring_script(examples: Sequence[QAExample]) -> str:
+    """The script one language's examples are scored with, from the file they were read from
+    (``metrics.qa_script``); examples of one language from both MLQA and other data cannot share a number."""
+    scripts = {qa_script(e.source) for e in examples}
+    if len(scripts) > 1:
+        raise ValueError(f"language {examples[0].lang!r} mixes MLQA with other QA data, whose publishers score "
+                         "differently: score them in separate runs")
+    return scripts.pop() if scripts else "squad"

@@ -24,6 +24,9 @@ def make_report(task: Task, per_language: dict[str, dict], **info) -> dict:
     report = language_report(per_language, task.settings.source_lang, list(task.metrics))
     report["counts"] = {lang: int(scores.get("count", 0)) for lang, scores in per_language.items()}
     report["task"], report["head"] = task.name, task.head
+    scripts = {lang: scores["script"] for lang, scores in per_language.items() if "script" in scores}
+    if scripts:  # QA: which normalisation exact_match/f1 are under, per language (metrics.qa_script)
+        report["scripts"] = scripts
     report.update(info)
     return report
 
@@ -41,6 +44,10 @@ def write_report(report: dict, directory: str | Path, name: str = REPORT_NAME) -
     json_path, markdown_path = directory / f"{name}.json", directory / f"{name}.md"
     json_path.write_text(report_json(report) + "\n", encoding="utf-8")
     markdown = report_markdown(report)
+    if report.get("scripts"):
+        markdown += ("\nexact_match/f1 use the normalisation of each dataset's publishers (squad: the SQuAD v1.1 "
+                     "script, as XTREME scores XQuAD and TyDi QA; mlqa: MLQA's); the suffixed rows give both: "
+                     + ", ".join(f"{lang} {script}" for lang, script in report["scripts"].items()) + ".\n")
     if report.get("retention"):
         markdown += "\n" + retention_markdown(report["retention"])
     markdown_path.write_text(markdown, encoding="utf-8")
