@@ -1,4 +1,4 @@
-"""A real pretrained model learns extractive QA with the project's own training loop (issue 8).
+"""A real pretrained model learns extractive QA with the project's own training loop.
 
     python bench/finetune_qa.py [--steps 480] [--max-train N] [--max-dev N] [--quick] [--threads 2]
 

@@ -1,5 +1,5 @@
 """Does Wikipedia anchor MRC pretraining help few-shot span extraction, and do stochastic answer positions avoid
-the position bias of a fixed one? (paper 001's central claim, issue 19), on a real model and real data.
+the position bias of a fixed one? (paper 001's central claim), on a real model and real data.
 
     python bench/pretrain_effect.py [--out DIR] [--quick] [--model DIR] [--threads 2] ...
     python -m bench --only pretrain_effect [--quick]

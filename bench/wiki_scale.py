@@ -36,7 +36,7 @@ ARTICLES: Dict[str, int] = {
     "el": 250_000, "th": 170_000, "hi": 170_000, "bn": 160_000, "te": 110_000, "sw": 97_000,
 }
 ARTICLES_SOURCE = ("meta.wikimedia.org/wiki/List_of_Wikipedias, approximate 2025 counts (not fetched here); "
-                   "English 6.8M as in issue 21")
+                   "English 6.8M articles")
 # enwiki's pages-articles dump, bz2: "about 22.14 GB" on 2 July 2023 (en.wikipedia.org/wiki/Wikipedia:Size_of_Wikipedia;
 # approximate, and growing). The excerpt's articles are the dump's first, long ones (54 KB of wikitext on
 # average), so scaling by bytes instead of articles bounds the cost from the other side.

@@ -1,4 +1,4 @@
-"""Metrics of issue 8 against hand-checked cases: SQuAD v1.1 and MLQA normalisation, EM/F1 over gold
+"""The metrics against hand-checked cases: SQuAD v1.1 and MLQA normalisation, EM/F1 over gold
 answers, entity-level F1 with CoNLL semantics, accuracy, and the per-language report with the transfer gap."""
 import json
 

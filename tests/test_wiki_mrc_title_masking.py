@@ -221,7 +221,7 @@ def test_leak_audit_counts_rows_and_reads_dumps(data_dir, capsys):
 
 @pytest.mark.parametrize("title,form", [("ইউরোপ", "ইউরোপকে"), ("ঈশ্বর", "ঈশ্বরকে"), ("নৃত্যকলা", "নৃত্যকলার")])
 def test_the_bengali_forms_issue_17_found_unmasked_are_masked(title, form):
-    # The shared data has no Bengali text: these are the forms issue 17 reports from a real bnwiki dump
+    # The shared data has no Bengali text: these are forms reported from a real bnwiki dump
     # (accusative -কে, genitive -র), each taken alone as the text.
     query = ex.build_masked_query(form, [title], "bn", _tokenizer("bn"))
     assert query.text == ex.MASK_TOKEN and query.masked["prefix"] == 1
