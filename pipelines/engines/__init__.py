@@ -1,0 +1,15 @@
+"""What the pipelines need from outside Python to run on a real engine: Beam's Flink and Spark job-server jars
+(``jars.py``, from Maven Central) and Beam's Prism runner (``prism.py``, built from the Go module proxy), each
+pinned to the Beam release of ``setup.py`` and kept in a cache folder, never in the repository."""
+import os
+from pathlib import Path
+
+# Must equal setup.py's apache-beam pin: a job server or Prism of another release than the SDK is not supported.
+BEAM_VERSION = "2.77.0"
+
+CACHE_ENV = "POLYSPAN_CACHE"
+
+
+def cache_root() -> Path:
+    """``$POLYSPAN_CACHE`` or ``~/.cache/polyspan``: where fetched jars and built binaries live."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "polyspan").expanduser()
