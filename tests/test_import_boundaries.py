@@ -53,7 +53,10 @@ def test_the_blocker_does_block():
 
 TRAINER = REPO_ROOT / "trainer"
 ENTRY_POINTS = ("pretrain", "finetune", "evaluate", "predict")
-LONGEST_CHAIN = 6  # modules, the importer included; 7 before the sub-packages (issue 20)
+# Modules, the importer included. 7 before the sub-packages, 6 after them; 7 again since each constraint is a
+# module of its own that its registry imports: finetune -> finetune_config -> constraints -> mtf -> loop.train ->
+# loop.checkpoint -> loop.distributed.
+LONGEST_CHAIN = 7
 LONGEST_FILE = 450  # lines
 
 

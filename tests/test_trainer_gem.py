@@ -10,11 +10,14 @@ from torch import nn
 from transformers import BertConfig, BertForMaskedLM
 
 from schemas.conll import read_conll
-from trainer.adaptation.constraints import (ConstraintConfig, GemConstraint, MultiTaskFineTuning, build_constraint,
-                                            freeze_lower_layers)
+from schemas.registry import UnknownNameError
+from trainer.adaptation.constraints import ConstraintConfig, build_constraint
+from trainer.adaptation.frozen import freeze_lower_layers
 from trainer.adaptation.gem import (flatten_gradients, gem_projection, project_gradient, solve_gem_dual,
                                     trainable_parameters)
+from trainer.adaptation.gem_constraint import GemConstraint
 from trainer.adaptation.memories import CallableMemory, MLMMemory, XSRMemory
+from trainer.adaptation.mtf import MultiTaskFineTuning
 from trainer.config import TrainConfig
 from trainer.data.readers import read_parallel
 from trainer.loop.train import train
@@ -258,7 +261,7 @@ def test_frozen_layers_baseline(real_data):
     rule = build_constraint(ConstraintConfig(name="frozen", frozen_layers=1), other)
     assert type(rule).__name__ == "StepRule"
     assert not any(p.requires_grad for p in other.encoder.embeddings.parameters())
-    with pytest.raises(ValueError, match="unknown constraint"):
+    with pytest.raises(UnknownNameError, match="unknown constraint 'ewc'; choose one of none, frozen, mtf, gem"):
         build_constraint(ConstraintConfig(name="ewc"), other)
 
 

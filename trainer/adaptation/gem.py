@@ -19,7 +19,8 @@ over chunks of the flat gradients, which keeps the tiny dual problem accurate ev
 GEM's reference code adds a ``margin`` (its "memory strength"): v >= margin instead of v >= 0 once a projection
 happens, pushing the update further towards the memories; 0 (the default) is the exact minimal change.
 
-The step rules that apply it (GEM, MTF, frozen layers) are in trainer/adaptation/constraints.py.
+The step rule that applies it is the ``gem`` constraint (trainer/adaptation/gem_constraint.py; every constraint is
+registered in trainer/adaptation/constraints.py).
 """
 from __future__ import annotations
 
