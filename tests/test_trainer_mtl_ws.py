@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from schemas.registry import UnknownNameError
 from trainer.adaptation.mixing import plan_data
 from trainer.adaptation.mtl_ws import MTLWarmStart, MTLWSConfig, mtl_ws_warmup, table6_config
 from trainer.data.few_shot import FEW_SHOT_SIZES, few_shot_plan, sample_ids, summarize_runs
@@ -85,7 +86,9 @@ def test_adaptation_data_plans():
     assert plan.train == [("/d/en", 1.0)] and plan.warmup == translated
     with pytest.raises(ValueError, match="target"):
         plan_data("to", "/d/en", translated)
-    with pytest.raises(ValueError, match="unknown"):
+    assert plan_data("translate-train", "/d/en", translated, target="de").train == [("/d/de", 1.0)]
+    with pytest.raises(UnknownNameError, match="unknown adaptation 'translate-test'; choose one of zero-shot, "
+                                               "to \\(translate-train\\), bilingual"):
         plan_data("translate-test", "/d/en")
 
 

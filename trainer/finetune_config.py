@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainer.adaptation.constraints import CONSTRAINTS, ConstraintConfig
-from trainer.adaptation.mixing import NAMES as ADAPTATIONS
+from trainer.adaptation.mixing import ADAPTATIONS
 from trainer.adaptation.mixing import AdaptationConfig
 from trainer.adaptation.retention import ProbeConfig
 from trainer.adaptation.self_teaching import SelfTeachingConfig

@@ -17,28 +17,27 @@ the config section; ``translate-train`` is the common name of TO.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from schemas.manifest import read_manifest
+from schemas.registry import Registry
 from trainer.adaptation.mtl_ws import MTLWSConfig
-
-ADAPTATIONS = ("zero-shot", "to", "bilingual", "mtl", "mtl-ws")  # the names of PLANS, in the papers' order
-NAMES = ("zero-shot", "translate-train", "to", "bilingual", "mtl", "mtl-ws")  # as a config may spell them
 
 
 @dataclass
 class AdaptationConfig:
     """The ``adaptation`` section of a fine-tuning config."""
 
-    name: str = "zero-shot"  # zero-shot | translate-train (= to) | bilingual | mtl | mtl-ws
+    name: str = "zero-shot"  # zero-shot | translate-train (= to) | bilingual | mtl | mtl-ws (ADAPTATIONS below)
     target: str | None = None  # the target language of translate-train and bilingual
     # MTL-WS (paper 002 Table 6, XLM-R NER): Z = 50, K = 20; γ = 5e-5, β = 1e-3.
     mtl_ws: MTLWSConfig = field(default_factory=MTLWSConfig)
 
     @property
     def plan_name(self) -> str:
-        """The name ``plan_data`` knows."""
-        return "to" if self.name == "translate-train" else self.name
+        """The registered name of ``name`` (``to`` for ``translate-train``); an unknown name as it is, for the
+        config's check to name."""
+        return ADAPTATIONS.canonical(self.name) if self.name in ADAPTATIONS else self.name
 
 
 @dataclass
@@ -54,8 +53,8 @@ def plan_data(adaptation: str, source: str, translated: Mapping[str, str] | None
     ``translated`` maps each target language to its translated dataset, ``target`` picks one for ``to`` and
     ``bilingual``. ``sizes`` (directory -> rows) overrides the manifests' row counts."""
     translated = dict(translated or {})
-    if adaptation not in ADAPTATIONS:
-        raise ValueError(f"unknown adaptation {adaptation!r}; known: {', '.join(ADAPTATIONS)}")
+    planner = ADAPTATIONS[adaptation]  # an unknown name: UnknownNameError listing the adaptations
+    adaptation = ADAPTATIONS.canonical(adaptation)
 
     def size(directory: str) -> float:
         if sizes is not None and directory in sizes:
@@ -69,10 +68,13 @@ def plan_data(adaptation: str, source: str, translated: Mapping[str, str] | None
         return translated[target]
 
     needs = {"one_target": one_target, "size": size, "name": adaptation}
-    return DataPlan(adaptation, *PLANS[adaptation](source, translated, needs))
+    return DataPlan(adaptation, *planner(source, translated, needs))
 
 
 # Each adaptation's datasets: (training datasets with weights, MTL-WS warm-up datasets by language).
+Planner = Callable[[str, dict, dict], tuple[list, dict]]
+
+
 def _zero_shot(source, translated, needs):
     return [(source, 1.0)], {}
 
@@ -100,5 +102,12 @@ def _mtl_ws(source, translated, needs):
     return [(source, 1.0)], {lang: translated[lang] for lang in sorted(translated)}
 
 
-# The adaptations by name: a new one is a planner here.
-PLANS = {"zero-shot": _zero_shot, "to": _target_only, "bilingual": _bilingual, "mtl": _mtl, "mtl-ws": _mtl_ws}
+# The adaptations by name, in the papers' order: a new one is a planner above and a line here.
+ADAPTATIONS: Registry[Planner] = Registry("adaptation")
+ADAPTATIONS.register("zero-shot", _zero_shot, "the labelled source data only (eq. 3)", default=True)
+ADAPTATIONS.register("to", _target_only, "target-only: one target's translated data (eq. 4)",
+                     aliases=("translate-train",))
+ADAPTATIONS.register("bilingual", _bilingual, "source plus one target's translated data, examples weighted equally "
+                     "(eq. 5)")
+ADAPTATIONS.register("mtl", _mtl, "source plus every target's translated data, examples weighted equally (eq. 6)")
+ADAPTATIONS.register("mtl-ws", _mtl_ws, "warm-up on each target's translated data, then zero-shot (eq. 7-9)")
