@@ -9,6 +9,7 @@ from pipelines.report.mrc import summarize
 from pipelines.wiki_mrc.__main__ import run
 from report_fixtures import RUNNER, SAMPLES
 from schemas import KINDS, open_dataset, validate_dataset
+from schemas.registry import UnknownNameError
 
 SAMPLE = SAMPLES / "enwiki-sample.xml"
 
@@ -22,7 +23,7 @@ def dataset(tmp_path_factory):
 
 def test_every_dataset_kind_has_a_report():
     assert set(REPORTS) == set(KINDS)
-    with pytest.raises(ValueError, match="reports exist for: clism, mrc, tagged"):
+    with pytest.raises(UnknownNameError, match="unknown report kind 'parallel'; choose one of mrc, clism, tagged$"):
         get_report("parallel")
 
 
