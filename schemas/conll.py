@@ -14,10 +14,11 @@ import os
 from dataclasses import dataclass, field
 from typing import IO, Iterator, Sequence
 
+from schemas.errors import UserError
 from schemas.tags import convert_tags, parse_tag
 
 
-class ConllError(ValueError):
+class ConllError(UserError, ValueError):
     """Malformed CoNLL input; the message names the file and the line."""
 
 

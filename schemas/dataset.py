@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from schemas.errors import UserError
 from schemas.kinds import DatasetKind, get_kind
 from schemas.manifest import Manifest, read_manifest
 from schemas.row_checks import ROW_CHECKS
@@ -23,7 +24,7 @@ from schemas.storage import join, resolve
 SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset directory that does not match its declared kind; ``problems`` lists every mismatch."""
 
     def __init__(self, directory: str, problems: list[str]):

@@ -10,3 +10,9 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Something the user can fix: the message says what and where (file, line, key or name)."""
+
+
+class InputDataError(UserError, ValueError):
+    """An input file, record or checkpoint that cannot be used as given (too few examples, a malformed line, a
+    file that does not match its partner); the message names the file and, where there is one, the position.
+    A ``ValueError`` too, so callers that caught the plain ``ValueError`` these used to be still do."""

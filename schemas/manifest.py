@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from schemas.errors import InputDataError
 from schemas.storage import join, resolve
 
 MANIFEST_NAME = "manifest.json"
@@ -59,17 +60,18 @@ class Manifest:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{where}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
+            raise InputDataError(f"{where}: not valid JSON (line {err.lineno}, column {err.colno}): "
+                                 f"{err.msg}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected a JSON object, found {type(data).__name__}")
+            raise InputDataError(f"{where}: expected a JSON object, found {type(data).__name__}")
         required = ["kind", "schema_version", "command", "config", "code_version", "input_files", "shards"]
         missing = [key for key in required if key not in data]
         if missing:
-            raise ValueError(f"{where}: missing keys {', '.join(missing)}")
+            raise InputDataError(f"{where}: missing keys {', '.join(missing)}")
         try:
             shards = [ShardInfo(file=str(s["file"]), rows=int(s["rows"])) for s in data["shards"]]
         except (TypeError, KeyError, ValueError) as err:
-            raise ValueError(f"{where}: 'shards' must be a list of {{'file', 'rows'}} objects ({err})") from None
+            raise InputDataError(f"{where}: 'shards' must be a list of {{'file', 'rows'}} objects ({err})") from None
         return cls(
             kind=str(data["kind"]),
             schema_version=int(data["schema_version"]),

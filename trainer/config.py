@@ -20,8 +20,10 @@ from typing import Any
 
 import yaml
 
+from schemas.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration that cannot be used, with where it came from."""
 
 
@@ -33,6 +35,13 @@ class ModelConfig:
     # Or a randomly initialised encoder: transformers config fields, with ``model_type`` (bert,
     # xlm-roberta, ...). ``vocab_size`` and the special token ids are taken from the tokenizer.
     from_scratch: dict[str, Any] | None = None
+
+    def check(self) -> None:
+        if (self.name_or_path is None) == (self.from_scratch is None):
+            raise ConfigError("set exactly one of model.name_or_path and model.from_scratch")
+        if self.from_scratch is not None and "model_type" not in self.from_scratch:
+            raise ConfigError("model.from_scratch needs a model_type (bert, xlm-roberta, ...)")
+        self.check_pretrained()
 
     def check_pretrained(self) -> None:
         """A local checkpoint directory must hold weights of the model its ``config.json`` names: otherwise
@@ -77,6 +86,11 @@ class TokenizerConfig:
     train_max_rows: int = 100_000
     lowercase: bool = True
 
+    def check(self, model: ModelConfig) -> None:
+        """A from-scratch ``model`` has no tokenizer of its own: this section must name or train one."""
+        if model.from_scratch is not None and self.path is None and self.train_vocab_size is None:
+            raise ConfigError("a from-scratch model needs tokenizer.path or tokenizer.train_vocab_size")
+
 
 @dataclass
 class DataConfig:
@@ -89,6 +103,15 @@ class DataConfig:
     shuffle_buffer: int = 4096
     max_length: int = 384  # tokens of one model input (CLISM: of one sentence)
     max_query_length: int = 64  # tokens of an MRC query
+
+    def check(self) -> None:
+        if not self.train:
+            raise ConfigError("data.train lists no dataset directory")
+        if self.weights is not None and len(self.weights) != len(self.train):
+            raise ConfigError(f"data.weights has {len(self.weights)} values for {len(self.train)} data.train "
+                              "directories")
+        if self.batch_size < 1:
+            raise ConfigError("data.batch_size must be at least 1")
 
 
 @dataclass
@@ -111,6 +134,15 @@ class TrainConfig:
     keep_last: int = 3  # complete checkpoints kept; 0 keeps all
     resume: bool = True  # continue from the latest complete checkpoint under output_dir
 
+    def check(self) -> None:
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+        for name in ("total_steps", "grad_accum", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1")
+        if self.warmup_steps > self.total_steps:
+            raise ConfigError("train.warmup_steps is larger than train.total_steps")
+
 
 @dataclass
 class ObjectiveConfig:
@@ -129,29 +161,11 @@ class PretrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
     def check(self) -> None:
-        """Consistency checks that no single field can make."""
-        if not self.data.train:
-            raise ConfigError("data.train lists no dataset directory")
-        if self.data.weights is not None and len(self.data.weights) != len(self.data.train):
-            raise ConfigError(f"data.weights has {len(self.data.weights)} values for {len(self.data.train)} "
-                              "data.train directories")
-        if (self.model.name_or_path is None) == (self.model.from_scratch is None):
-            raise ConfigError("set exactly one of model.name_or_path and model.from_scratch")
-        self.model.check_pretrained()
-        if self.model.from_scratch is not None and "model_type" not in self.model.from_scratch:
-            raise ConfigError("model.from_scratch needs a model_type (bert, xlm-roberta, ...)")
-        if self.model.from_scratch is not None and self.tokenizer.path is None and \
-                self.tokenizer.train_vocab_size is None:
-            raise ConfigError("a from-scratch model needs tokenizer.path or tokenizer.train_vocab_size")
-        if self.train.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.train.precision!r}")
-        for name in ("total_steps", "grad_accum", "log_every"):
-            if getattr(self.train, name) < 1:
-                raise ConfigError(f"train.{name} must be at least 1")
-        if self.data.batch_size < 1:
-            raise ConfigError("data.batch_size must be at least 1")
-        if self.train.warmup_steps > self.train.total_steps:
-            raise ConfigError("train.warmup_steps is larger than train.total_steps")
+        """Each section's own checks, and the tokenizer against the model; changes nothing."""
+        self.model.check()
+        self.tokenizer.check(self.model)
+        self.data.check()
+        self.train.check()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -294,7 +308,9 @@ def _deep_copy(values: dict) -> dict:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = PretrainConfig) -> Any:
-    """The config in YAML file ``path`` (None: the defaults) with ``overrides`` applied, checked."""
+    """The config in YAML file ``path`` (None: the defaults) with ``overrides`` applied, completed (a config
+    class's ``complete()`` fills in the values that follow from other fields) and checked (its ``check()``,
+    which raises a ``ConfigError`` and changes nothing). A default lives in the dataclass field only."""
     values: dict = {}
     if path is not None:
         path = Path(path)
@@ -314,6 +330,9 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
     except ConfigError as err:
         where = f"{path}{' with overrides' if overrides else ''}: " if path is not None else ""
         raise ConfigError(f"{where}{err}") from None
+    # Completing (values whose default depends on other fields) and checking are apart: check() only raises.
+    if hasattr(config, "complete"):
+        config.complete()
     if hasattr(config, "check"):
         config.check()
     return config

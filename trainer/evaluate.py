@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trainer.adaptation.retention import ProbeConfig, measure_model
-from trainer.cli import command_device, run_command
+from trainer.cli import UsageError, command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.metrics import report_json, report_markdown
 from trainer.tasks.registry import load_finetuned, stored_run, task_heads
@@ -60,7 +60,7 @@ def _data_arguments(values: Sequence[str], encodings: Sequence[str], limit: int 
     for value in values:
         lang, sep, path = value.partition("=")
         if not sep or not lang.strip() or not path.strip():
-            raise ValueError(f"--data takes LANG=PATH, got {value!r}")
+            raise UsageError(f"--data takes LANG=PATH, got {value!r}")
         lang = lang.strip()
         sources.append(DataSource(lang, path.strip(), encoding=per_lang.get(lang, default), limit=limit))
     return sources
@@ -80,8 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="cross-lingual retrieval P@1/5/10 on line-parallel files (paper 003 Table 1)")
     parser.add_argument("--mlm", nargs="+", default=[], metavar="LANG=FILE",
                         help="MLM perplexity on one-sentence-per-line files (paper 003 Table 1)")
-    parser.add_argument("--probe-size", type=int, default=256, help="sentences (pairs) per XSR/MLM probe")
-    parser.add_argument("--probe-skip", type=int, default=0, help="lines skipped before each probe")
+    parser.add_argument("--probe-size", type=int, default=ProbeConfig.size, help="sentences (pairs) per XSR/MLM probe")
+    parser.add_argument("--probe-skip", type=int, default=ProbeConfig.skip, help="lines skipped before each probe")
     parser.add_argument("--mlm-head", help="masked LM whose head scores the MLM probes on this model's encoder "
                                            "(default: the backbone the run was fine-tuned from)")
     parser.add_argument("--seed", type=int, default=0, help="MLM masking seed (keyed by sentence id)")
@@ -106,19 +106,20 @@ def main(argv: list[str] | None = None) -> int:
 def _command(args: argparse.Namespace) -> int:
     device = command_device(args.device)
     if not (args.data or args.xsr or args.mlm):
-        raise ValueError("give --data, --xsr or --mlm: nothing to evaluate")
+        raise UsageError("give --data, --xsr or --mlm: nothing to evaluate")
+    # The command line is read in full before a model is loaded: a typo costs no loading time.
+    sources = _data_arguments(args.data, args.encoding, args.limit)
+    translations = _data_arguments(args.translations, args.encoding, args.limit)
+    probes = _probe_arguments(args)
     task, model, tokenizer, checkpoint = load_finetuned(args.model, args.task, args.head, device)
     if args.source_lang:
         task.settings.source_lang = args.source_lang
     report: dict = {"model": str(checkpoint)}
     if args.data:
-        sources = _data_arguments(args.data, args.encoding, args.limit)
-        translations = _data_arguments(args.translations, args.encoding, args.limit)
         per_language = evaluate_sources(task, model, tokenizer, sources, args.batch_size, translations)
         report = make_report(task, per_language, model=str(checkpoint), data={s.lang: s.path for s in sources})
     if args.xsr or args.mlm:
-        report["retention"] = measure_model(_probe_arguments(args), args.seed, _mlm_head(args, checkpoint), model,
-                                            tokenizer, device)
+        report["retention"] = measure_model(probes, args.seed, _mlm_head(args, checkpoint), model, tokenizer, device)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(report_json(report) + "\n", encoding="utf-8")
@@ -136,12 +137,12 @@ def _probe_arguments(args: argparse.Namespace) -> ProbeConfig:
         name, sep, files = value.partition("=")
         paths = [p.strip() for p in files.split(",")]
         if not sep or not name.strip() or len(paths) != 2 or not all(paths):
-            raise ValueError(f"--xsr takes NAME=SOURCE,TARGET, got {value!r}")
+            raise UsageError(f"--xsr takes NAME=SOURCE,TARGET, got {value!r}")
         xsr[name.strip()] = paths
     for value in args.mlm:
         lang, sep, path = value.partition("=")
         if not sep or not lang.strip() or not path.strip():
-            raise ValueError(f"--mlm takes LANG=FILE, got {value!r}")
+            raise UsageError(f"--mlm takes LANG=FILE, got {value!r}")
         mlm[lang.strip()] = path.strip()
     return ProbeConfig(mlm=mlm, xsr=xsr, size=args.probe_size, skip=args.probe_skip, batch_size=args.batch_size)
 
@@ -152,7 +153,7 @@ def _mlm_head(args: argparse.Namespace, checkpoint: Path) -> str | None:
         return args.mlm_head
     backbone = stored_run(checkpoint).get("config", {}).get("model", {}).get("name_or_path")
     if backbone is None:
-        raise ValueError(f"{checkpoint}: its run names no pretrained backbone whose MLM head could score --mlm "
+        raise UsageError(f"{checkpoint}: its run names no pretrained backbone whose MLM head could score --mlm "
                          "(a from-scratch model): pass --mlm-head")
     return backbone
 

@@ -27,20 +27,20 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.errors import InputDataError
 from trainer.adaptation.constraints import build_constraint
 from trainer.adaptation.mixing import plan_data
 from trainer.adaptation.warm_start import warm_start
 from trainer.adaptation.retention import RETENTION_FILE, retention_probes
 from trainer.adaptation.self_teaching import (SelfTeachingHook, TeacherCollate, load_teacher, self_teaching_weights,
                                               write_soft_labels)
-from trainer.cli import run_command
-from trainer.config import ConfigError, dump_config, load_config, resolve_grad_accum
+from trainer.cli import command_config, config_parser, is_main_process, run_command, training_summary
+from trainer.config import ConfigError, dump_config, resolve_grad_accum
 from trainer.data.batches import ExampleBatches
 from trainer.data.few_shot import sample_ids, summarize_runs
 from trainer.data.readers import parse_sources
@@ -94,7 +94,7 @@ def load_task_data(config: FinetuneConfig, task: Task) -> TaskData:
         for source in parse_sources(entries, data.limit, where):
             read_in[source.lang] = read_in.get(source.lang, []) + task.read(source)
             if every_one and not read_in[source.lang]:
-                raise ValueError(f"{where}.{source.lang}: no examples ({source.path})")
+                raise InputDataError(f"{where}.{source.lang}: no examples ({source.path})")
         return read_in
 
     source = [e for rows in read(data.train, "data.train", True).values() for e in rows]
@@ -369,17 +369,14 @@ def few_shot_markdown(summary: dict, digits: int = 1) -> str:
 # ---- command line -----------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.finetune", description=__doc__.split("\n\n")[0],
-        epilog="Overrides: dotted keys of the config, e.g. train.lr=3e-5 adaptation.name=mtl "
-               "constraint.name=gem few_shot.size=256 evaluation.every=100 evaluation.select=primary "
-               "data.eval.de=../shared/data/qa/xquad/xquad.de.json. Example: "
-               "python -m trainer.finetune --config configs/demo_tiny_finetune_qa.yaml")
-    parser.add_argument("--config", required=True, help="YAML config file (see configs/finetune_*.yaml)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser = config_parser(
+        "python -m trainer.finetune", __doc__, "YAML config file (see configs/finetune_*.yaml)",
+        "Overrides: dotted keys of the config, e.g. train.lr=3e-5 adaptation.name=mtl "
+        "constraint.name=gem few_shot.size=256 evaluation.every=100 evaluation.select=primary "
+        "data.eval.de=../shared/data/qa/xquad/xquad.de.json. Example: "
+        "python -m trainer.finetune --config configs/demo_tiny_finetune_qa.yaml")
     parser.add_argument("--few-shot-sweep", action="store_true",
                         help="run every few_shot.sizes x few_shot.seeds for few_shot.steps steps; report mean ± std")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser.parse_args(argv)
 
 
@@ -389,25 +386,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides, cls=FinetuneConfig)
-    if args.print_config:
-        print(dump_config(config), end="")
+    config = command_config(args, FinetuneConfig)
+    if config is None:
         return 0
     if args.few_shot_sweep:
         summary = few_shot_sweep(config)
-        if int(os.environ.get("RANK", 0)) == 0:
+        if is_main_process():
             print(few_shot_markdown(summary), end="")
         return 0
     result = run(config)
-    if int(os.environ.get("RANK", 0)) != 0:
+    if not is_main_process():  # one summary per run
         return 0
-    train_records = [r for r in result.train.records if r["split"] == "train"]
-    if train_records:
-        print(f"trained to step {result.train.step}; loss {train_records[-1]['loss']:.4f}; "
-              f"checkpoint {result.train.checkpoint}")
-    else:
-        print(f"nothing to train: {result.train.resumed_from} is step {result.train.step} of "
-              f"{config.train.total_steps}")
+    print(training_summary(result.train, config.train.total_steps))
     if result.selected_step is not None:
         print(f"model selection ({config.evaluation.select}): step {result.selected_step}, "
               f"in {Path(config.output_dir) / BEST_DIR}")

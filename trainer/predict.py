@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-from trainer.cli import command_device, run_command
+from schemas.errors import InputDataError
+from trainer.cli import UsageError, command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.base import Task
 from trainer.tasks.registry import load_finetuned
@@ -52,12 +53,16 @@ def read_raw(task: Task, path: Path, lang: str) -> list:
                     continue
                 try:
                     record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise ValueError("not a JSON object")
-                    examples.append(task.example_from_record(record, record.get("lang") or lang,
-                                                             str(record.get("id") or f"{lang}-{number}")))
-                except (ValueError, KeyError, TypeError) as err:
-                    raise ValueError(f"{path}:{number}: {err}") from None
+                except ValueError as err:
+                    raise InputDataError(f"{path}:{number}: not JSON ({err})") from None
+                if not isinstance(record, dict):
+                    raise InputDataError(f"{path}:{number}: not a JSON object")
+                try:
+                    example = task.example_from_record(record, record.get("lang") or lang,
+                                                       str(record.get("id") or f"{lang}-{number}"))
+                except KeyError as err:  # the record lacks a field the task needs; the message names it
+                    raise InputDataError(f"{path}:{number}: {err.args[0]}") from None
+                examples.append(example)
         return examples
     if path.suffix == ".txt":
         with path.open(encoding="utf-8") as handle:
@@ -71,11 +76,11 @@ def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 3
                  head: str | None = None) -> list[dict]:
     task, model, tokenizer, checkpoint = load_finetuned(model_dir, task_name, head, device=device)
     if task.settings.filter:
-        raise ValueError(f"{checkpoint} is a FILTER model, which reads every example with its translation: "
+        raise UsageError(f"{checkpoint} is a FILTER model, which reads every example with its translation: "
                          "use python -m trainer.evaluate --translations")
     examples = read_raw(task, Path(input_path), lang)
     if not examples:
-        raise ValueError(f"{input_path}: no examples")
+        raise InputDataError(f"{input_path}: no examples")
     logger.info("%s/%s model %s: %d examples", task.name, task.head, checkpoint, len(examples))
     with torch.no_grad():  # load_finetuned hands the model over in eval mode, which Task.predict relies on
         return task.predict(model, tokenizer, examples, batch_size)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 import torch
 
-from trainer.cli import run_command
-from trainer.config import PretrainConfig, dump_config, load_config, resolve_grad_accum
+from trainer.cli import command_config, config_parser, is_main_process, run_command, training_summary
+from trainer.config import PretrainConfig, dump_config, resolve_grad_accum
 from trainer.data.batches import ResumableBatches
 from trainer.data.shards import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
 from trainer.data.tokenizer_training import train_tokenizer_on_shards
@@ -92,14 +91,11 @@ def _run(config: PretrainConfig, ctx: DistributedContext) -> TrainResult:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.pretrain", description=__doc__.split("\n\n")[0],
-        epilog="Overrides: dotted keys of the config, e.g. train.lr=2e-5 data.batch_size=8 "
-               "objective.options.max_span_length=30. Example: python -m trainer.pretrain "
-               "--config configs/demo_tiny_wae.yaml train.total_steps=10")
-    parser.add_argument("--config", required=True, help="YAML config file (see configs/)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser = config_parser(
+        "python -m trainer.pretrain", __doc__, "YAML config file (see configs/)",
+        "Overrides: dotted keys of the config, e.g. train.lr=2e-5 data.batch_size=8 "
+        "objective.options.max_span_length=30. Example: python -m trainer.pretrain "
+        "--config configs/demo_tiny_wae.yaml train.total_steps=10")
     return parser.parse_args(argv)
 
 
@@ -109,20 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    if args.print_config:
-        print(dump_config(config), end="")
+    config = command_config(args, PretrainConfig)
+    if config is None:
         return 0
     result = run(config)
-    train_records = [r for r in result.records if r["split"] == "train"]
-    if int(os.environ.get("RANK", 0)) != 0:
-        pass  # one summary per run, from rank 0
-    elif train_records:
-        print(f"trained to step {result.step}; loss {train_records[-1]['loss']:.4f}; "
-              f"checkpoint {result.checkpoint}")
-    else:
-        print(f"nothing to do: {result.resumed_from} is step {result.step} of {config.train.total_steps} "
-              "(raise train.total_steps to train on)")
+    if is_main_process():  # one summary per run
+        print(training_summary(result, config.train.total_steps))
     return 0
 
 

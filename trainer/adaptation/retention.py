@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from schemas.errors import InputDataError
 from trainer.adaptation.memories import MemoryConfig
+from trainer.config import ConfigError
 from trainer.data.readers import read_parallel, read_sentences_file
 from trainer.models.backbone import masked_lm_of
 
@@ -43,6 +45,13 @@ class ProbeConfig:
     batch_size: int = 32
     max_length: int = 128
     seed: int | None = None  # masking seed (keyed by sentence id); None: train.seed
+
+    def check(self) -> None:
+        for name, files in self.xsr.items():
+            if not (isinstance(files, (list, tuple)) and len(files) == 2):
+                raise ConfigError(f"probes.xsr.{name}: expected [source file, target file]")
+        if self.size < 1 or self.batch_size < 1 or (self.skip is not None and self.skip < 0):
+            raise ConfigError("probes.size and probes.batch_size must be at least 1, probes.skip at least 0")
 
 
 RETENTION_FILE = "retention.json"
@@ -95,8 +104,8 @@ def load_probe_data(probes: ProbeConfig, memories: MemoryConfig) -> ProbeData | 
         # (trainer.objectives.mlm.mask_sentence).
         kept = [(f"probe-{lang}-{skip + n}", text) for n, text in enumerate(sentences) if text not in remembered]
         if not kept:
-            raise ValueError(f"probes.mlm.{lang}: {path} has no sentence after the first {skip} that no memory "
-                             "holds")
+            raise InputDataError(f"probes.mlm.{lang}: {path} has no sentence after the first {skip} that no memory "
+                                 "holds")
         data.mlm[lang] = kept
         data.sources.append({"kind": "mlm", "name": lang, "files": [str(path)], "skip": skip, "items": len(kept),
                              "dropped_in_memory": len(sentences) - len(kept)})
@@ -105,8 +114,8 @@ def load_probe_data(probes: ProbeConfig, memories: MemoryConfig) -> ProbeData | 
         pairs = read_parallel(source_file, target_file, limit=skip + probes.size)[skip:]
         kept = [(s, t) for s, t in pairs if s not in remembered and t not in remembered]
         if len(kept) < 2:
-            raise ValueError(f"probes.xsr.{name}: {len(kept)} pair(s) of {source_file} / {target_file} after the "
-                             f"first {skip} that no memory holds; retrieval needs at least 2")
+            raise InputDataError(f"probes.xsr.{name}: {len(kept)} pair(s) of {source_file} / {target_file} after the "
+                                 f"first {skip} that no memory holds; retrieval needs at least 2")
         data.xsr[name] = kept
         data.sources.append({"kind": "xsr", "name": name, "files": [str(source_file), str(target_file)],
                              "skip": skip, "items": len(kept), "dropped_in_memory": len(pairs) - len(kept)})
@@ -200,7 +209,7 @@ def measure_model(options: ProbeConfig, seed: int, source, model: nn.Module, tok
     with a ``now`` column per probe. ``source``: the masked LM whose head scores the MLM probes."""
     probes = retention_probes(options, MemoryConfig(), seed, source, model, tokenizer)
     if probes is None:
-        raise ValueError("no MLM or XSR probe files given")
+        raise ConfigError("no MLM or XSR probe files given")
     figures = probes.measure(model, device)
     table: dict = {"mlm": {}, "xsr": {}, "probes": probes.data.sources}
     for kind in ("mlm", "xsr"):

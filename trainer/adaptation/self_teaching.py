@@ -20,8 +20,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from schemas.errors import InputDataError
 from trainer.adaptation.soft_labels import (TeacherPredictions, rows_from_outputs, teacher_predictions_path,
                                             write_teacher_predictions)
+from trainer.config import ConfigError
 from trainer.loop.hooks import LoopHook
 from trainer.loop.train import autocast_context
 from trainer.models.distillation import DEFAULT_KL_WEIGHTS, kl_over_last_dim
@@ -46,6 +48,18 @@ class SelfTeachingConfig:
     kl_weight: float | None = None  # None: paper 004's 1.0 (tagging), 0.5 (classification), 0.1 (QA)
     temperature: float = 1.0
     label_weight: float | None = None
+
+    def check(self) -> None:
+        """This section's own values; whether the task, model and data allow self-teaching is the whole
+        config's check."""
+        if self.write is not None and (not self.write or "/" in self.write):
+            raise ConfigError(f"self_teaching.write is a file name without '/', not {self.write!r}")
+        if self.temperature <= 0:
+            raise ConfigError(f"self_teaching.temperature must be positive, not {self.temperature}")
+        for name in ("kl_weight", "label_weight"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"self_teaching.{name} must be at least 0, not {value}")
 
 
 def teacher_items(task: Task, tokenizer, translated: dict[str, list], source: list) -> tuple[list, Callable, list]:
@@ -103,17 +117,17 @@ def load_teacher(options: SelfTeachingConfig, task: Task, tokenizer, translated:
     teacher = TeacherPredictions.load(options.teacher)
     where = f"self_teaching.teacher {teacher.path}"
     if teacher.task != task.soft_labels:
-        raise ValueError(f"{where}: {teacher.task} predictions, but this student is a {task.soft_labels} model")
+        raise InputDataError(f"{where}: {teacher.task} predictions, but this student is a {task.soft_labels} model")
     if list(teacher.label_names) != list(task.settings.labels):
-        raise ValueError(f"{where}: labels {teacher.label_names} differ from the student's {task.settings.labels}")
+        raise InputDataError(f"{where}: labels {teacher.label_names} differ from the student's {task.settings.labels}")
     if task.soft_labels != "classification" and \
             teacher.info.get("tokenizer") not in (None, tokenizer_fingerprint(tokenizer)):
-        raise ValueError(f"{where}: written with another tokenizer; token-level logits need the teacher's "
-                         "tokenizer (tokenizer.path=<teacher output_dir>/tokenizer)")
+        raise InputDataError(f"{where}: written with another tokenizer; token-level logits need the teacher's "
+                             "tokenizer (tokenizer.path=<teacher output_dir>/tokenizer)")
     missing = [e for rows in translated.values() for e in rows if task.example_id(e) not in teacher]
     if missing:
-        raise ValueError(f"{where}: no prediction for {len(missing)} translated training example(s), e.g. "
-                         f"{task.example_id(missing[0])!r}: not the teacher of this data")
+        raise InputDataError(f"{where}: no prediction for {len(missing)} translated training example(s), e.g. "
+                             f"{task.example_id(missing[0])!r}: not the teacher of this data")
     return teacher
 
 

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from schemas.errors import InputDataError
 from trainer.models.distillation import TASKS
 
 _METADATA_KEY = b"polyspan.self_teaching"
@@ -101,7 +102,7 @@ def write_teacher_predictions(path: str | os.PathLike, task: str, rows: Iterable
     ids = [str(row["id"]) for row in rows]
     if len(set(ids)) != len(ids):
         duplicate = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"{path}: example id {duplicate!r} appears more than once")
+        raise InputDataError(f"{path}: example id {duplicate!r} appears more than once")
     num_labels = None
     if task != "qa" and rows:
         first = rows[0]["logits"]
@@ -139,13 +140,13 @@ class TeacherPredictions:
         table = pq.read_table(path)
         raw = (table.schema.metadata or {}).get(_METADATA_KEY)
         if raw is None:
-            raise ValueError(f"{path}: not a teacher-predictions file (no {_METADATA_KEY.decode()} metadata)")
+            raise InputDataError(f"{path}: not a teacher-predictions file (no {_METADATA_KEY.decode()} metadata)")
         metadata = json.loads(raw)
         task = _check_task(metadata["task"])
         expected = teacher_schema(task)
         missing = [name for name in expected.names if name not in table.schema.names]
         if missing:
-            raise ValueError(f"{path}: columns {missing} missing for task {task!r}")
+            raise InputDataError(f"{path}: columns {missing} missing for task {task!r}")
         ids = table.column("id").to_pylist()
         columns = {name: table.column(name).to_pylist() for name in expected.names if name != "id"}
         return cls(path, task, metadata.get("label_names", []), metadata.get("num_labels"),

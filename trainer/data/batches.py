@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from schemas.errors import InputDataError
+
 
 class ExampleBatches:
     """Batches over in-memory ``items`` for the training loop: one pass is one epoch; ``set_epoch`` (called by
@@ -33,7 +35,7 @@ class ExampleBatches:
         self.epoch = 0
         self.position = 0  # batches of this rank taken in the current epoch
         if len(self) == 0:
-            raise ValueError(f"{len(self.items)} examples make no batch of {batch_size} for {world_size} rank(s)")
+            raise InputDataError(f"{len(self.items)} examples make no batch of {batch_size} for {world_size} rank(s)")
 
     def _global_batches(self) -> int:
         full, rest = divmod(len(self.items), self.batch_size)
@@ -66,8 +68,8 @@ class ExampleBatches:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("items", len(self.items)) != len(self.items):
-            raise ValueError(f"the checkpoint's data position is over {state['items']} training items, this run "
-                             f"has {len(self.items)}: not the same training data")
+            raise InputDataError(f"the checkpoint's data position is over {state['items']} training items, this run "
+                                  f"has {len(self.items)}: not the same training data")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         if self.position >= len(self):
             self.epoch, self.position = self.epoch + 1, 0

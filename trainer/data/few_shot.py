@@ -12,6 +12,8 @@ import hashlib
 import math
 from typing import Iterable, Mapping, Sequence
 
+from schemas.errors import InputDataError
+
 FEW_SHOT_SIZES = (64, 128, 256, 512, 1024)
 FEW_SHOT_SEEDS = (0, 1, 2, 3, 4)
 FEW_SHOT_STEPS = 200  # paper 000 Appendix C
@@ -27,9 +29,9 @@ def sample_ids(ids: Iterable[str], size: int, seed: int) -> list[str]:
     ids = list(ids)
     unique = set(ids)
     if len(unique) != len(ids):
-        raise ValueError(f"{len(ids) - len(unique)} duplicate example ids; few-shot sampling needs unique ids")
+        raise InputDataError(f"{len(ids) - len(unique)} duplicate example ids; few-shot sampling needs unique ids")
     if size > len(ids) or size < 1:
-        raise ValueError(f"cannot sample {size} examples from {len(ids)}")
+        raise InputDataError(f"cannot sample {size} examples from {len(ids)}")
     return sorted(ids, key=lambda example_id: _rank(seed, example_id))[:size]
 
 

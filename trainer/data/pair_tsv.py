@@ -14,6 +14,8 @@ import csv
 import os
 from dataclasses import dataclass, fields
 
+from schemas.errors import UserError
+
 PAWSX_LABELS = ("0", "1")  # 0: not a paraphrase, 1: paraphrase
 XNLI_LABELS = ("entailment", "neutral", "contradiction")
 TASK_LABELS = {"pawsx": PAWSX_LABELS, "xnli": XNLI_LABELS}
@@ -32,7 +34,7 @@ _COLUMNS = {
 }
 
 
-class PairDataError(ValueError):
+class PairDataError(UserError, ValueError):
     """Malformed pair-classification input; the message names the file and line."""
 
 

@@ -40,7 +40,7 @@ QUE_TOKEN = "[QUE]"
 @dataclass
 class QAFeatureConfig:
     # Paper 000 Appendix C and paper 001 Table 5 (EQA): input length 384, query length 64; doc stride 128
-    # (issue 8; BERT's SQuAD setting).
+    # (BERT's SQuAD setting).
     max_length: int = 384
     doc_stride: int = 128
     max_query_length: int = 64

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from schemas.errors import InputDataError
 from schemas import open_dataset
 from schemas.conll import read_conll
 from trainer.data.pair_tsv import read_pair_tsv
@@ -51,15 +52,18 @@ class DataSource:
         if isinstance(value, Mapping) and "path" in value:
             unknown = sorted(set(value) - {"path", "encoding", "limit", "skip", "format"})
             if unknown:
-                raise ValueError(f"{where}.{lang}: unknown key {unknown[0]!r} (known: path, encoding, limit, skip, "
-                                 "format)")
-            fmt = str(value.get("format", "auto"))
-            if fmt not in FORMATS:
-                raise ValueError(f"{where}.{lang}.format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+                raise InputDataError(f"{where}.{lang}: unknown key {unknown[0]!r} (known: path, encoding, limit, skip, "
+                                      "format)")
+            # Only the keys given are passed: the defaults are the fields' own.
+            given = {key: convert(value[key]) for key, convert in (("encoding", str), ("format", str), ("skip", int))
+                     if key in value}
             limit = value.get("limit", default_limit)
-            return cls(lang, os.fspath(value["path"]), str(value.get("encoding", "utf-8")),
-                       None if limit is None else int(limit), fmt, int(value.get("skip", 0)))
-        raise ValueError(f"{where}.{lang}: expected a path or a mapping with 'path', got {value!r}")
+            source = cls(lang, os.fspath(value["path"]), limit=None if limit is None else int(limit), **given)
+            if source.format not in FORMATS:
+                raise InputDataError(f"{where}.{lang}.format must be one of {', '.join(FORMATS)}, not "
+                                     f"{source.format!r}")
+            return source
+        raise InputDataError(f"{where}.{lang}: expected a path or a mapping with 'path', got {value!r}")
 
     def resolved_format(self) -> str:
         """The format named, or the one the path suggests (a dataset directory: its manifest's kind)."""
@@ -112,7 +116,7 @@ def read_qa(source: DataSource) -> list[QAExample]:
         return _limited((QAExample(row["id"], row["lang"] or source.lang, row["query"], row["context"],
                                    [dict(a) for a in row["answers"]], source=source.path) for row in rows),
                         source.limit, source.skip)
-    raise ValueError(f"{source.path}: a QA task reads SQuAD JSON or mrc shards, not {fmt}")
+    raise InputDataError(f"{source.path}: a QA task reads SQuAD JSON or mrc shards, not {fmt}")
 
 
 def read_sentences(source: DataSource) -> list[dict]:
@@ -132,13 +136,13 @@ def read_sentences(source: DataSource) -> list[dict]:
         return _limited(({"id": row["id"], "lang": row["lang"] or source.lang, "tokens": list(row["tokens"]),
                           "tags": list(row["tags"]), "source_id": row["source_id"]} for row in rows),
                         source.limit, source.skip)
-    raise ValueError(f"{source.path}: an NER task reads CoNLL files or tagged shards, not {fmt}")
+    raise InputDataError(f"{source.path}: an NER task reads CoNLL files or tagged shards, not {fmt}")
 
 
 def read_pair_rows(source: DataSource, pair_task: str) -> list[dict]:
     fmt = source.resolved_format()
     if fmt not in ("tsv", "conll"):  # any non-JSON file is tried as TSV
-        raise ValueError(f"{source.path}: a pair task reads PAWS-X/XNLI TSV files, not {fmt}")
+        raise InputDataError(f"{source.path}: a pair task reads PAWS-X/XNLI TSV files, not {fmt}")
     rows = read_pair_tsv(source.path, pair_task, lang=source.lang)
     # XNLI's dev/test files hold every language: keep the one asked for.
     rows = [row for row in rows if row["lang"] == source.lang] or rows
@@ -149,7 +153,7 @@ def read_absa(source: DataSource) -> list[dict]:
     """SemEval ABSA sentences ``{"id", "lang", "text", "aspects"}`` of an XML file."""
     fmt = source.resolved_format()
     if fmt != "semeval":
-        raise ValueError(f"{source.path}: an ABSA task reads SemEval XML files, not {fmt}")
+        raise InputDataError(f"{source.path}: an ABSA task reads SemEval XML files, not {fmt}")
     return _limited(iter(read_semeval_xml(source.path, source.lang)), source.limit, source.skip)
 
 
@@ -159,7 +163,7 @@ def read_sentences_file(path: str | os.PathLike, limit: int | None = None) -> li
         lines = [line.strip() for line in handle]
     sentences = [line for line in lines if line]
     if not sentences:
-        raise ValueError(f"{path}: no sentence (one per line expected)")
+        raise InputDataError(f"{path}: no sentence (one per line expected)")
     return sentences[:limit] if limit is not None else sentences
 
 
@@ -183,8 +187,8 @@ def read_parallel(source_path: str | os.PathLike, target_path: str | os.PathLike
     with open(source_path, encoding="utf-8") as source, open(target_path, encoding="utf-8") as target:
         source_lines, target_lines = source.read().splitlines(), target.read().splitlines()
     if len(source_lines) != len(target_lines):
-        raise ValueError(f"{source_path} has {len(source_lines)} lines but {target_path} has {len(target_lines)}: "
-                         "not line-parallel")
+        raise InputDataError(f"{source_path} has {len(source_lines)} lines but {target_path} has {len(target_lines)}: "
+                              "not line-parallel")
     pairs = []
     for number, (src, tgt) in enumerate(zip(source_lines, target_lines), start=1):
         src, tgt = src.strip(), tgt.strip()

@@ -7,12 +7,13 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, fields
 
+from schemas.errors import UserError
 from schemas.tags import Span, tags_from_spans
 
 POLARITIES = {"positive": "POS", "negative": "NEG", "neutral": "NEU"}
 
 
-class AbsaDataError(ValueError):
+class AbsaDataError(UserError, ValueError):
     """Malformed SemEval input; the message names the file and sentence."""
 
 

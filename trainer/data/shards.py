@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
+from schemas.errors import InputDataError
 from schemas import open_dataset
 
 # Stream tags for the generators drawn from the global seed, so the unit order, the block shuffles and the
@@ -345,8 +346,8 @@ class MixedDataset(IterableDataset):
     def _source_stream(self, source: ShardDataset, consumer: int, consumers: int, taken: int) -> Iterator[dict]:
         length = source.consumer_length(consumer, consumers)
         if length == 0:
-            raise ValueError(f"{source.directory} has {source.num_rows} rows, too few for {consumers} "
-                             "consumers to each get a share; lower the weight to 0 or add data")
+            raise InputDataError(f"{source.directory} has {source.num_rows} rows, too few for {consumers} "
+                                  "consumers to each get a share; lower the weight to 0 or add data")
         # A consumer's share has the same length every epoch, so the position is plain arithmetic.
         epoch, skip = divmod(taken, length)
         while True:

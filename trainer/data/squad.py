@@ -8,8 +8,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.errors import UserError
 
-class QADataError(ValueError):
+
+class QADataError(UserError, ValueError):
     """Malformed QA input; the message names the file and the position in it."""
 
 

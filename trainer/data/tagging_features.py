@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 
 import torch
 
+from schemas.errors import InputDataError
 from schemas.tags import convert_tags, parse_tag, spans_from_tags
 from trainer.data.mrc_features import INDEX_DTYPE, pad_id, word_offsets
 
@@ -118,7 +119,7 @@ class TaggingFeaturizer:
     def _feature(self, sentence_id: str, words: list[str], tags: list[str], subword_ids: list[int],
                  word_ids: list[int | None]) -> TaggingFeature:
         if tags and len(tags) != len(words):
-            raise ValueError(f"sentence {sentence_id!r}: {len(words)} tokens but {len(tags)} tags")
+            raise InputDataError(f"sentence {sentence_id!r}: {len(words)} tokens but {len(tags)} tags")
         tags = convert_tags(tags, self.scheme) if tags else []
         # [CLS] subwords [SEP], built here rather than by the tokenizer's post-processor (which a tokenizer
         # trained on the fly may lack), cut to max_length.
@@ -135,8 +136,8 @@ class TaggingFeaturizer:
                 try:
                     labels[index + 1] = self.label_ids[tags[word]]
                 except KeyError:
-                    raise ValueError(f"sentence {sentence_id!r}: tag {tags[word]!r} is not in the label set "
-                                     f"({', '.join(self.labels)})") from None
+                    raise InputDataError(f"sentence {sentence_id!r}: tag {tags[word]!r} is not in the label set "
+                                          f"({', '.join(self.labels)})") from None
         self.stats.sentences += 1
         self.stats.words += len(words)
         self.stats.words_truncated += len(words) - len(positions)

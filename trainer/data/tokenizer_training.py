@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
+from schemas.errors import InputDataError
 from schemas import open_dataset
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -100,7 +101,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     for text in texts:
         counts.update(piece for piece, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
     if not counts:
-        raise ValueError("no text to train a tokenizer on")
+        raise InputDataError("no text to train a tokenizer on")
     if len(counts) > max_word_types:
         # Bounded memory on a large corpus; rare words still decompose into the characters kept below.
         frequent = Counter(dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_word_types]))
@@ -129,7 +130,7 @@ def shard_texts(directories: Iterable[str], max_rows: int | None = None) -> Iter
         dataset = open_dataset(directory)
         columns = TEXT_COLUMNS.get(dataset.kind.name)
         if columns is None:
-            raise ValueError(f"{directory}: no text columns known for kind {dataset.kind.name!r}")
+            raise InputDataError(f"{directory}: no text columns known for kind {dataset.kind.name!r}")
         rows = 0
         for batch in dataset.iter_batches(columns=columns):
             for row in batch.to_pylist():

@@ -32,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from schemas.errors import InputDataError, UserError
 from trainer.loop.distributed import DistributedContext, barrier, rng_state, set_rng_state
 
 PREFIX = "step-"
@@ -79,13 +80,17 @@ def latest_complete_checkpoint(root: str | os.PathLike) -> Path | None:
     return checkpoints[-1][1] if checkpoints else None
 
 
+class OutputExistsError(UserError, FileExistsError):
+    """A run would overwrite the checkpoints of another (``train.resume`` false)."""
+
+
 def resume_point(root: str | os.PathLike, resume: bool) -> Path | None:
     """The checkpoint a run continues from: the newest complete one under ``root`` when ``resume`` (None on a
     first start). With ``resume`` false, existing checkpoints are an error rather than silently overwritten."""
     latest = latest_complete_checkpoint(root)
     if latest is not None and not resume:
-        raise FileExistsError(f"{Path(root).parent} already holds checkpoints and train.resume is false: choose "
-                              "another output_dir or resume")
+        raise OutputExistsError(f"{Path(root).parent} already holds checkpoints and train.resume is false: choose "
+                                "another output_dir or resume")
     return latest if resume else None
 
 
@@ -161,20 +166,20 @@ def load_module_weights(checkpoint: str | os.PathLike, model: nn.Module) -> None
     encoder_state = load_file(str(encoder_file))
     result = module.encoder.load_state_dict(encoder_state, strict=False)
     if result.unexpected_keys:
-        raise ValueError(f"{encoder_file}: weights the model does not have: {result.unexpected_keys[:5]}")
+        raise InputDataError(f"{encoder_file}: weights the model does not have: {result.unexpected_keys[:5]}")
     # save_pretrained leaves out weights tied to another one (e.g. an MLM decoder tied to the embeddings);
     # they are restored through the weight they share storage with. Anything else missing is an error.
     own = module.encoder.state_dict()
     loaded = {own[k].untyped_storage().data_ptr() for k in encoder_state}
     untied = [k for k in result.missing_keys if own[k].untyped_storage().data_ptr() not in loaded]
     if untied:
-        raise ValueError(f"{encoder_file} lacks weights of the model: {untied[:5]}")
+        raise InputDataError(f"{encoder_file} lacks weights of the model: {untied[:5]}")
     heads_file = checkpoint / HEADS_FILE
     heads = load_file(str(heads_file)) if heads_file.is_file() else {}
     expected = head_state(module)
     if set(heads) != set(expected):
-        raise ValueError(f"{heads_file}: holds {sorted(set(heads) - set(expected))[:5]} and lacks "
-                         f"{sorted(set(expected) - set(heads))[:5]}: not a checkpoint of this model")
+        raise InputDataError(f"{heads_file}: holds {sorted(set(heads) - set(expected))[:5]} and lacks "
+                              f"{sorted(set(expected) - set(heads))[:5]}: not a checkpoint of this model")
     module.load_state_dict({**module.state_dict(), **heads}, strict=True)
 
 
@@ -192,8 +197,8 @@ def load_checkpoint(checkpoint: str | os.PathLike, model: nn.Module,
         raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
     state = json.loads(state_file.read_text(encoding="utf-8"))
     if state.get("world_size", 1) != ctx.world_size:
-        raise ValueError(f"{checkpoint} was written by {state.get('world_size')} rank(s) and this run has "
-                         f"{ctx.world_size}: an exact resume needs the same number")
+        raise InputDataError(f"{checkpoint} was written by {state.get('world_size')} rank(s) and this run has "
+                              f"{ctx.world_size}: an exact resume needs the same number")
     load_module_weights(checkpoint, model)
     device = next(unwrap(model).parameters()).device
     if optimizer is not None:
@@ -210,8 +215,8 @@ def load_checkpoint(checkpoint: str | os.PathLike, model: nn.Module,
     except pickle.UnpicklingError as err:
         unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
         what = unsupported.group(1) if unsupported else "an object that is not a tensor"
-        raise ValueError(f"{rank_file}: refused: its pickle calls {what}, which no checkpoint this trainer "
-                         "writes holds (loading it would run code)") from None
+        raise InputDataError(f"{rank_file}: refused: its pickle calls {what}, which no checkpoint this trainer "
+                              "writes holds (loading it would run code)") from None
     if restore_rng:
         set_rng_state(rank_state["rng"])
     extra = {k: v for k, v in state.items() if k not in ("format_version", "step", "world_size")}

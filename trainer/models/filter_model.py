@@ -44,13 +44,14 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
+from schemas.errors import UserError
 from trainer.models.distillation import DEFAULT_KL_WEIGHTS, TASKS, self_teaching_loss
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta")
 IGNORE_INDEX = -100
 
 
-class FilterArchitectureError(ValueError):
+class FilterArchitectureError(UserError, ValueError):
     """The encoder is not one FILTER knows how to split into layers."""
 
 

@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from schemas.errors import InputDataError
 from schemas.tags import parse_tag, spans_from_tags
 from trainer.data.mrc_features import MRCCollator
 from trainer.data.readers import DataSource, read_absa, read_sentences
@@ -65,7 +66,7 @@ class NERTask(Task):
         settings = self.settings
         settings.entity_types = sorted(types) if types else entity_types(example["tags"] for example in examples)
         if not settings.entity_types:
-            raise ValueError("the NER training data holds no entity: no entity types to learn")
+            raise InputDataError("the NER training data holds no entity: no entity types to learn")
         settings.labels = label_list(settings.entity_types, settings.scheme) if self.head == "tagging" else []
 
     def uses_training_labels(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from schemas.errors import InputDataError
 from trainer.tasks.base import Task, evaluation_mode, model_inputs
 
 PAIR_BY = ("index", "id", "source_id")
@@ -31,8 +32,8 @@ def pair_translations(task: Task, targets: Sequence, sources: Sequence, pair_by:
     """``(target example, source example)`` pairs; a target without its translation is an error naming it."""
     if pair_by == "index":
         if len(sources) < len(targets):
-            raise ValueError(f"{where}: {len(targets)} examples but only {len(sources)} translations to pair by "
-                             "position")
+            raise InputDataError(f"{where}: {len(targets)} examples but only {len(sources)} translations to pair by "
+                                  "position")
         return list(zip(targets, sources))
     by_id = {_pairing_id(task, source): source for source in sources}
     if pair_by == "source_id":
@@ -41,7 +42,7 @@ def pair_translations(task: Task, targets: Sequence, sources: Sequence, pair_by:
     for target in targets:
         key = target.get("source_id") if pair_by == "source_id" else _pairing_id(task, target)
         if key not in by_id:
-            raise ValueError(f"{where}: example {task.example_id(target)!r} has no translation with id {key!r}")
+            raise InputDataError(f"{where}: example {task.example_id(target)!r} has no translation with id {key!r}")
         pairs.append((target, by_id[key]))
     return pairs
 
@@ -125,8 +126,8 @@ def evaluation_pairs(task: Task, examples: Sequence, translations: dict[str, Seq
     pairs = []
     for lang, rows in task.by_language(examples).items():
         if lang not in translations:
-            raise ValueError(f"a FILTER model needs the translations of the {lang!r} examples into the source "
-                             "language")
+            raise InputDataError(f"a FILTER model needs the translations of the {lang!r} examples into the source "
+                                  "language")
         pairs += pair_translations(task, rows, translations[lang], task.settings.filter["pair_by"],
                                    f"evaluation data {lang}")
     return pairs

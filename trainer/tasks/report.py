@@ -11,6 +11,7 @@ from typing import Sequence
 
 from torch import nn
 
+from schemas.errors import InputDataError
 from trainer.data.readers import DataSource
 from trainer.tasks.base import Task
 from trainer.tasks.metrics import language_report, report_json, report_markdown
@@ -94,10 +95,10 @@ def evaluate_sources(task: Task, model: nn.Module, tokenizer, sources: Sequence[
     per_language = {}
     for source in sources:
         if source.lang in per_language:
-            raise ValueError(f"language {source.lang!r} is given twice")
+            raise InputDataError(f"language {source.lang!r} is given twice")
         examples = task.read(source)
         if not examples:
-            raise ValueError(f"{source.path}: no examples")
+            raise InputDataError(f"{source.path}: no examples")
         per_language.update(evaluate_task(task, model, tokenizer, examples, batch_size, translated))
     # The source language first (the report's first column), then the others as given.
     order = sorted(per_language, key=lambda lang: lang != task.settings.source_lang)
