@@ -8,7 +8,8 @@ import pytest
 
 from alignment import read_gold, read_joint, score_alignments
 from pipelines.shards import pipeline_counters
-from pipelines.word_alignment import AlignPairs, PairToAlign, stable_hash, write_keyed_links
+from pipelines.align.transforms import AlignPairs, PairToAlign, stable_hash, write_keyed_links
+from schemas.registry import UnknownNameError
 
 
 def _align(beam_options, tmp_path, pairs: list[PairToAlign], **kwargs) -> tuple[dict, dict]:
@@ -124,7 +125,7 @@ def test_batches_and_sample_depend_only_on_seed_and_key():
     assert stable_hash(0, "a:1") == stable_hash(0, "a:1") != stable_hash(1, "a:1")
     with pytest.raises(ValueError, match="unknown symmetrisation heuristic"):
         AlignPairs(heuristic="grow")
-    with pytest.raises(ValueError, match="unknown aligner"):
+    with pytest.raises(UnknownNameError, match="unknown aligner 'nope'; choose one of eflomal, fast_align"):
         AlignPairs(aligner="nope")
 
 

@@ -109,7 +109,7 @@ def add_alignment_arguments(parser: argparse.ArgumentParser, pipeline: str) -> N
 
     add("aligner", choices=TEXT_ALIGNERS,
         help=f"word aligner (default {d.aligner}): "
-             + "; ".join(f"{name}: {ALIGNERS[name].summary}" for name in TEXT_ALIGNERS))
+             + "; ".join(f"{name}: {ALIGNERS.entry(name).summary}" for name in TEXT_ALIGNERS))
     add("heuristic", choices=HEURISTICS, help=f"symmetrisation of the two directions (default {d.heuristic})")
     add("links_file", metavar="TSV",
         help="precomputed links instead of an aligner: one 'ID<TAB>i-j i-j ...' line per pair (0-based)")
