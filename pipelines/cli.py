@@ -10,6 +10,7 @@ from typing import Callable
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.engines.prism import local_runner_options
 from schemas import Manifest
 
 # The last "SomethingError: message" line of a (possibly runner-wrapped) exception: what the user must read.
@@ -31,7 +32,8 @@ _UNTRUSTED_METRICS_RUNNERS = {"bundlebaseddirectrunner"}
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, PipelineOptions]:
     """Split the command line into polyspan's flags and Beam's (``--runner``, ``--project``, ...)."""
     args, beam_args = parser.parse_known_args(argv)
-    options = PipelineOptions(beam_args)
+    # A local run never downloads a runner: the local default, or the Prism built by pipelines.engines.prism.
+    options = local_runner_options(PipelineOptions(beam_args))
     output = getattr(args, "output", None)
     runner = options.view_as(StandardOptions).runner
     if (isinstance(output, str) and isinstance(runner, str) and runner.lower() in _REMOTE_WORKER_RUNNERS
