@@ -77,3 +77,35 @@ def test_a_name_or_alias_registered_twice_is_refused_and_changes_nothing():
     with pytest.raises(TypeError, match="not the string"):
         registry.register("grey", 4, "grey", aliases="gray")
 
+
+
+def test_every_registry_of_the_house_is_one_and_names_its_parts():
+    """Each kind of part is registered the same way: an unknown name is an UnknownNameError listing the
+    registered names of that kind."""
+    from alignment.registry import ALIGNERS
+    from pipelines.report.registry import REPORTS
+    from trainer.adaptation.constraints import CONSTRAINTS
+    from trainer.adaptation.mixing import ADAPTATIONS
+    from trainer.objectives.registry import OBJECTIVES
+    from trainer.tasks.registry import TASKS
+
+    expected = {
+        "aligner": (ALIGNERS, ("eflomal", "fast_align", "giza", "mgiza", "precomputed")),
+        "report kind": (REPORTS, ("mrc", "clism", "tagged")),
+        "constraint": (CONSTRAINTS, ("none", "frozen", "mtf", "gem")),
+        "adaptation": (ADAPTATIONS, ("zero-shot", "to", "bilingual", "mtl", "mtl-ws")),
+        "objective": (OBJECTIVES, ("wae", "clism")),
+        "task": (TASKS, ("qa", "ner", "pair", "absa")),
+    }
+    for kind, (registry, names) in expected.items():
+        assert isinstance(registry, Registry) and registry.names() == names
+        assert all(entry.summary for entry in registry.entries())
+        with pytest.raises(UnknownNameError, match=f"^unknown {kind} 'nope'; choose one of {names[0]}"):
+            registry["nope"]
+    assert ALIGNERS.default == "eflomal" and CONSTRAINTS.default == "none" and ADAPTATIONS.default == "zero-shot"
+    assert ADAPTATIONS.canonical("translate-train") == "to"
+    # Every task names its default head explicitly.
+    assert {name: heads.default for name, heads in TASKS.items()} == {
+        "qa": "start_end", "ner": "tagging", "pair": "classifier", "absa": "mrc"}
+    with pytest.raises(UnknownNameError, match="^unknown qa head 'tagging'; choose one of start_end, extractor, que$"):
+        TASKS["qa"]["tagging"]
