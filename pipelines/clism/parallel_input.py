@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import zip_longest
 from typing import Callable, Iterator, Sequence
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.conll import ConllStats, read_conll
+from schemas.conll import ConllStats, decompressed, read_conll
+from schemas.errors import UserError
 from schemas.tags import spans_from_tags
+
+# CoNLL files are opened uncompressed and decompressed by schemas.conll, which reports a cut .gz/.bz2 (Beam's
+# own reader stops at the cut as if the file ended there).
+_STORED_BYTES = partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
 
 FORMATS = {"lines": 2, "tsv": 1, "joint": 1, "conll": 2}  # format → number of paths it takes
 JOINT_SEPARATOR = "|||"
@@ -34,7 +41,7 @@ MALFORMED_POLICIES = ("error", "skip")
 Counter = Callable[[str, int], None]
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """Bad parallel input; the message names the file and the (1-based) line."""
 
 
@@ -210,11 +217,11 @@ class _Reader:
         conll_path, tgt_path = self.spec.paths
         stats = ConllStats()
         try:
-            handle = FileSystems.open(conll_path)
+            raw = _STORED_BYTES(conll_path)
         except Exception as err:
             raise CorpusError(f"{conll_path}: cannot open ({err})") from None
-        with handle:
-            sentences = read_conll(iter(handle.readline, b""), encoding=self.policy.conll_encoding,
+        with raw, decompressed(raw, conll_path) as handle:
+            sentences = read_conll(handle, encoding=self.policy.conll_encoding,
                                    tag_scheme=None, name=conll_path, stats=stats)
             n_sent = n_tgt = 0
             for sentence, tgt in zip_longest(sentences, iter_lines(tgt_path)):

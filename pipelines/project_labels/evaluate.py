@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import open_dataset
-from schemas.conll import read_conll
+from schemas.conll import open_conll_file, read_conll
 from schemas.storage import join
 from schemas.tags import Span, spans_from_tags
+
+# CoNLL files are opened uncompressed and decompressed by schemas.conll, which reports a cut .gz/.bz2 (Beam's
+# own reader stops at the cut as if the file ended there).
+_STORED_BYTES = partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 @dataclass
@@ -82,7 +88,7 @@ def _is_dataset(path: str) -> bool:
 
 
 def _conll_tags(path: str, encoding: str, tag_column: int) -> list[tuple[list[str], list[str]]]:
-    with FileSystems.open(path) as handle:
+    with open_conll_file(path, _STORED_BYTES) as handle:
         return [(s.tokens, s.tags) for s in read_conll(handle, tag_column=tag_column, encoding=encoding,
                                                        tag_scheme=None, name=path)]
 

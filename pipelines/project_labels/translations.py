@@ -8,14 +8,20 @@ from __future__ import annotations
 import html
 import itertools
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Iterator
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.tokenize import words
-from schemas.conll import ConllError, ConllStats, read_conll
+from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
 from schemas.row_checks import tag_sequence_problems
 from schemas.tags import Span, spans_from_tags
+
+# CoNLL files are opened uncompressed and decompressed by schemas.conll, which reports a cut .gz/.bz2 (Beam's
+# own reader stops at the cut as if the file ended there).
+_STORED_BYTES = partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
 
 INPUT_SCHEMES = ("auto", "iob1", "bio", "bioes")
 
@@ -52,7 +58,7 @@ def read_source(path: str, encoding: str = "utf-8", tag_column: int = -1, input_
                 stats: ConllStats | None = None) -> Iterator[SourceSentence]:
     """The labelled sentences of a CoNLL file, tags kept as written, with their entity spans."""
     stats = stats if stats is not None else ConllStats()
-    with FileSystems.open(path) as handle:
+    with open_conll_file(path, _STORED_BYTES) as handle:
         for sentence in read_conll(handle, tag_column=tag_column, encoding=encoding, tag_scheme=None, name=path,
                                    stats=stats):
             check_scheme(sentence.tags, input_scheme, f"{path}:{sentence.line}")
@@ -94,7 +100,7 @@ def count_lines(path: str) -> int:
 def count_sentences(path: str, encoding: str, tag_column: int) -> int:
     """Sentences of a CoNLL file."""
     stats = ConllStats()
-    with FileSystems.open(path) as handle:
+    with open_conll_file(path, _STORED_BYTES) as handle:
         for _ in read_conll(handle, tag_column=tag_column, encoding=encoding, tag_scheme=None, name=path,
                             stats=stats):
             pass

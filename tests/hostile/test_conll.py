@@ -4,7 +4,7 @@ import pytest
 
 from pipelines.cli import main_wrapper
 from pipelines.import_conll import run
-from hostile.outcomes import assert_failed_cleanly
+from hostile.outcomes import assert_failed_cleanly, manifest_of
 
 RUNNER = ["--runner", "FnApiRunner"]
 EUROPARL = "ner/en-europarl.test.conll02"  # token<TAB>tag, BIO
@@ -78,3 +78,109 @@ def test_command_line_prints_no_runner_traceback(data_dir, tmp_path):
                            "--output", str(out), *RUNNER], capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parents[2])
     assert_failed_cleanly(done.returncode, done.stderr, f"{path}:", "not valid utf-8", output=out)
+
+
+def _sentences(out) -> list[tuple[list[str], list[str]]]:
+    from schemas import open_dataset
+    rows = open_dataset(out).iter_rows(columns=["sentence_index", "tokens", "tags"])
+    return [(list(r["tokens"]), list(r["tags"])) for r in sorted(rows, key=lambda r: r["sentence_index"])]
+
+
+def _europarl_text(data_dir, lines: int = 60) -> str:
+    return _head(data_dir / EUROPARL, lines).decode("utf-8")
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\r"], ids=["crlf", "cr_only"])
+def test_line_endings_give_the_same_sentences(data_dir, tmp_path, line_end):
+    # A CR-only file used to be one line: one sentence of one token holding the whole file.
+    text = _europarl_text(data_dir, 200)
+    lf, other = tmp_path / "lf.conll", tmp_path / "other.conll"
+    lf.write_bytes(text.encode("utf-8"))
+    other.write_bytes(text.replace("\n", line_end).encode("utf-8"))
+    assert _import(lf, tmp_path / "lf") == 0 and _import(other, tmp_path / "other") == 0
+    expected = _sentences(tmp_path / "lf")
+    assert len(expected) > 3 and _sentences(tmp_path / "other") == expected
+    assert not any("\r" in token for tokens, _ in expected for token in tokens)
+
+
+def test_token_with_unicode_space_is_kept_whole_and_counted(data_dir, tmp_path):
+    # Columns are split at tabs and ASCII spaces only: str.split() cut these tokens in two and said nothing.
+    lines = _europarl_text(data_dir).splitlines(keepends=True)
+    odd = {0: "Resump\u00a0tion", 1: "o\u3000f", 2: "t\u2028he", 3: "ses\u200bsion"}  # NBSP, ideographic, LS, ZWSP
+    for index, token in odd.items():
+        lines[index] = f"{token}\tO\n"
+    path = tmp_path / "odd.conll"
+    path.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "out"
+    assert _import(path, out) == 0
+    first_tokens, first_tags = _sentences(out)[0]
+    assert first_tokens[:4] == list(odd.values()) and first_tags[:4] == ["O"] * 4
+    assert manifest_of(out)["counters"]["tokens_with_unicode_space"] == 4
+
+
+def test_line_of_unicode_space_only(data_dir, tmp_path, capsys):
+    # Not blank (only tabs and spaces are), so not a sentence break: a line with one column.
+    path = _europarl_with(data_dir, tmp_path, 3, "\u3000")
+    out = tmp_path / "out"
+    assert_failed_cleanly(_import(path, out), capsys.readouterr().err, f"{path}:3:",
+                          "expected a token and a tag, found '\\u3000'", output=out)
+
+
+@pytest.mark.parametrize("suffix", ["gz", "bz2"])
+def test_compressed_input_is_read(data_dir, tmp_path, suffix):
+    import bz2
+    import gzip
+    raw = _head(data_dir / EUROPARL, 200)
+    plain = tmp_path / "plain.conll"
+    plain.write_bytes(raw)
+    packed = tmp_path / f"packed.conll.{suffix}"
+    packed.write_bytes(gzip.compress(raw) if suffix == "gz" else bz2.compress(raw))
+    assert _import(plain, tmp_path / "plain") == 0 and _import(packed, tmp_path / "packed") == 0
+    assert _sentences(tmp_path / "packed") == _sentences(tmp_path / "plain") != []
+
+
+def test_compressed_file_cut_short(data_dir, tmp_path, capsys):
+    import gzip
+    data = gzip.compress((data_dir / EUROPARL).read_bytes())
+    path = tmp_path / "cut.conll.gz"
+    path.write_bytes(data[:len(data) // 2])
+    out = tmp_path / "out"
+    assert_failed_cleanly(_import(path, out), capsys.readouterr().err, f"{path}:",
+                          "the compressed stream is damaged or cut short", output=out)
+
+
+def test_utf16_file(data_dir, tmp_path, capsys):
+    text = _europarl_text(data_dir)
+    path = tmp_path / "utf16.conll"
+    path.write_bytes(text.encode("utf-16"))  # with a byte-order mark, as Windows editors save "Unicode"
+    out = tmp_path / "out"
+    assert_failed_cleanly(_import(path, out), capsys.readouterr().err, f"{path}:1:", "UTF-16 byte-order mark",
+                          "pass the encoding utf-16", output=out)
+    plain = tmp_path / "plain.conll"
+    plain.write_text(text, encoding="utf-8")
+    assert _import(path, tmp_path / "ok", "--encoding", "utf-16") == 0 and _import(plain, tmp_path / "plain") == 0
+    assert _sentences(tmp_path / "ok") == _sentences(tmp_path / "plain")
+
+
+def test_utf8_byte_order_mark(data_dir, tmp_path):
+    # The mark would otherwise be glued to the first token ('\ufeffResumption').
+    text = _europarl_text(data_dir)
+    path = tmp_path / "bom.conll"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert _import(path, tmp_path / "out") == 0
+    assert _sentences(tmp_path / "out")[0][0][0] == "Resumption"
+
+
+@pytest.mark.parametrize("suffix", ["gz", "bz2"])
+def test_trainer_reads_compressed_conll(data_dir, tmp_path, suffix):
+    # The trainer reads evaluation CoNLL files itself (no Beam): the same file compressed gives the same rows.
+    import bz2
+    import gzip
+    from trainer.data.readers import DataSource, read_sentences
+    raw = (data_dir / EUROPARL).read_bytes()
+    packed = tmp_path / f"en.conll.{suffix}"
+    packed.write_bytes(gzip.compress(raw) if suffix == "gz" else bz2.compress(raw))
+    plain = read_sentences(DataSource("en", str(data_dir / EUROPARL)))
+    rows = read_sentences(DataSource("en", str(packed)))
+    assert len(rows) == len(plain) > 100
+    assert [(r["tokens"], r["tags"]) for r in rows] == [(r["tokens"], r["tags"]) for r in plain]
