@@ -44,7 +44,9 @@ import gc
 import html
 import re
 import time
+import unicodedata
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -52,7 +54,7 @@ from mwparserfromhell.nodes import (Argument, Comment, ExternalLink, Heading, HT
                                     Wikilink)
 from mwparserfromhell.wikicode import Wikicode
 
-from pipelines.wiki.titles import NamespaceTable, classify_link, pipe_trick, template_name
+from pipelines.wiki.titles import NS_FILE, NS_MEDIA, NamespaceTable, classify_link, pipe_trick, template_name
 from pipelines.wiki.tree import TREE_BUILDERS, builder_matches, tag_name
 
 __all__ = ["Anchor", "WikiText", "parse_wikitext", "skipped_page", "LINK_TRAILS", "uses_c_tokenizer",
@@ -113,14 +115,27 @@ class WikiText:
 # Tables
 # ---------------------------------------------------------------------------------------------------------------
 
-# MediaWiki's $linkTrail character classes (lowercase letters only, as MediaWiki does: "[[dog]]S" has no trail).
-# "" = no link trail (languages written without spaces). Entries marked "# ?" are from memory, less certain.
+def _script_class(first: int, last: int) -> str:
+    """A regex character class body of the letters and combining marks of the block [first, last] (no digits,
+    no punctuation such as the danda), with ZWNJ/ZWJ, which Indic words carry inside them."""
+    chars = [chr(c) for c in range(first, last + 1) if unicodedata.category(chr(c))[0] in "LM"]
+    return "".join(re.escape(c) for c in chars) + "\u200c\u200d"
+
+
+# MediaWiki's $linkTrail character classes (MessagesXx.php: letters directly after "]]" that join the link). Latin,
+# Greek and Cyrillic: lowercase letters only, as MediaWiki does ("[[dog]]S" has no trail). Indic scripts: the
+# block's letters and vowel signs, so "[[ইউরোপ]]ের" is one anchor "ইউরোপের" and no answer ends inside a word
+# (MediaWiki's Bengali/Hindi/Telugu trails take their script the same way). Arabic: the letters and the short
+# vowels. "" = no link trail: languages written without spaces (ja, zh, th), where a particle or the next word
+# follows the link directly. Korean keeps MediaWiki's default (a-z): particles (서울에서) are not part of the
+# link. Written from the scripts' Unicode blocks, not copied; entries marked "# ?" are less certain.
 LINK_TRAILS: Dict[str, str] = {
-    "en": "a-z", "id": "a-z", "sw": "a-z", "ko": "a-z", "th": "a-z",
-    "hi": "a-z", "bn": "a-z", "te": "a-z",  # ? MediaWiki may also accept the script's own letters here
+    "en": "a-z", "id": "a-z", "sw": "a-z", "ko": "a-z", "th": "",
+    "hi": "a-z" + _script_class(0x0900, 0x097F), "bn": "a-z" + _script_class(0x0980, 0x09FF),
+    "te": "a-z" + _script_class(0x0C00, 0x0C7F),
     "de": "a-zäöüß", "fr": "a-zàâçéèêîôûäëïöüùœæ", "es": "a-záéíóúñü", "it": "a-zàéèíîìóòúù",
     "pt": "a-záâãàéêẽçíòóôõúüűũ", "nl": "a-zäöüïëéèà", "pl": "a-zęóąśłżźćń", "sv": "a-zåäöé", "fi": "a-zäö",
-    "tr": "a-zçğıöşüâîû", "ru": "a-zа-яё", "el": "a-zα-ωάέήίόύώϊϋΐΰς", "ar": "a-z\u0621-\u064a",
+    "tr": "a-zçğıöşüâîû", "ru": "a-zа-яё", "el": "a-zα-ωάέήίόύώϊϋΐΰς", "ar": "a-z\u0621-\u064a\u064b-\u0652\u0670",
     "vi": "a-zàáâãèéêìíòóôõùúýăđĩũơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ",  # ?
     "ja": "", "zh": "",
 }
@@ -171,6 +186,37 @@ _TIDY = (
     (re.compile(r"[;,:][ \t;,:]*\)"), ")", True),             # "Akhilleus, )" -> "Akhilleus)"
     (re.compile(r"\([ \t]*\)"), "", True),                   # "Achilles ()" -> "Achilles"
 )
+
+
+# Lines of output that are markup, by kind (see _Walker._residue). A navigation bar is a line of at least two items
+# of at most 50 characters separated by " | "; running text never is one.
+_RESIDUE = (
+    ("table_row", re.compile(r"^[ \t]*[|!]")),
+    ("template_parameter", re.compile(r"\|[ \t]*[^\s|=\[\]{}][^|=\[\]{}\n]{0,40}?[ \t]*=")),
+    ("attribute", re.compile(r"\b(?:style|class|bgcolor)[ \t]*=[ \t]*[\"']|"
+                             r"\b(?:align|valign|colspan|rowspan|cellpadding|cellspacing|border|width)[ \t]*=[ \t]*"
+                             r"[\"']?[\w#]", re.I)),
+    ("navigation_bar", re.compile(r"^[^|\n]{1,50}(?: \| [^|\n]{1,50})+$")),
+)
+_MEDIA_EXTENSIONS = "jpe?g|png|svg|gif|tiff?|webp|xcf|ogg|ogv|oga|webm|mp3|wav|flac|midi?|pdf|djvu"
+
+
+@lru_cache(maxsize=64)
+def _file_residue(names: Tuple[str, ...]) -> "re.Pattern[str]":
+    """A file link's text under one of the file namespace's names: ``Name:anything.jpg``."""
+    alternatives = "|".join(re.escape(n).replace("\\ ", "[ _]") for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?:{alternatives})[ \t]*:[^\n|\]]*\.(?:{_MEDIA_EXTENSIONS})\b", re.I)
+
+
+def _residue_kind(line: str, file_re: "re.Pattern[str]") -> Optional[str]:
+    if not line:
+        return None
+    for kind, pattern in _RESIDUE:
+        if pattern.search(line):
+            return kind
+    if ":" in line and file_re.search(line):
+        return "file_link"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -463,11 +509,49 @@ class _Walker:
     # Result ------------------------------------------------------------------------------------------------
     def result(self) -> WikiText:
         text = self.out.text()
+        if "|" in text or "=" in text or ":" in text:
+            text = self._residue(text)
         if "(" in text:
             text = self._tidy(text)
         return WikiText(text=text, anchors=self.anchors, bold_aliases=self._aliases(text),
                         templates=tuple(self.templates), magic_words=tuple(self.magic),
                         counters=dict(self.counters))
+
+    def _residue(self, text: str) -> str:
+        """Remove whole lines that are wikitext the parser could not take apart, counted by kind
+        (``residue_lines_<kind>``, :data:`_RESIDUE`): table rows and infobox parameters of a table or template
+        left unclosed, attributes (``style="…"``), file links under any name of the file namespace this wiki
+        has (from the dump's ``<siteinfo>``: চিত্র:, Αρχείο:, ファイル: …), and navigation bars (short items
+        between `` | ``: "31 Δεκεμβρίου | 1 Ιανουαρίου | 2 Ιανουαρίου"). Anchors and bold text inside a removed
+        line go with it (``residue_anchors``)."""
+        file_names = [n for key in (NS_FILE, NS_MEDIA) for n in self.table.names_of(key)]
+        file_re = _file_residue(tuple(sorted(file_names)))
+        edits: List[Tuple[int, int, str]] = []
+        pos = 0
+        while pos < len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end]
+            kind = _residue_kind(line, file_re)
+            if kind:
+                self.counters["residue_lines_" + kind] += 1
+                stop = end
+                while stop < len(text) and text[stop] == "\n":
+                    stop += 1
+                start = pos
+                if stop == len(text):  # the last line: take the line breaks before it instead
+                    while start > 0 and text[start - 1] == "\n":
+                        start -= 1
+                edits.append((start, stop, ""))
+            pos = end + 1
+        if not edits:
+            return text
+        inside = lambda s, e: any(a <= s and e <= b for a, b, _ in edits)  # noqa: E731
+        kept = [a for a in self.anchors if not inside(a.start, a.end)]
+        self.counters["residue_anchors"] += len(self.anchors) - len(kept)
+        self.anchors = kept
+        self.bold_spans = [(s, e) for s, e in self.bold_spans if not inside(s, e)]
+        return self._apply(text, edits)
 
     def _tidy(self, text: str) -> str:
         """Remove what dropped templates leave behind in parentheses: ``Achilles ({{IPA}}; {{lang-grc|…}})``
