@@ -1,6 +1,7 @@
 """polyspan's word-alignment layer: aligners, symmetrisation, span mapping, Pharaoh I/O and AER.
 
-Plain Python (+ eflomal, which brings numpy); no Beam, torch or spaCy, so Beam workers import it cheaply.
+Plain Python (+ eflomal, which brings numpy, and ``schemas.errors`` for the base of its errors); no Beam, torch
+or spaCy, so Beam workers import it cheaply.
 
     from alignment import make_aligner, map_span
     links = make_aligner("eflomal").align([(["a", "cat"], ["un", "chat"])])[0]   # [(0, 0), (1, 1)]

@@ -8,8 +8,10 @@ from __future__ import annotations
 from os import PathLike
 from typing import Optional, Union
 
+from schemas.errors import UserError
 
-class AlignmentError(Exception):
+
+class AlignmentError(UserError):
     """Base class: anything this package raises on purpose."""
 
 

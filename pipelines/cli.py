@@ -1,19 +1,25 @@
 """What every pipeline's command line shares: polyspan's own flags next to Beam's, and a run that ends with
-a one-line message instead of a runner traceback when the input is at fault."""
+a one-line message instead of a runner traceback when the user is at fault - a ``UserError`` (raised in the
+launcher or in a worker, where the runner wraps it), a missing input file, or a full or read-only output
+disk - while every other exception is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import re
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.engines.prism import local_runner_options
 from schemas import Manifest
+from schemas.errors import UserError
 
-# The last "SomethingError: message" line of a (possibly runner-wrapped) exception: what the user must read.
+# A "module.SomethingError: message" line in the text of a runner-wrapped exception. Beam re-raises a DoFn's
+# exception as the same class with " [while running 'step']" added when it can build one, else as a
+# RuntimeError whose message is that line; a remote worker's failure arrives as its traceback's text.
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*Error): (.+)$", re.MULTILINE)
 
 
@@ -46,8 +52,52 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple
     return args, options
 
 
-# Errors of the output's filesystem, whose message a runner reports without the file.
+# Errors of the output's filesystem, whose message a runner reports without the file: the machine's fault, not
+# a bug, so they end the run with one line too.
 _OUTPUT_FAULTS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+_OUTPUT_FAULT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def _wrapped(err: RuntimeError) -> Iterator[BaseException]:
+    """The exceptions a runner's RuntimeError was raised from or while handling (Beam raises its wrapper in
+    the ``except`` block of the original, so that is its context)."""
+    seen = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _subclass_names(cls: type) -> set[str]:
+    names = set()
+    for sub in cls.__subclasses__():
+        names |= {sub.__name__} | _subclass_names(sub)
+    return names
+
+
+def _is_user_error(err: BaseException) -> bool:
+    return isinstance(err, (UserError, FileNotFoundError)) or \
+        (isinstance(err, OSError) and err.errno in _OUTPUT_FAULT_ERRNOS)
+
+
+def user_error(err: BaseException) -> tuple[str, str] | None:
+    """(class name, message) of the user error ``err`` is - a ``UserError``, a missing file, a full or
+    read-only output disk - or, when ``err`` is a runner's RuntimeError, the one it wraps (found by class along
+    its causes, or by class name in its text: a subclass is known by name once its module is imported, as a
+    pipeline's own modules are in the launcher); None for anything else: a bug."""
+    if _is_user_error(err):
+        return type(err).__name__, str(err)
+    if not isinstance(err, RuntimeError):
+        return None
+    for cause in _wrapped(err):
+        if _is_user_error(cause):
+            return type(cause).__name__, str(cause)
+    names = _subclass_names(UserError) | {"FileNotFoundError"}
+    for kind, message in reversed(_ERROR_LINE.findall(str(err))):
+        if kind in names or any(fault in message for fault in _OUTPUT_FAULTS):
+            return kind, message
+    return None
 
 
 def _output_of(argv: list[str] | None) -> str | None:
@@ -83,9 +133,15 @@ def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | No
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # runners wrap DoFn errors; dig out the line that explains them
-        lines = _ERROR_LINE.findall(str(err)) or [(type(err).__name__, str(err))]
-        kind, message = lines[-1]
+    # The error classes a user error can arrive as: the UserError itself (raised in the launcher, or re-raised
+    # by an in-process runner), a missing input file or an output-disk fault, or the RuntimeError a runner
+    # wraps them in. Whatever user_error does not recognise among them is re-raised with its traceback.
+    except (UserError, OSError, RuntimeError) as err:
+        found = user_error(err)
+        if found is None:
+            raise
+        kind, message = found
+        message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # one line
         output = _output_of(argv)
         if output and any(fault in message for fault in _OUTPUT_FAULTS) and output not in message:
             message += f" (writing --output {output})"  # the runner's message lost the file it was writing

@@ -15,6 +15,8 @@ import re
 import unicodedata
 from typing import Iterable, List, Tuple
 
+from schemas.errors import UserError
+
 Word = Tuple[str, int, int]
 
 # Unicode sentence terminators we may cut after when a very long line has no whitespace to cut at
@@ -22,7 +24,7 @@ Word = Tuple[str, int, int]
 _SENTENCE_ENDS = frozenset(".!?。！？｡;；\u0e2f\u0964\u0965\u06d4\u061f")
 
 
-class AlignmentError(ValueError):
+class AlignmentError(UserError, ValueError):
     """A token string could not be placed on the text it was produced from."""
 
     def __init__(self, message: str, position: int):

@@ -53,6 +53,8 @@ from xml.parsers import expat
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.errors import UserError
+
 __all__ = [
     "DumpUnit", "Page", "SiteInfo", "DumpFault", "DumpError",
     "list_units", "find_index", "read_index_offsets", "iter_unit", "read_pages", "read_siteinfo",
@@ -161,7 +163,7 @@ class DumpFault:
         return f"{self.path}{unit}: {', '.join(where) or 'unknown position'}: {self.message}{after}"
 
 
-class DumpError(Exception):
+class DumpError(UserError):
     """Raised by :func:`read_pages` after the good pages of a faulty unit were yielded."""
 
     def __init__(self, fault: DumpFault):

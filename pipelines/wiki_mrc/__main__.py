@@ -37,6 +37,7 @@ from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pi
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS
 from pipelines.wiki_mrc.title_masking import RULE_NAMES
 from pipelines.worker_tuning import fix_mmap_threshold
+from schemas.errors import UserError
 from schemas.storage import join
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +133,7 @@ def run(argv: list[str] | None = None):
     return write_dataset_manifest(result, job.output, "mrc", job.config.to_dict(), job.input_files)
 
 
-class DumpFaultError(Exception):
+class DumpFaultError(UserError):
     pass
 
 
