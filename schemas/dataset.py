@@ -54,6 +54,31 @@ def schema_problems(expected: pa.Schema, actual: pa.Schema, where: str) -> list[
     return problems
 
 
+# What pyarrow raises for a file that is not Parquet, or is cut short or damaged: its message names no file.
+_UNREADABLE = (pa.ArrowException, OSError)
+
+
+def _unreadable(directory: str, shard: str, err: Exception) -> DatasetError:
+    return DatasetError(directory, [f"{shard}: not a readable Parquet file ({err}); the shard is damaged, cut "
+                                    "short or was never Parquet"])
+
+
+def parquet_file(handle, directory: str, shard: str) -> pq.ParquetFile:
+    """``pq.ParquetFile(handle)``, a file that is not Parquet being a ``DatasetError`` naming the shard."""
+    try:
+        return pq.ParquetFile(handle)
+    except _UNREADABLE as err:
+        raise _unreadable(directory, shard, err) from None
+
+
+def parquet_batches(handle, directory: str, shard: str, **options) -> Iterator[pa.RecordBatch]:
+    """``iter_batches`` of a shard: a page that cannot be decoded is a ``DatasetError`` naming the shard."""
+    try:
+        yield from parquet_file(handle, directory, shard).iter_batches(**options)
+    except _UNREADABLE as err:
+        raise _unreadable(directory, shard, err) from None
+
+
 @dataclass
 class Dataset:
     """A validated dataset directory: manifest, kind and shard paths inside ``filesystem``."""
@@ -72,8 +97,10 @@ class Dataset:
                      shards: list[int] | None = None) -> Iterator[pa.RecordBatch]:
         """Stream record batches, shard after shard (optionally only the shards with the given indices)."""
         for index in (range(len(self.shard_paths)) if shards is None else shards):
-            with self.filesystem.open_input_file(self.shard_paths[index]) as handle:
-                yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
+            path = self.shard_paths[index]
+            with self.filesystem.open_input_file(path) as handle:
+                yield from parquet_batches(handle, self.directory, os.path.basename(path), batch_size=batch_size,
+                                           columns=columns)
 
     def iter_rows(self, columns: list[str] | None = None) -> Iterator[dict]:
         for batch in self.iter_batches(columns=columns):
@@ -124,7 +151,11 @@ def open_dataset(directory: str | os.PathLike, kind: str | None = None) -> Datas
     paths = [join(base, shard.file) for shard in manifest.shards]
     for shard, path in zip(manifest.shards, paths):
         with fs.open_input_file(path) as handle:
-            parquet = pq.ParquetFile(handle)
+            try:
+                parquet = parquet_file(handle, str(directory), shard.file)
+            except DatasetError as err:
+                problems += err.problems
+                continue
             problems += schema_problems(dataset_kind.schema, parquet.schema_arrow, shard.file)
             if parquet.metadata.num_rows != shard.rows:
                 problems.append(f"{shard.file}: {parquet.metadata.num_rows} rows, manifest.json says {shard.rows}")
@@ -153,11 +184,14 @@ def validate_dataset(directory: str | os.PathLike, check_rows: bool = True, max_
     for shard, path in zip(dataset.manifest.shards, dataset.shard_paths):
         row_number = 0
         with dataset.filesystem.open_input_file(path) as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=2048):
-                for row in batch.to_pylist():
-                    problems += [f"{shard.file} row {row_number} (id {row['id']!r}): {p}"
-                                 for p in check(row, dataset.manifest.config)]
-                    if len(problems) >= max_problems:
-                        return problems[:max_problems]
-                    row_number += 1
+            try:
+                for batch in parquet_batches(handle, str(directory), shard.file, batch_size=2048):
+                    for row in batch.to_pylist():
+                        problems += [f"{shard.file} row {row_number} (id {row['id']!r}): {p}"
+                                     for p in check(row, dataset.manifest.config)]
+                        if len(problems) >= max_problems:
+                            return problems[:max_problems]
+                        row_number += 1
+            except DatasetError as err:  # a page that cannot be decoded ends this dataset's check
+                return (problems + err.problems)[:max_problems]
     return problems

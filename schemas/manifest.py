@@ -118,6 +118,9 @@ def read_manifest(directory: str | os.PathLike) -> Manifest:
             text = stream.read().decode("utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no manifest; is {directory} a polyspan dataset directory?") from None
+    except UnicodeDecodeError as err:
+        raise InputDataError(f"{path}: byte {err.object[err.start:err.start + 1]!r} at offset {err.start} is not "
+                             "UTF-8: not a manifest written by polyspan") from None
     return Manifest.from_json(text, where=path)
 
 

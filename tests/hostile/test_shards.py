@@ -66,3 +66,40 @@ def test_shard_of_another_kind(data_dir, tmp_path, capsys):
     status, out = _pretrain(tmp_path, tagged)
     assert_failed_cleanly(status, capsys.readouterr().err, str(tagged), "kind 'tagged', expected 'mrc'")
     _assert_no_checkpoint(out)
+
+
+def test_shard_that_is_not_parquet(mrc, tmp_path, capsys):
+    # pyarrow says "Parquet magic bytes not found in footer" and names no file.
+    (mrc / FIRST).write_bytes(b"id,query,context\n1,who,nobody\n" * 20)
+    status, out = _pretrain(tmp_path, mrc)
+    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: not a readable Parquet file")
+    _assert_no_checkpoint(out)
+
+
+def test_shard_cut_short(mrc, tmp_path, capsys):
+    data = (mrc / FIRST).read_bytes()
+    (mrc / FIRST).write_bytes(data[:len(data) // 2])  # the footer is gone
+    status, out = _pretrain(tmp_path, mrc)
+    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: not a readable Parquet file")
+    _assert_no_checkpoint(out)
+
+
+def test_shard_with_a_damaged_page(mrc, tmp_path, capsys):
+    # Footer and schema intact, so open_dataset accepts the shard; the first column's pages are overwritten,
+    # and the error comes when they are read.
+    data = bytearray((mrc / FIRST).read_bytes())
+    start = 4  # after the leading magic bytes, the first column chunk's pages begin
+    end = pq.ParquetFile(mrc / FIRST).metadata.row_group(0).column(0).total_compressed_size + start
+    data[start:end] = b"\xff" * (end - start)
+    (mrc / FIRST).write_bytes(bytes(data))
+    status, out = _pretrain(tmp_path, mrc)
+    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: not a readable Parquet file")
+    _assert_no_checkpoint(out)
+
+
+def test_manifest_that_is_not_utf8(mrc, tmp_path, capsys):
+    path = mrc / "manifest.json"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
+    status, out = _pretrain(tmp_path, mrc)
+    assert_failed_cleanly(status, capsys.readouterr().err, str(path), "is not UTF-8")
+    _assert_no_checkpoint(out)

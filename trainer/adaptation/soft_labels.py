@@ -137,7 +137,10 @@ class TeacherPredictions:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no teacher predictions (write them with write_teacher_predictions)")
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as err:  # pyarrow's message names no file
+            raise InputDataError(f"{path}: not a readable Parquet file ({err})") from None
         raw = (table.schema.metadata or {}).get(_METADATA_KEY)
         if raw is None:
             raise InputDataError(f"{path}: not a teacher-predictions file (no {_METADATA_KEY.decode()} metadata)")

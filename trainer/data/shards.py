@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from schemas.errors import InputDataError
 from schemas import open_dataset
+from schemas.dataset import parquet_batches, parquet_file
 
 # Stream tags for the generators drawn from the global seed, so the unit order, the block shuffles and the
 # mixing choices never share a random stream (DESIGN.md: seeded by (global seed, stable key), never by
@@ -142,7 +142,7 @@ class ShardDataset(IterableDataset):
         units = []
         for shard, path in enumerate(self.dataset.shard_paths):
             with self.dataset.filesystem.open_input_file(path) as handle:
-                metadata = pq.ParquetFile(handle).metadata
+                metadata = parquet_file(handle, self.directory, os.path.basename(path)).metadata
             units += [RowGroup(shard, index, metadata.row_group(index).num_rows)
                       for index in range(metadata.num_row_groups) if metadata.row_group(index).num_rows]
         return units
@@ -211,8 +211,9 @@ class ShardDataset(IterableDataset):
         path = self.dataset.shard_paths[unit.shard]
         with self.dataset.filesystem.open_input_file(path) as handle:
             seen = 0
-            batches = pq.ParquetFile(handle).iter_batches(batch_size=self.config.read_batch_size,
-                                                          row_groups=[unit.index], columns=self.config.columns)
+            batches = parquet_batches(handle, self.directory, os.path.basename(path),
+                                      batch_size=self.config.read_batch_size, row_groups=[unit.index],
+                                      columns=self.config.columns)
             for batch in batches:
                 low, high = max(offset - seen, 0), min(offset + take - seen, batch.num_rows)
                 seen += batch.num_rows
