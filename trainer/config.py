@@ -318,6 +318,9 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
             raise ConfigError(f"config file {path} not found")
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: byte {err.object[err.start:err.start + 1]!r} at offset {err.start} is not "
+                              "UTF-8 (a config is a UTF-8 YAML file)") from None
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
