@@ -24,7 +24,7 @@ from typing import Iterable, List, Sequence, Set
 from .pharaoh import Link
 
 HEURISTICS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
-# The alignment layer's default (the pipelines choose their own in pipelines/alignment_options.py).
+# The alignment layer's default (the pipelines choose their own in pipelines/align/options.py).
 DEFAULT_HEURISTIC = "grow-diag-final-and"
 # Accepted spellings for convenience; canonical names are the atools ones above.
 _ALIASES = {"intersection": "intersect", "gdfa": "grow-diag-final-and", "gdf": "grow-diag-final",

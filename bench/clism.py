@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from bench._paths import data_root  # noqa: E402
 
-from pipelines.alignment_options import PIPELINE_DEFAULTS  # noqa: E402
+from pipelines.align.options import PIPELINE_DEFAULTS  # noqa: E402
 
 ALIGNMENT = PIPELINE_DEFAULTS["clism"]
 

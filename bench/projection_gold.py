@@ -1,5 +1,5 @@
 """Span projection against gold cross-lingual spans: every projection method on every language pair the shared
-data has gold for, in one run (issue 17 §2, paper 002 §2.2).
+data has gold for, in one run (paper 002 §2.2).
 
     python bench/projection_gold.py [--runs 3] [--only europarl-en-de xquad-en-zh ...] [--no-fast-align]
     python -m bench --only projection_gold          # one run, the table as bench rows
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from bench._paths import data_root, tools_bin  # noqa: E402
 
 from alignment import make_aligner, symmetrize  # noqa: E402
-from pipelines.alignment_options import PIPELINE_DEFAULTS  # noqa: E402
+from pipelines.align.options import PIPELINE_DEFAULTS  # noqa: E402
 from pipelines.project_labels.evaluate import Scores  # noqa: E402
 from pipelines.project_labels.projection import DEFAULT_METHOD, project  # noqa: E402
 
@@ -445,7 +445,7 @@ def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
                          pair.measure))
     margin = worst_margin(pairs, columns, runs, "naive gdfa", default)
     rows.append(("projection_gold", "default minus naive gdfa, worst pair", f"{margin:+.3f}",
-                 "≥ 0 on every pair is the goal (issue 17)"))
+                 "≥ 0 on every pair is the goal"))
     return rows
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions, add_alignment_arguments
+from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions, add_alignment_arguments
 from schemas.conll import read_conll
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import pytest
 from pipelines.project_labels.__main__ import main, run
 from pipelines.project_labels.evaluate import score
 from pipelines.tokenize import words
-from pipelines.word_alignment import write_keyed_links
+from pipelines.align.transforms import write_keyed_links
 from schemas import open_dataset, read_manifest, validate_dataset
 from schemas.conll import read_conll
 from schemas.row_checks import tag_sequence_problems

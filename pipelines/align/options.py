@@ -26,7 +26,7 @@ class AlignmentOptions:
 
     aligner: str = "eflomal"
     heuristic: str = "grow-diag-final-and"
-    # Precomputed links instead of an aligner: `KEY<TAB>i-j ...` lines (pipelines.word_alignment).
+    # Precomputed links instead of an aligner: `KEY<TAB>i-j ...` lines (pipelines.align.transforms).
     links_file: str | None = None
     lowercase: bool = False
     # Pairs per batch. Only eflomal and fast_align hand a model from a sample on to batches; GIZA++ trains one

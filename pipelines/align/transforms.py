@@ -54,11 +54,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from alignment import canonical_heuristic, make_aligner, parse_links, symmetrize_all
 from alignment.errors import InputError
-from pipelines.alignment_options import AlignmentOptions
+from pipelines.align.options import AlignmentOptions
 from pipelines.shards import count
 
 Links = tuple[tuple[int, int], ...]
-_DEFAULTS = AlignmentOptions()  # AlignPairs' defaults: the alignment options' own (pipelines/alignment_options.py)
+_DEFAULTS = AlignmentOptions()  # AlignPairs' defaults: the alignment options' own (pipelines/align/options.py)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ with no span left is dropped. spaCy models cannot be downloaded by the pipeline:
 --ner-model en_core_web_sm, or a model directory.
 
 Alignment: eflomal by default, one model per language pair over all its usable pairs (a model from a sample,
-then batches aligned in parallel, see pipelines/word_alignment.py); --aligner fast_align|giza (GIZA++, or
+then batches aligned in parallel, see pipelines/align/transforms.py); --aligner fast_align|giza (GIZA++, or
 MGIZA++ when GIZA++ is not installed; --aligner-bin DIR finds their programs), or --links-file FILE with
 precomputed links, one line `ID<TAB>i-j i-j ...` per pair (ID = SRC-TGT:CORPUS:LINE, line 0-based; from a
 line-aligned Pharaoh file: awk '{print "en-de:NAME:" NR-1 "\\t" $0}' links.txt). A span maps to the target
@@ -43,7 +43,7 @@ import sys
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.alignment_options import add_alignment_arguments, alignment_from_args
+from pipelines.align.options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, CorpusSpec, parse_corpus_spec
 from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline

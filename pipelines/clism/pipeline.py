@@ -21,7 +21,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions
+from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions
 from pipelines.clism.parallel_input import CorpusSpec, RawPair, ReadPolicy, read_corpus
 from pipelines.clism.prepare import PreparedPair, PrepareOptions, prepare_pair
 from pipelines.clism.rows import build_row
@@ -29,7 +29,7 @@ from pipelines.clism.spans import (MAX_SPAN_WORDS, FilterSpans, FindEntities, Sp
                                    model_for)
 from pipelines.shards import WriteShards, count, count_drop
 from pipelines.tokenize import SUPPORTED_LANGUAGES
-from pipelines.word_alignment import AlignPairs, PairToAlign
+from pipelines.align.transforms import AlignPairs, PairToAlign
 
 QUE_TOKEN = "[QUE]"
 

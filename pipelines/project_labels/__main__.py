@@ -34,7 +34,7 @@ import sys
 
 import apache_beam as beam
 
-from pipelines.alignment_options import add_alignment_arguments, alignment_from_args
+from pipelines.align.options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.project_labels import evaluate as evaluation
 from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, Target, build_pipeline,

@@ -17,12 +17,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.alignment_options import PIPELINE_DEFAULTS, AlignmentOptions
+from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions
 from pipelines.project_labels.projection import DEFAULT_CONFLICT, DEFAULT_METHOD, project
 from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, read_extra_parallel, read_lines,
                                                    read_source, tokenize_translation)
 from pipelines.shards import WriteShards, count, count_drop
-from pipelines.word_alignment import AlignPairs, PairToAlign, format_keyed_links
+from pipelines.align.transforms import AlignPairs, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
 from schemas.storage import join
 from schemas.tags import tags_from_spans
