@@ -136,7 +136,7 @@ class ExtractorQA(SpanExtractor):
         output = {"scores": scores}
         if context_start is not None and context_end is not None:
             mask = valid_span_mask(context_start.to(scores.device), context_end.to(scores.device),
-                                   scores.shape[1], self.config.max_span_length)
+                                   scores.shape[1], self.config.max_span_length, self.config.cls_row_negatives)
             output["valid_mask"] = mask
             if answer_spans is not None:
                 output["loss"] = wae_loss(scores, mask, answer_spans)

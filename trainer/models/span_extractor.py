@@ -9,7 +9,9 @@ randomly initialised on top of the pretrained encoder (paper 001 §3).
 
 The loss is binary cross-entropy over the valid cells - context spans (both ends inside the context,
 i <= j, at most ``max_span_length`` tokens) plus the [CLS] cell - summed and divided by the number of valid
-cells in the batch. Labels arrive sparse (``[K, 3]`` rows of example, start, end) and the ``B x L x L``
+cells in the batch. ``cls_row_negatives`` adds the cells (0, j) of every context token j, all labelled 0:
+the mask of the mPMR authors' code (DAMO-NLP-SG/PMR), where the [CLS] row of the score matrix is trained too.
+Labels arrive sparse (``[K, 3]`` rows of example, start, end) and the ``B x L x L``
 label matrix is built on the scores' device.
 """
 from __future__ import annotations
@@ -34,6 +36,8 @@ class SpanExtractorConfig:
     activation: str = "gelu"
     # Longest answer span, in tokens, the loss looks at; None: any span inside the context.
     max_span_length: int | None = None
+    # Also score the cells (0, j) of the context tokens j as negatives (the mPMR authors' loss mask).
+    cls_row_negatives: bool = False
 
 
 @dataclass
@@ -62,9 +66,10 @@ class SpanProjection(nn.Module):
 
 
 def valid_span_mask(context_start: torch.Tensor, context_end: torch.Tensor, seq_len: int,
-                    max_span_length: int | None = None) -> torch.Tensor:
+                    max_span_length: int | None = None, cls_row_negatives: bool = False) -> torch.Tensor:
     """``[B, L, L]`` bool: cell (i, j) is a context span (start <= i <= j < end, j - i < max_span_length),
-    or the [CLS] cell (0, 0)."""
+    or the [CLS] cell (0, 0); with ``cls_row_negatives`` also (0, j) for every context token j (no span
+    length limit: they are not spans)."""
     positions = torch.arange(seq_len, device=context_start.device)
     inside = (positions >= context_start[:, None]) & (positions < context_end[:, None])  # [B, L]
     mask = inside[:, :, None] & inside[:, None, :]
@@ -73,6 +78,8 @@ def valid_span_mask(context_start: torch.Tensor, context_end: torch.Tensor, seq_
     if max_span_length is not None:
         allowed &= width < max_span_length
     mask &= allowed
+    if cls_row_negatives:
+        mask[:, 0, :] |= inside
     mask[:, 0, 0] = True
     return mask
 
@@ -158,7 +165,7 @@ class SpanExtractor(nn.Module):
         if context_start is None or context_end is None:
             return SpanExtractorOutput(scores=scores)
         mask = valid_span_mask(context_start.to(scores.device), context_end.to(scores.device), scores.shape[1],
-                               self.config.max_span_length)
+                               self.config.max_span_length, self.config.cls_row_negatives)
         loss = None if answer_spans is None else wae_loss(scores, mask, answer_spans)
         return SpanExtractorOutput(scores=scores, valid_mask=mask, loss=loss)
 

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 from transformers import PretrainedConfig
 
-from trainer.config import DataConfig, build
+from trainer.config import ConfigError, DataConfig, build
 from trainer.data.mrc_features import MRCCollator, MRCFeatureConfig
 from trainer.models.backbone import encoder_without_pooler
 from trainer.models.span_extractor import SpanExtractor, SpanExtractorConfig
@@ -16,6 +16,12 @@ from trainer.objectives.base import Objective
 # What the mPMR pipeline writes in place of the entity in a query (pipelines/wiki_mrc; the manifest's
 # config records it as mask_token).
 PIPELINE_MASK_TOKEN = "[MASK]"
+
+# Which cells of the score matrix the WAE loss covers (``objective.options.loss_mask``):
+#   spans   - the context spans and the [CLS] cell (0, 0), as paper 001 §2.1 describes the objective;
+#   authors - also the cells (0, j) of every context token j, as negatives: the mask of the authors' code
+#             (DAMO-NLP-SG/PMR). Same scores and labels; only the normaliser and those extra cells differ.
+LOSS_MASKS = ("spans", "authors")
 
 
 @dataclass
@@ -30,6 +36,9 @@ class WaeOptions:
     # The entity placeholder in the shards' queries, replaced by the tokenizer's own mask token.
     query_mask_token: str = PIPELINE_MASK_TOKEN
     pad_to_multiple_of: int | None = 8
+    # spans (the default: the paper's description, and the loss every earlier run of the project trained
+    # with) | authors (adds the (0, j) cells); see LOSS_MASKS.
+    loss_mask: str = "spans"
 
 
 class QueryMaskCollator:
@@ -51,11 +60,16 @@ class WaeObjective(Objective):
 
     def options(self, raw: dict, data: DataConfig | None = None, seed: int = 0) -> WaeOptions:
         lengths = {} if data is None else {"max_length": data.max_length, "max_query_length": data.max_query_length}
-        return build(WaeOptions, {**lengths, **raw}, prefix="objective.options.")
+        options = build(WaeOptions, {**lengths, **raw}, prefix="objective.options.")
+        if options.loss_mask not in LOSS_MASKS:
+            raise ConfigError(f"objective.options.loss_mask: {options.loss_mask!r} is not one of "
+                             f"{', '.join(LOSS_MASKS)}")
+        return options
 
     def build_model(self, encoder_name_or_config, tokenizer, options: WaeOptions) -> SpanExtractor:
         extractor = SpanExtractorConfig(intermediate_size=options.extractor_intermediate_size,
-                                        dropout=options.extractor_dropout, max_span_length=options.max_span_length)
+                                        dropout=options.extractor_dropout, max_span_length=options.max_span_length,
+                                        cls_row_negatives=options.loss_mask == "authors")
         if isinstance(encoder_name_or_config, PretrainedConfig):
             model = SpanExtractor.from_encoder_config(encoder_name_or_config, extractor)
         else:
