@@ -203,7 +203,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except BrokenPipeError:  # pragma: no cover - e.g. `| head`
         return 1
-    except OSError as err:  # unwritable output, unreadable file, ...
+    except FileNotFoundError as err:  # an input path that is not there; other OSErrors are not the input's fault
         print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,7 @@ import sys
 
 import pipelines.report as package
 from pipelines.report.registry import write_report
+from schemas.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as err:
         print(f"error: {err}: install matplotlib (pip install matplotlib)", file=sys.stderr)
         return 1
-    except Exception as err:  # a missing or invalid dataset: one line, not a traceback
-        print(f"error: {err}", file=sys.stderr)
+    except (UserError, FileNotFoundError) as err:  # a missing or invalid dataset: one line; a bug: its traceback
+        print(f"error: {' '.join(line.strip() for line in str(err).splitlines() if line.strip())}", file=sys.stderr)
         return 1
     print(f"wrote {path}")
     return 0
