@@ -16,3 +16,8 @@ class InputDataError(UserError, ValueError):
     """An input file, record or checkpoint that cannot be used as given (too few examples, a malformed line, a
     file that does not match its partner); the message names the file and, where there is one, the position.
     A ``ValueError`` too, so callers that caught the plain ``ValueError`` these used to be still do."""
+
+
+class UsageError(UserError, ValueError):
+    """A command-line option or value that cannot be used (a malformed ``LANG=PATH``, options that do not go
+    together, an unknown name where argparse has no choices); the message names the option."""

@@ -19,10 +19,6 @@ from trainer.config import dump_config, load_config
 from trainer.loop.train import TrainResult
 
 
-class UsageError(UserError, ValueError):
-    """A command-line value argparse cannot check on its own (``LANG=PATH`` pairs, a needed option missing)."""
-
-
 def one_line(err: BaseException) -> str:
     """The error's message on one line: dataset errors list their problems on lines of their own."""
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__

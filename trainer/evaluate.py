@@ -35,8 +35,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from schemas.errors import UsageError
 from trainer.adaptation.retention import ProbeConfig, measure_model
-from trainer.cli import UsageError, command_device, run_command
+from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.metrics import report_json, report_markdown
 from trainer.tasks.registry import load_finetuned, stored_run, task_heads

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import torch
 
-from schemas.errors import InputDataError
-from trainer.cli import UsageError, command_device, run_command
+from schemas.errors import InputDataError, UsageError
+from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.base import Task
 from trainer.tasks.registry import load_finetuned
