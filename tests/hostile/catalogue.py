@@ -162,6 +162,9 @@ CASES = [
     Case("Checkpoints", "a `config.json` of another model type", FAILS,
          "`error: .../config.json: model_type 'distilbert', but .../model.safetensors holds only 4 of its 36 "
          "weights`, instead of a model initialised at random", f"{K}::test_config_json_of_another_model_type"),
+    Case("Checkpoints", "a `heads.safetensors` cut short, then resume", FAILS,
+         "`error: .../heads.safetensors: not a readable safetensors file (...): the file is damaged or cut short`",
+         f"{K}::test_heads_file_cut_short"),
     Case("Model folders", "a checkpoint whose `config.json` has an `auto_map` (custom code), stdin closed",
          REFUSED, "`error: DIR/config.json: refused: its auto_map (AutoConfig=evil.EvilConfig, ...) asks to run "
          "Python shipped with the checkpoint ...`; no `[y/N]` prompt, the code never runs",

@@ -94,3 +94,14 @@ def test_model_folder_with_pickled_weights(run_copy, tmp_path, capsys):
     assert_failed_cleanly(status, capsys.readouterr().err, str(checkpoint / "pytorch_model.bin"),
                           "the trainer reads safetensors only")
     assert not marker.exists(), "the model folder's pickle was run"
+
+
+def test_heads_file_cut_short(run_copy, capsys):
+    # Resuming reads heads.safetensors itself (not through transformers): its error must name it as well.
+    dataset, out, checkpoint = run_copy
+    heads = checkpoint / "heads.safetensors"
+    heads.write_bytes(heads.read_bytes()[:-64])
+    capsys.readouterr()
+    status = _pretrain(out, dataset, 4)
+    assert_failed_cleanly(status, capsys.readouterr().err, str(heads), "not a readable safetensors file")
+    assert not (out / checkpoint.parent.name / "step-00000004").exists()

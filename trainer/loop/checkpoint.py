@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -155,6 +156,15 @@ def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module,
     return final
 
 
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """``load_file``, a damaged or cut file being an error naming it (safetensors' own message names none)."""
+    try:
+        return load_file(str(path))
+    except SafetensorError as err:
+        raise InputDataError(f"{path}: not a readable safetensors file ({err}): the file is damaged or cut "
+                             "short") from None
+
+
 def load_module_weights(checkpoint: str | os.PathLike, model: nn.Module) -> None:
     """Load the encoder and head weights of ``checkpoint`` into ``model`` (strict, tied weights excepted)."""
     checkpoint = Path(checkpoint)
@@ -163,7 +173,7 @@ def load_module_weights(checkpoint: str | os.PathLike, model: nn.Module) -> None
     if not encoder_file.is_file():
         raise FileNotFoundError(f"{encoder_file} not found (sharded or non-safetensors encoders are not "
                                 "supported for resuming)")
-    encoder_state = load_file(str(encoder_file))
+    encoder_state = read_safetensors(encoder_file)
     result = module.encoder.load_state_dict(encoder_state, strict=False)
     if result.unexpected_keys:
         raise InputDataError(f"{encoder_file}: weights the model does not have: {result.unexpected_keys[:5]}")
@@ -175,7 +185,7 @@ def load_module_weights(checkpoint: str | os.PathLike, model: nn.Module) -> None
     if untied:
         raise InputDataError(f"{encoder_file} lacks weights of the model: {untied[:5]}")
     heads_file = checkpoint / HEADS_FILE
-    heads = load_file(str(heads_file)) if heads_file.is_file() else {}
+    heads = read_safetensors(heads_file) if heads_file.is_file() else {}
     expected = head_state(module)
     if set(heads) != set(expected):
         raise InputDataError(f"{heads_file}: holds {sorted(set(heads) - set(expected))[:5]} and lacks "
@@ -229,7 +239,7 @@ def load_matching_heads(model: nn.Module, directory: str | os.PathLike) -> tuple
     path = Path(directory) / HEADS_FILE
     if not path.is_file():
         return [], []
-    saved = load_file(str(path))
+    saved = read_safetensors(path)
     own = head_state(model)
     loaded = sorted(k for k, v in saved.items() if k in own and own[k].shape == v.shape)
     ignored = sorted(set(saved) - set(loaded))

@@ -1,5 +1,6 @@
-"""Every tokenizer, config and pretrained model the trainer reads from a folder (or a cached model name) is loaded
-here, and nothing in it is ever run.
+"""Every tokenizer and pretrained model the trainer reads from a folder (or a cached model name) is loaded here,
+and nothing in it is ever run (``ModelConfig.check_pretrained`` reads a folder's config with
+``trust_remote_code=False`` as well, before this is reached).
 
 A checkpoint folder can come from anywhere. transformers runs Python shipped inside one when its
 ``config.json`` or ``tokenizer_config.json`` has an ``auto_map`` (and, asked without ``trust_remote_code``, it
@@ -101,10 +102,6 @@ def check_safetensors(path: str | os.PathLike) -> None:
                               "short") from None
 
 
-def _where(name_or_path: str | os.PathLike) -> str:
-    return os.fspath(name_or_path)
-
-
 def load_tokenizer_from(name_or_path: str | os.PathLike):
     """``AutoTokenizer.from_pretrained`` of a checked folder, never running the folder's code."""
     from transformers import AutoTokenizer
@@ -114,17 +111,7 @@ def load_tokenizer_from(name_or_path: str | os.PathLike):
     try:
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError) as err:
-        raise CheckpointError(f"{_where(name_or_path)}: no tokenizer could be loaded: {err}") from None
-
-
-def load_config_from(name_or_path: str | os.PathLike):
-    """``AutoConfig.from_pretrained`` of a checked folder, never running the folder's code."""
-    from transformers import AutoConfig
-    check_model_folder(name_or_path)
-    try:
-        return AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{_where(name_or_path)}/{CONFIG_FILE}: {err}") from None
+        raise CheckpointError(f"{os.fspath(name_or_path)}: no tokenizer could be loaded: {err}") from None
 
 
 def load_pretrained(auto_class, name_or_path: str | os.PathLike, **kwargs):
@@ -137,7 +124,7 @@ def load_pretrained(auto_class, name_or_path: str | os.PathLike, **kwargs):
     try:
         return auto_class.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
     except (OSError, ValueError) as err:
-        raise CheckpointError(f"{_where(name_or_path)}: the model could not be loaded: {err}") from None
+        raise CheckpointError(f"{os.fspath(name_or_path)}: the model could not be loaded: {err}") from None
 
 
 def model_from_config(auto_class, config, **kwargs):
