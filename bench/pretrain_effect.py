@@ -142,11 +142,13 @@ def reused_rows(position: str, output: Path, budget: Budget) -> dict | None:
     return {**row_figures(output), "wall": None, "cpu": None, "command": None, "reused": True}
 
 
-def build_rows(position: str, dumps: Sequence[Path], output: Path, budget: Budget) -> dict:
-    """``python -m pipelines.wiki_mrc`` on ``dumps`` with ``--answer-position position``; the row figures."""
+def build_rows(position: str, dumps: Sequence[Path], output: Path, budget: Budget, lang: str = "en",
+               extra: Sequence[str] = ()) -> dict:
+    """``python -m pipelines.wiki_mrc`` on ``dumps`` (of language ``lang``; ``extra``: more pipeline flags) with
+    ``--answer-position position``; the row figures."""
     if output.exists():
         shutil.rmtree(output)
-    command = [sys.executable, "-m", "pipelines.wiki_mrc", *(f"--input={p}" for p in dumps), "--lang", "en",
+    command = [sys.executable, "-m", "pipelines.wiki_mrc", *(f"--input={p}" for p in dumps), "--lang", lang, *extra,
                "--output", str(output), "--answer-position", position, "--min-mentions", str(budget.min_mentions),
                "--query-words", str(budget.query_words), "--context-words", str(budget.context_words),
                "--runner=FnApiRunner"]
@@ -213,8 +215,11 @@ def steady_steps(records: Sequence[dict]) -> tuple[float, int]:
     return train_seconds(train[1:]), train[-1]["step"] - train[0]["step"]
 
 
-def wae_config(rows: Path, base_model: Path, output: Path, budget: Budget):
-    overrides = [f"output_dir={output}", f"model.name_or_path={base_model}", f"data.train=[{rows}]"]
+def wae_config(rows: Path | Sequence[Path], base_model: Path, output: Path, budget: Budget):
+    """The WAE config of an arm; ``rows``: one rows directory or several (every language's)."""
+    rows = [rows] if isinstance(rows, (str, Path)) else list(rows)
+    overrides = [f"output_dir={output}", f"model.name_or_path={base_model}",
+                 f"data.train=[{', '.join(map(str, rows))}]"]
     if budget.pretrain_steps is not None:
         overrides += [f"train.total_steps={budget.pretrain_steps}",
                       f"train.warmup_steps={max(1, budget.pretrain_steps // 10)}",
@@ -232,7 +237,7 @@ def pretraining_figures(config, checkpoint: Path, records: Sequence[dict]) -> di
             "train_wall": train_seconds(train), "steady": steady_steps(train)}
 
 
-def pretrain_arm(rows: Path, base_model: Path, output: Path, budget: Budget) -> dict:
+def pretrain_arm(rows: Path | Sequence[Path], base_model: Path, output: Path, budget: Budget) -> dict:
     if output.exists():
         shutil.rmtree(output)  # a fresh run: trainer.pretrain would resume from an old checkpoint
     config = wae_config(rows, base_model, output, budget)

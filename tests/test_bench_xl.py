@@ -1,0 +1,54 @@
+"""Smoke runs of the cross-lingual claim benches (bench/xl_mpmr.py, xl_projection.py, xl_gem.py) in their --quick
+mode on a tiny BERT (2 layers, hidden 32, a WordPiece vocabulary learnt here from the real data), not on
+multilingual-e5-small: each result table must hold every gold language the bench finds in the data folder, with
+a spread over the seeds, and the checkpoints it names must exist."""
+import json
+from pathlib import Path
+
+import pytest
+from transformers import BertConfig, BertModel
+
+from bench import _xl
+from trainer_fixtures import wordpiece_tokenizer
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+SAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "samples" / "enwiki-sample.xml"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(data_dir, tmp_path_factory):
+    texts = []
+    for gold in [*_xl.xquad_files(data_dir).values(), *_xl.tydi_dev_files(data_dir).values()]:
+        data = json.loads(gold.path.read_text(encoding="utf-8"))["data"]
+        texts += [p["context"] for a in data[:3] for p in a["paragraphs"][:2]]
+    for gold in [*_xl.europarl_files(data_dir).values(), *_xl.conll2002_files(data_dir).values()]:
+        texts += gold.path.read_text(encoding=gold.encoding).splitlines()[:400]
+    tokenizer = wordpiece_tokenizer(texts, vocab_size=1500)
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _languages(summary: dict) -> set[str]:
+    return {column for arm in summary.values() for column in arm}
+
+
+def test_xl_mpmr_quick_scores_every_qa_dev_file(tiny_model, data_dir, tmp_path):
+    from bench import xl_mpmr
+    budget = xl_mpmr.QUICK._replace(max_length=128, max_dev=3)
+    figures = xl_mpmr.run(budget, tmp_path, str(tiny_model), str(data_dir), [SAMPLE])
+    expected = {f"tydiqa/{lang}" for lang in _xl.tydi_dev_files(data_dir)} | {
+        f"xquad/{lang}" for lang in _xl.xquad_files(data_dir)}
+    assert {"tydiqa/ar", "tydiqa/fi", "tydiqa/id", "xquad/de", "xquad/zh"} <= expected
+    assert set(figures["summary"]) == {f"{a}/{s}" for a in xl_mpmr.ARMS for s in xl_mpmr.SETTINGS}
+    for key, summary in figures["summary"].items():
+        assert set(summary) == expected, key
+        assert all(stats["f1"]["runs"] == len(budget.seeds) for stats in summary.values())
+    table = (tmp_path / "xl_mpmr.md").read_text(encoding="utf-8")
+    assert all(column in table for column in expected) and "±" in table
+    assert all(Path(r["checkpoint"], "model.safetensors").is_file() for r in figures["runs"])
+    assert figures["pretraining"]["wae"]["first_loss"] != figures["pretraining"]["wae-authors"]["first_loss"]
+    assert figures["projection"]["total_min"] > 0
