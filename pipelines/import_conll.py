@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
-from pipelines.shards import WriteShards, count, write_dataset_manifest
+from pipelines.shards import CountingDoFn, WriteShards, count, write_dataset_manifest
 from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
 
 
@@ -40,7 +40,7 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 _STORED_BYTES = partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-class ReadConllFile(beam.DoFn):
+class ReadConllFile(CountingDoFn):
     """A CoNLL file path → one tagged-sentence row per sentence."""
 
     def __init__(self, lang: str, encoding: str, tag_column: int, tag_scheme: str):

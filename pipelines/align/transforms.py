@@ -55,7 +55,7 @@ from apache_beam.io.filesystems import FileSystems
 from alignment import canonical_heuristic, make_aligner, parse_links, symmetrize_all
 from alignment.errors import InputError
 from pipelines.align.options import AlignmentOptions
-from pipelines.shards import count
+from pipelines.shards import CountingDoFn, count
 
 Links = tuple[tuple[int, int], ...]
 _DEFAULTS = AlignmentOptions()  # AlignPairs' defaults: the alignment options' own (pipelines/align/options.py)
@@ -84,7 +84,7 @@ def _words(pair: PairToAlign, lowercase: bool) -> tuple[list[str], list[str]]:
     return list(pair.src), list(pair.tgt)
 
 
-class _Skip(beam.DoFn):
+class _Skip(CountingDoFn):
     """Pairs with an empty side leave here: emitted ones yield no links (tagged output ``empty``)."""
 
     EMPTY = "empty"
@@ -128,7 +128,7 @@ def _emit(group: str, pairs: Sequence[PairToAlign], all_links: Sequence[Links], 
         yield pair.key, links
 
 
-class _AlignSample(beam.DoFn):
+class _AlignSample(CountingDoFn):
     """(group, sampled pairs) → (key, links) for the sample's emitted pairs, and (tagged ``model``)
     (group, the trained model's bytes) when the group has pairs outside the sample. Groups that fit one batch
     are left to the batch path."""
@@ -163,7 +163,7 @@ class _AlignSample(beam.DoFn):
         yield from _emit(group, pairs, _symmetrized(forward, reverse, self.heuristic), "sample")
 
 
-class _AlignBatch(beam.DoFn):
+class _AlignBatch(CountingDoFn):
     """((group, batch), pairs) → (key, links) for every emitted pair of the batch."""
 
     def __init__(self, aligner: str, heuristic: str, options: dict, lowercase: bool):
@@ -204,7 +204,7 @@ def read_keyed_links(path: str) -> Iterator[tuple[str, tuple[int, str]]]:
             yield key, (number, links)
 
 
-class _JoinPrecomputed(beam.DoFn):
+class _JoinPrecomputed(CountingDoFn):
     def __init__(self, path: str):
         self.path = path
 

@@ -27,7 +27,7 @@ from pipelines.clism.prepare import PreparedPair, PrepareOptions, prepare_pair
 from pipelines.clism.rows import build_row
 from pipelines.clism.spans import (MAX_SPAN_WORDS, FilterSpans, FindEntities, SpanRules, count_span_drop,
                                    model_for)
-from pipelines.shards import WriteShards, count, count_drop
+from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
 from pipelines.tokenize import SUPPORTED_LANGUAGES
 from pipelines.align.transforms import AlignPairs, PairToAlign
 
@@ -123,7 +123,7 @@ class ClismConfig:
         return out
 
 
-class ReadCorpora(beam.DoFn):
+class ReadCorpora(CountingDoFn):
     """A corpus spec → its raw pairs, in order (one reader per corpus: line numbers need a sequential pass)."""
 
     def __init__(self, policy: ReadPolicy):
@@ -141,7 +141,7 @@ class ReadCorpora(beam.DoFn):
         count("corpora_read")
 
 
-class Prepare(beam.DoFn):
+class Prepare(CountingDoFn):
     """A raw pair → the cleaned, tokenised pair (or a counted drop). Pairs that still need NER go to ``ner``."""
 
     NER = "ner"
@@ -171,7 +171,7 @@ def _to_align(pair: PreparedPair) -> PairToAlign:
                        emit=not pair.align_only)
 
 
-class BuildRows(beam.DoFn):
+class BuildRows(CountingDoFn):
     """(key, {pair, links}) → the CLISM row, or a counted drop."""
 
     def __init__(self, que_token: str):

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import apache_beam as beam
 
 from pipelines.clism.prepare import PreparedPair, WordSpan
-from pipelines.shards import count, count_drop
+from pipelines.shards import CountingDoFn, count, count_drop
 
 MAX_SPAN_WORDS = 10  # Appendix B
 # Components NER never needs: leaving them out makes a full pipeline (en_core_web_sm) several times faster.
@@ -96,7 +96,7 @@ def select_spans(tokens: Sequence[str], spans: Iterable[WordSpan], lang: str, ru
     return tuple(kept)
 
 
-class FilterSpans(beam.DoFn):
+class FilterSpans(CountingDoFn):
     """A pair with its candidate spans → the pair with the spans that pass; a sentence left without spans
     becomes an alignment-only pair (counted as ``no_source_span``)."""
 
@@ -168,7 +168,7 @@ def entities(nlp, pairs: Sequence[PreparedPair], batch_size: int = 256) -> list[
             for doc in nlp.pipe(docs, batch_size=batch_size)]
 
 
-class FindEntities(beam.DoFn):
+class FindEntities(CountingDoFn):
     """A batch of pairs → each pair with the entities of its source. The spaCy pipelines are loaded once per
     worker, in ``setup``."""
 

@@ -41,8 +41,9 @@ from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, 
                                                language_counters, write_outputs)
 from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
-from pipelines.shards import pipeline_counters, write_dataset_manifest
+from pipelines.shards import COUNTS_FILE, read_counts, write_dataset_manifest
 from schemas import Manifest
+from schemas.storage import join
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,7 +132,8 @@ def run(argv: list[str] | None = None) -> Manifest | None:
     write_outputs(build_pipeline(pipeline, config), config)
     result = pipeline.run()
     result.wait_until_finish()
-    counters = pipeline_counters(result)
+    # One run, one counts file: every language's shards have the run's counts beside them.
+    counters = read_counts(join(config.output_dir(config.targets[0].lang), COUNTS_FILE))
     manifests = []
     for target in config.targets:
         directory = config.output_dir(target.lang)

@@ -21,7 +21,7 @@ from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions
 from pipelines.project_labels.projection import DEFAULT_CONFLICT, DEFAULT_METHOD, project
 from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, read_extra_parallel, read_lines,
                                                    read_source, tokenize_translation)
-from pipelines.shards import WriteShards, count, count_drop
+from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
 from pipelines.align.transforms import AlignPairs, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
 from schemas.storage import join
@@ -97,7 +97,7 @@ class SentencePair:
     target: tuple[str, ...]
 
 
-class ReadSource(beam.DoFn):
+class ReadSource(CountingDoFn):
     """The source CoNLL path → (sentence index, SourceSentence)."""
 
     def __init__(self, config: ProjectionConfig):
@@ -116,7 +116,7 @@ class ReadSource(beam.DoFn):
         count("source_lines_with_missing_columns", stats.short_lines)
 
 
-class JoinTranslation(beam.DoFn):
+class JoinTranslation(CountingDoFn):
     """(index, {source, target}) → SentencePair; an empty translation is a counted drop."""
 
     def __init__(self, config: ProjectionConfig, target: Target):
@@ -138,7 +138,7 @@ class JoinTranslation(beam.DoFn):
                                source=sources[0], target=targets[0])
 
 
-class ReadExtra(beam.DoFn):
+class ReadExtra(CountingDoFn):
     """(source path, target path, lang, n) → PairToAlign(emit=False) for every kept pair."""
 
     def __init__(self, config: ProjectionConfig):
@@ -158,7 +158,7 @@ class ReadExtra(beam.DoFn):
         count(f"extra_parallel_pairs.{lang}", kept)
 
 
-class Project(beam.DoFn):
+class Project(CountingDoFn):
     """(key, {pair, links}) → one ``tagged`` row with the projected tags and the projection counts."""
 
     def __init__(self, config: ProjectionConfig):

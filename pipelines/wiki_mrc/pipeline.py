@@ -32,7 +32,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.shards import WriteShards, count, count_drop
+from pipelines.shards import CountingDoFn, CountingFlatMap, WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
 from pipelines.wiki.dump import DumpFault, DumpUnit, Page, iter_unit
 from pipelines.wiki.parser_process import DEFAULT_MAX_MEMORY_MB, WikiTextParser
@@ -126,7 +126,7 @@ class ReadProgress:
                 f"({self.chars / 1e6 / seconds:.2f}M/s, parsing included)")
 
 
-class ReadUnits(beam.DoFn):
+class ReadUnits(CountingDoFn):
     """A dump unit → ``(path, Page)`` for every page; a fault → the ``fault`` output (its description, naming
     file and position). The pages read before a fault are kept."""
 
@@ -187,7 +187,7 @@ def count_masks(query: ex.MaskedQuery) -> None:
         count("masked_words." + GUARDED, query.guarded)
 
 
-class ParsePages(beam.DoFn):
+class ParsePages(CountingDoFn):
     """A page → redirect edges, the article's definition (with its query), its mentions (one per anchor) and
     its body (text + anchors), or a counted reason why it is none of these."""
 
@@ -457,7 +457,7 @@ def _resolve_target(element):
     yield entity, sample._replace(names=(target,))
 
 
-class MakeEntities(beam.DoFn):
+class MakeEntities(CountingDoFn):
     """(entity, {sample, definition}) → Entity when the title is a kept article linked often enough; every other
     case counts its links under a reason."""
 
@@ -501,7 +501,7 @@ def num_buckets(articles: int, per_bucket: int) -> int:
     return max(1, math.ceil(articles / per_bucket))
 
 
-class MakeRequests(beam.DoFn):
+class MakeRequests(CountingDoFn):
     """An entity → its answerable requests (to the bucket of each sampled mention's article) and unanswerable
     requests (to random buckets)."""
 
@@ -551,7 +551,7 @@ class Bucket:
         return article
 
 
-class BuildExamples(beam.DoFn):
+class BuildExamples(CountingDoFn):
     """One bucket: its articles and the requests sent to it → MRC rows."""
 
     def __init__(self, config: MrcConfig):
@@ -700,7 +700,7 @@ class WikiToMrc(beam.PTransform):
         pages = parsed[ParsePages.DEFINITION] | "PageTitles" >> beam.Map(lambda record: (record[0], True))
         per_entity = ({"sample": per_target, "final": resolved, "page": pages}
                       | "JoinRedirects" >> beam.CoGroupByKey()
-                      | "ToEntity" >> beam.FlatMap(_resolve_target)
+                      | "ToEntity" >> beam.ParDo(CountingFlatMap(_resolve_target))
                       | "MergeSamples" >> beam.CombinePerKey(MergeSamples(k)))
         entities = ({"sample": per_entity, "definition": parsed[ParsePages.DEFINITION]}
                     | "JoinDefinitions" >> beam.CoGroupByKey()

@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Tuple
 
 import apache_beam as beam
 
-from pipelines.shards import count, count_drop
+from pipelines.shards import CountingDoFn, CountingFlatMap, count, count_drop
 
 DEFAULT_MAX_HOPS = 4
 
@@ -51,7 +51,7 @@ def resolve_in_memory(edges: Iterable[Tuple[str, str]], max_hops: int = DEFAULT_
     return final, failed
 
 
-class _Follow(beam.DoFn):
+class _Follow(CountingDoFn):
     """One round: for one title, the edge leaving it (if any) and the redirects that currently point at it."""
 
     DONE = "done"
@@ -94,11 +94,15 @@ class ResolveRedirects(beam.PTransform):
             finals.append(step[_Follow.DONE])
             waiting = step.active
         # Still pointing at a redirect after max_hops hops.
-        _ = waiting | "CountTooLong" >> beam.Map(lambda _: count_drop("redirect_chain_too_long"))
+        _ = waiting | "CountTooLong" >> beam.ParDo(CountingFlatMap(_count_too_long))
         resolved = tuple(finals) | "Finals" >> beam.Flatten()
-        return resolved | "CountResolved" >> beam.Map(_counted)
+        return resolved | "CountResolved" >> beam.ParDo(CountingFlatMap(_counted))
+
+
+def _count_too_long(_) -> None:
+    count_drop("redirect_chain_too_long")
 
 
 def _counted(kv):
     count("redirects_resolved")
-    return kv
+    return [kv]
