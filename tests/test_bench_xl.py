@@ -52,3 +52,19 @@ def test_xl_mpmr_quick_scores_every_qa_dev_file(tiny_model, data_dir, tmp_path):
     assert all(Path(r["checkpoint"], "model.safetensors").is_file() for r in figures["runs"])
     assert figures["pretraining"]["wae"]["first_loss"] != figures["pretraining"]["wae-authors"]["first_loss"]
     assert figures["projection"]["total_min"] > 0
+
+
+def test_xl_gem_quick_scores_every_conll2002_file_and_tatoeba_pair(tiny_model, data_dir, tmp_path):
+    from bench import xl_gem
+    budget = xl_gem.QUICK._replace(max_eval=5, probe_size=16, memory_size=64, batch_size=4, steps=2)
+    figures = xl_gem.run(budget, tmp_path, str(tiny_model), str(data_dir))
+    ner = {f"conll2002/{lang}" for lang in _xl.conll2002_files(data_dir)} | {"conll2003/en"}
+    assert {"conll2002/es", "conll2002/nl"} <= ner
+    pairs = set(_xl.tatoeba_pairs(data_dir))
+    xsr = {f"xsr-{when}/{pair}" for when in ("before", "after") for pair in pairs}
+    for arm, summary in figures["summary"].items():
+        assert set(summary) == ner | xsr, arm
+        assert all(stats["runs"] == 2 for metrics in summary.values() for stats in metrics.values())
+    table = (tmp_path / "xl_gem.md").read_text(encoding="utf-8")
+    assert all(column in table for column in ner | pairs) and "→" in table
+    assert all(Path(r["checkpoint"], "model.safetensors").is_file() for r in figures["runs"])
