@@ -18,6 +18,7 @@ from typing import Any
 
 from alignment import ALIGNERS, HEURISTICS, TEXT_ALIGNERS, canonical_aligner, canonical_heuristic
 from alignment.external import BIN_ENV
+from schemas.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,13 @@ class AlignmentOptions:
     def __post_init__(self):
         object.__setattr__(self, "aligner", canonical_aligner(self.aligner))
         if self.aligner not in TEXT_ALIGNERS:
-            raise ValueError(f"--aligner {self.aligner} does not align text; give --links-file for links computed "
+            raise UsageError(f"--aligner {self.aligner} does not align text; give --links-file for links computed "
                              f"elsewhere, or one of {', '.join(TEXT_ALIGNERS)}")
         object.__setattr__(self, "heuristic", canonical_heuristic(self.heuristic))
         for name in ("batch_size", "priors_sample", "threads", "eflomal_samplers"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{FLAGS[name]} must be at least 1, not {value}")
+                raise UsageError(f"--{FLAGS[name]} must be at least 1, not {value}")
         self.aligner_options()  # an option the chosen aligner does not take fails here, before any worker
 
     def aligner_options(self) -> dict[str, Any]:
@@ -68,7 +69,7 @@ class AlignmentOptions:
             if value is None:
                 continue
             if parameter not in taken:
-                raise ValueError(f"--{FLAGS[field_name]} does not apply to --aligner {self.aligner}")
+                raise UsageError(f"--{FLAGS[field_name]} does not apply to --aligner {self.aligner}")
             out[parameter] = value
         return out
 

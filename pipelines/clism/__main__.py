@@ -49,6 +49,7 @@ from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, 
 from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline
 from pipelines.clism.spans import MAX_SPAN_WORDS, parse_ner_models
 from pipelines.shards import write_dataset_manifest
+from schemas.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,18 +101,18 @@ def corpora_from_args(args: argparse.Namespace) -> list[CorpusSpec]:
     corpora += [parse_corpus_spec(tokens, align_only=True) for tokens in args.extra]
     one_pair = [flag for flag in ("src", "tsv", "joint", "source_spans") if getattr(args, flag)]
     if len(one_pair) > 1:
-        raise ValueError("give one of --src/--tgt, --tsv, --joint and --source-spans/--tgt (or use --corpus)")
+        raise UsageError("give one of --src/--tgt, --tsv, --joint and --source-spans/--tgt (or use --corpus)")
     if not one_pair:
         if args.tgt:
-            raise ValueError("--tgt needs --src or --source-spans")
+            raise UsageError("--tgt needs --src or --source-spans")
         return corpora
     if not args.src_lang or not args.tgt_lang:
-        raise ValueError("--src-lang and --tgt-lang are required with --src/--tsv/--joint/--source-spans")
+        raise UsageError("--src-lang and --tgt-lang are required with --src/--tsv/--joint/--source-spans")
     flag = one_pair[0]
     if flag in ("src", "source_spans") and not args.tgt:
-        raise ValueError(f"--{flag.replace('_', '-')} needs --tgt")
+        raise UsageError(f"--{flag.replace('_', '-')} needs --tgt")
     if flag in ("tsv", "joint") and args.tgt:
-        raise ValueError(f"--tgt does not go with --{flag}")
+        raise UsageError(f"--tgt does not go with --{flag}")
     format_, paths = {"src": ("lines", (args.src, args.tgt)), "tsv": ("tsv", (args.tsv,)),
                       "joint": ("joint", (args.joint,)),
                       "source_spans": ("conll", (args.source_spans, args.tgt))}[flag]

@@ -26,7 +26,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.conll import ConllStats, decompressed, read_conll
-from schemas.errors import UserError
+from schemas.errors import UsageError, UserError
 from schemas.tags import spans_from_tags
 
 # CoNLL files are opened uncompressed and decompressed by schemas.conll, which reports a cut .gz/.bz2 (Beam's
@@ -61,9 +61,9 @@ class CorpusSpec:
 
     def __post_init__(self):
         if self.format not in FORMATS:
-            raise ValueError(f"unknown corpus format {self.format!r}; choose one of {', '.join(FORMATS)}")
+            raise UsageError(f"unknown corpus format {self.format!r}; choose one of {', '.join(FORMATS)}")
         if len(self.paths) != FORMATS[self.format]:
-            raise ValueError(f"corpus format {self.format!r} takes {FORMATS[self.format]} path(s), "
+            raise UsageError(f"corpus format {self.format!r} takes {FORMATS[self.format]} path(s), "
                              f"got {len(self.paths)}: {' '.join(self.paths)}")
         if not self.name:
             object.__setattr__(self, "name", os.path.basename(self.paths[0].rstrip("/")) or self.paths[0])
@@ -86,11 +86,11 @@ def parse_corpus_spec(tokens: Sequence[str], align_only: bool = False) -> Corpus
         option, _, value = tokens.pop().partition("=")
         options[option] = value
     if len(tokens) < 3:
-        raise ValueError(f"corpus {' '.join(tokens)!r}: expected LANGS FORMAT PATH..., e.g. 'en-de lines a.en a.de'")
+        raise UsageError(f"corpus {' '.join(tokens)!r}: expected LANGS FORMAT PATH..., e.g. 'en-de lines a.en a.de'")
     langs, format_, paths = tokens[0], tokens[1], tuple(tokens[2:])
     src_lang, dash, tgt_lang = langs.partition("-")
     if not dash or not src_lang or not tgt_lang or "-" in tgt_lang:
-        raise ValueError(f"corpus languages {langs!r}: expected SRC-TGT, e.g. en-de")
+        raise UsageError(f"corpus languages {langs!r}: expected SRC-TGT, e.g. en-de")
     return CorpusSpec(src_lang, tgt_lang, format_, paths, options.get("name", ""), align_only)
 
 

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import open_dataset
 from schemas.conll import open_conll_file, read_conll
+from schemas.errors import InputDataError
 from schemas.storage import join
 from schemas.tags import Span, spans_from_tags
 
@@ -95,8 +96,8 @@ def _conll_tags(path: str, encoding: str, tag_column: int) -> list[tuple[list[st
 
 def _check_tokens(k: int, predicted: list[str], gold: list[str], where: str, gold_path: str) -> None:
     if len(predicted) != len(gold):
-        raise ValueError(f"sentence {k}: {where} has {len(predicted)} tokens but {gold_path} has {len(gold)}; "
-                         "scoring needs the same words on both sides (project with --pretokenized gold tokens)")
+        raise InputDataError(f"sentence {k}: {where} has {len(predicted)} tokens but {gold_path} has {len(gold)}; "
+                             "scoring needs the same words on both sides (project with --pretokenized gold tokens)")
 
 
 def score(predicted: str, gold: str, gold_encoding: str = "utf-8", gold_tag_column: int = -1,
@@ -109,10 +110,10 @@ def score(predicted: str, gold: str, gold_encoding: str = "utf-8", gold_tag_colu
         for row in open_dataset(predicted, "tagged").iter_rows(columns=["tokens", "tags", "sentence_index"]):
             index = row["sentence_index"]
             if index in rows:
-                raise ValueError(f"{predicted}: two rows for sentence_index {index}")
+                raise InputDataError(f"{predicted}: two rows for sentence_index {index}")
             if not 0 <= index < len(gold_sentences):
-                raise ValueError(f"{predicted}: sentence_index {index} but {gold} has {len(gold_sentences)} "
-                                 "sentences")
+                raise InputDataError(f"{predicted}: sentence_index {index} but {gold} has {len(gold_sentences)} "
+                                     "sentences")
             rows[index] = (row["tokens"], row["tags"])
         for k, (gold_tokens, gold_tags) in enumerate(gold_sentences):
             if k not in rows:
@@ -124,9 +125,9 @@ def score(predicted: str, gold: str, gold_encoding: str = "utf-8", gold_tag_colu
         return scores
     predicted_sentences = _conll_tags(predicted, predicted_encoding, predicted_tag_column)
     if len(predicted_sentences) != len(gold_sentences):
-        raise ValueError(f"{predicted} has {len(predicted_sentences)} sentences but {gold} has "
-                         f"{len(gold_sentences)}; a CoNLL prediction must hold every gold sentence, in order "
-                         "(score the dataset directory instead when sentences were dropped)")
+        raise InputDataError(f"{predicted} has {len(predicted_sentences)} sentences but {gold} has "
+                             f"{len(gold_sentences)}; a CoNLL prediction must hold every gold sentence, in order "
+                             "(score the dataset directory instead when sentences were dropped)")
     for k, ((p_tokens, p_tags), (g_tokens, g_tags)) in enumerate(zip(predicted_sentences, gold_sentences)):
         _check_tokens(k, p_tokens, g_tokens, predicted, gold)
         scores.add(spans_from_tags(p_tags), spans_from_tags(g_tags))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from alignment.span_mapping import map_span, map_span_cluster, map_words
+from schemas.errors import UsageError
 from schemas.tags import Span
 
 Link = tuple[int, int]
@@ -56,7 +57,7 @@ DEFAULT_METHOD = "cluster"
 def _mapper(method: str) -> Callable[[Sequence[Link], int, int], TargetSpans]:
     """The registered mapping of ``method``; ValueError listing the choices."""
     if method not in METHODS:
-        raise ValueError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
+        raise UsageError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
     return METHODS[method]
 
 
@@ -147,7 +148,7 @@ def candidates(source_spans: Sequence[Span], links: Sequence[Link],
 def resolve_conflicts(found: list[Candidate], policy: str = DEFAULT_CONFLICT) -> tuple[list[Candidate], int]:
     """The candidates that survive ``policy`` (no two share a target word), and how many were removed."""
     if policy not in CONFLICT_POLICIES:
-        raise ValueError(f"unknown conflict policy {policy!r}; choose one of {', '.join(CONFLICT_POLICIES)}")
+        raise UsageError(f"unknown conflict policy {policy!r}; choose one of {', '.join(CONFLICT_POLICIES)}")
     order = CONFLICT_POLICIES[policy]
     if order is None:  # drop: every span that overlaps another goes
         kept = [c for c in found if not any(o is not c and _overlap(o.span, c.span) for o in found)]

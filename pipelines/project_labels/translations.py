@@ -16,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.tokenize import words
 from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
+from schemas.errors import InputDataError, UsageError
 from schemas.row_checks import tag_sequence_problems
 from schemas.tags import Span, spans_from_tags
 
@@ -51,7 +52,7 @@ def check_scheme(tags: list[str], scheme: str, where: str) -> None:
             raise ConllError(f"{where}: not well-formed BIOES: {problems[0]} (pass --input-scheme auto to read "
                              "it with conlleval's rules)")
     elif scheme != "auto":
-        raise ValueError(f"unknown input scheme {scheme!r}; choose one of {', '.join(INPUT_SCHEMES)}")
+        raise UsageError(f"unknown input scheme {scheme!r}; choose one of {', '.join(INPUT_SCHEMES)}")
 
 
 def read_source(path: str, encoding: str = "utf-8", tag_column: int = -1, input_scheme: str = "auto",
@@ -72,8 +73,8 @@ def numbered_lines(handle: IO[bytes], path: str) -> Iterator[tuple[int, str]]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise ValueError(f"{path}:{number}: byte {raw[err.start:err.start + 1]!r} at column {err.start + 1} "
-                             "is not valid UTF-8 (translations must be UTF-8)") from None
+            raise InputDataError(f"{path}:{number}: byte {raw[err.start:err.start + 1]!r} at column {err.start + 1} "
+                                 "is not valid UTF-8 (translations must be UTF-8)") from None
         yield number - 1, text.rstrip("\r\n")
 
 
@@ -142,5 +143,5 @@ def read_extra_parallel(src_path: str, tgt_path: str) -> Iterator[tuple[int, tup
                 yield (src[0], tuple(unescape_moses(t) for t in src[1].split()),
                        tuple(unescape_moses(t) for t in tgt[1].split()))
     if n_src != n_tgt:
-        raise ValueError(f"extra parallel files differ in length: {src_path} has {n_src} lines, "
-                         f"{tgt_path} has {n_tgt}")
+        raise InputDataError(f"extra parallel files differ in length: {src_path} has {n_src} lines, "
+                             f"{tgt_path} has {n_tgt}")

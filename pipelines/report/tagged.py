@@ -21,6 +21,7 @@ from pipelines.report.common import (KEPT, LOST, LOST_OTHER, Figures, ReportKind
                                      label_bars, length_histogram, median, percent, plot_drop_reasons,
                                      series_height, stacked_hbar, stream_rows, table)
 from schemas import Dataset
+from schemas.errors import InputDataError
 from schemas.tags import spans_from_tags
 
 COLUMNS = ["id", "lang", "tokens", "tags", "projection"]
@@ -97,7 +98,7 @@ def summarize(dataset: Dataset) -> Summary:
         try:
             _add_row(summary, row)
         except ValueError as err:  # a malformed tag: name the row, as `schemas validate` would
-            raise ValueError(f"{dataset.directory}: row {row['id']!r}: {err}") from None
+            raise InputDataError(f"{dataset.directory}: row {row['id']!r}: {err}") from None
     return summary
 
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Dict, Mapping, Optional
 
+from schemas.errors import UsageError
+
+
 SPACY = "spacy"
 PYTHAINLP = "pythainlp"
 SACREMOSES = "sacremoses"
@@ -92,7 +95,7 @@ def language(code: str) -> Language:
     try:
         return LANGUAGES[code]
     except (KeyError, TypeError):
-        raise ValueError(f"unsupported language code {code!r}: word tokenisation is defined for "
+        raise UsageError(f"unsupported language code {code!r}: word tokenisation is defined for "
                          f"{', '.join(SUPPORTED_LANGUAGES)}") from None
 
 

@@ -37,7 +37,7 @@ from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pi
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS
 from pipelines.wiki_mrc.title_masking import RULE_NAMES
 from pipelines.worker_tuning import fix_mmap_threshold
-from schemas.errors import UserError
+from schemas.errors import UsageError, UserError
 from schemas.storage import join
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +93,7 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
     args, options = parse_args(build_parser(), argv)
     tokenizer_lang = args.tokenizer_lang or args.lang
     if tokenizer_lang not in SUPPORTED_LANGUAGES:
-        raise ValueError(f"no word tokenizer for {tokenizer_lang!r}: pass --tokenizer-lang with one of "
+        raise UsageError(f"no word tokenizer for {tokenizer_lang!r}: pass --tokenizer-lang with one of "
                          f"{', '.join(SUPPORTED_LANGUAGES)} (e.g. ru for Bulgarian, a Cyrillic language with spaces)")
     config = MrcConfig(
         lang=args.lang, tokenizer_lang=tokenizer_lang, seed=args.seed, query_words=args.query_words,

@@ -27,6 +27,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional
 
 from pipelines.wiki_mrc.title_masking import (EXACT, MASK_KINDS, SUBSTRING, LanguageMasking, NameMatch,
                                               TitleMasker, masking_for)
+from schemas.errors import UsageError
 
 # Paper 001, Appendix A.1: "the query length Q is set to 50 words, and the context length C is set to 200
 # words. Both are computed before the subword segmentation."
@@ -93,7 +94,7 @@ def answer_position_strategy(name: str) -> Callable[[int, str, int], int]:
     try:
         return ANSWER_POSITIONS[name]
     except KeyError:
-        raise ValueError(f"unknown answer position {name!r}: one of {', '.join(ANSWER_POSITIONS)}") from None
+        raise UsageError(f"unknown answer position {name!r}: one of {', '.join(ANSWER_POSITIONS)}") from None
 
 
 def words_before_anchor(position: str, seed: int, key: str, context_words: int) -> int:
@@ -231,7 +232,7 @@ def build_masked_query(text: str, names: Sequence[str], lang: str, tokenize: Tok
     Words are counted before masking (the paper's "first Q words"). The lead's first parenthetical is dropped,
     masked or kept as ``parenthetical`` says (:data:`LEAD_PARENTHETICALS`)."""
     if parenthetical not in LEAD_PARENTHETICALS:
-        raise ValueError(f"unknown lead parenthetical {parenthetical!r}: one of {', '.join(LEAD_PARENTHETICALS)}")
+        raise UsageError(f"unknown lead parenthetical {parenthetical!r}: one of {', '.join(LEAD_PARENTHETICALS)}")
     group = lead_parenthetical(text) if parenthetical != "keep" else None
     in_group = 0
     if group is not None and parenthetical == "drop":

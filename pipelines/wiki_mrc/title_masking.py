@@ -57,6 +57,9 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from schemas.errors import UsageError
+
+
 EXACT, PREFIX, SUBSTRING = "exact", "prefix", "substring"
 MASK_KINDS = (EXACT, PREFIX, SUBSTRING)  # weakest to strongest: a word overlapping two matches takes the later
 GUARDED = "guarded"  # counter suffix: name words too short for affix matching
@@ -353,7 +356,7 @@ def masking_for(lang: str, fallback: Optional[str] = None) -> LanguageMasking:
 def with_rule(spec: LanguageMasking, rule: str) -> LanguageMasking:
     """``spec`` with another rule (``--title-masking``), keeping the language's data."""
     if rule not in RULES:
-        raise ValueError(f"unknown title masking rule {rule!r}: one of {', '.join(RULE_NAMES)}")
+        raise UsageError(f"unknown title masking rule {rule!r}: one of {', '.join(RULE_NAMES)}")
     return replace(spec, rule=rule)
 
 
