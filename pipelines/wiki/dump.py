@@ -37,6 +37,17 @@ column and the byte offset in the unit's decompressed XML, the approximate compr
 before it, and a message. A pipeline counts faults (they are ordinary records, so they can go to a tagged
 output); :func:`read_pages` is the convenience form that raises :class:`DumpError` (carrying the fault) after
 yielding the good pages.
+
+No DTD
+------
+A MediaWiki export has no DOCTYPE, so one in a dump was put there by hand, and its entities would be expanded
+into page text (an external one would read a file of the machine). Every DTD is refused, wherever it stands:
+before the root (after the XML declaration, comments, processing instructions, a BOM, in UTF-16, at the start of a
+multistream's later stream: expat's DOCTYPE callback raises), or where only content may stand (a DOCTYPE or
+``<!ENTITY`` after the root or inside a root-less stream, which expat reports as an invalid token: the bytes at the
+error say which). A refusal is not a counted fault: :func:`iter_unit` yields the pages before it and then raises
+:class:`DumpError` (``on_fault`` does not skip it), so a run given a crafted file fails instead of finishing
+without it unnoticed.
 """
 from __future__ import annotations
 
@@ -47,14 +58,13 @@ import posixpath
 import re
 import zlib
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 from xml.parsers import expat
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.errors import InputDataError, UserError
-
+from schemas.errors import UserError
 
 __all__ = [
     "DumpUnit", "Page", "SiteInfo", "DumpFault", "DumpError",
@@ -239,7 +249,7 @@ def read_index_offsets(index_path: str) -> List[int]:
             try:
                 offset = int(head_field)
             except ValueError:
-                raise InputDataError(f"{index_path}:{lineno}: not an 'offset:page_id:title' line: {line[:80]!r}")
+                raise ValueError(f"{index_path}:{lineno}: not an 'offset:page_id:title' line: {line[:80]!r}")
             if offset != last:
                 offsets.append(offset)
                 last = offset
@@ -505,20 +515,64 @@ def _to_int(value, default):
 
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
-_ROOT_RE = re.compile(r"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<mediawiki[\s>]", re.S)
-_SNIFF_BYTES = 4096
+_SNIFF_BYTES = 4096  # bytes read before looking for the root
+# A prolog (comments, processing instructions) longer than this is not followed to its end: the unit is then taken
+# for a document when it starts with an XML declaration, else for a root-less stream. Either way expat still sees
+# every byte, so a DTD further on is refused all the same; the bound only keeps memory flat.
+_PROLOG_MAX = 4 << 20
+_ROOT_TAG = re.compile(r"<mediawiki[\s/>]")
+# What only a DTD declares. In content expat rejects them as an invalid token; these say it was a DTD.
+_DTD_DECLARATION = re.compile(r"<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)")
+_DTD_REFUSED = ("a DTD is not allowed in a MediaWiki dump ({what} ...>): a dump must not declare entities, which "
+                "would be expanded into page text; the file is refused")
+_TAIL = 256  # bytes of the previous chunk kept to read a declaration the chunk bound cut
 
 
 def _detect(head: bytes) -> Tuple[str, int]:
-    """(encoding, BOM length) of the start of a unit."""
+    """(encoding, BOM length) of the start of a unit. Without a BOM, a NUL byte next to a non-NUL one in the first
+    two is UTF-16 (XML text holds no NUL), whatever the first character: expat sees it too."""
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding, len(bom)
-    if head[:4] == b"<\x00?\x00" or head[:4] == b"<\x00m\x00":
+    if len(head) >= 2 and head[0] and not head[1]:
         return "utf-16-le", 0
-    if head[:4] == b"\x00<\x00?" or head[:4] == b"\x00<\x00m":
+    if len(head) >= 2 and not head[0] and head[1]:
         return "utf-16-be", 0
     return "utf-8", 0
+
+
+def _prolog(text: str) -> str:
+    """What follows the prolog of ``text`` (the decoded start of a unit, BOM removed): ``"root"`` (``<mediawiki``),
+    ``"dtd"`` (a DOCTYPE), ``"other"`` (anything else: a root-less stream's ``<page>``, or not a dump), or ``"more"``
+    when ``text`` ends inside the prolog. The prolog is whitespace, the XML declaration, comments and processing
+    instructions, each skipped whole: a pattern over it could match across a DOCTYPE between two comments."""
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in " \t\r\n":
+            i += 1
+        if text.startswith("<!--", i):
+            end = text.find("-->", i + 4)
+            if end < 0:
+                return "more"
+            i = end + 3
+        elif text.startswith("<?", i):
+            end = text.find("?>", i + 2)
+            if end < 0:
+                return "more"
+            i = end + 2
+        elif text.startswith("<!DOCTYPE", i):
+            return "dtd"
+        elif _ROOT_TAG.match(text, i):
+            return "root"
+        else:
+            rest = text[i:i + 11]
+            if len(rest) < 11 and any(k.startswith(rest) for k in ("<!DOCTYPE", "<mediawiki", "<!--", "<?")):
+                return "more"
+            return "other"
+
+
+class _Refused(Exception):
+    """A DTD in the input: never a counted fault (see the module's docstring)."""
 
 
 class _Parser:
@@ -533,15 +587,43 @@ class _Parser:
         self.expat.StartElementHandler = self.handler.start
         self.expat.EndElementHandler = self.handler.end
         self.expat.CharacterDataHandler = self.handler.data
+        # No DTD is read: the DOCTYPE itself is refused at its start, before expat reads a declaration of it. The
+        # other settings hold should that ever change: no parameter entity, no entity declaration, no external one.
+        self.expat.StartDoctypeDeclHandler = self._refuse_doctype
+        self.expat.EntityDeclHandler = self._refuse_entity
+        self.expat.ExternalEntityRefHandler = self._refuse_external
+        self.expat.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self.encoding = "utf-8"
         self.prefix_bytes = 0  # bytes of synthetic input fed before the real data
         self.synthetic_root = False
         self.fed = 0  # real (decompressed) bytes fed
+        # The chunk being parsed and the end of the one before, with their offsets in the real bytes: what an
+        # expat error points into, read to tell a DTD declaration from other malformed XML.
+        self.chunk, self.chunk_start = b"", 0
+        self.tail, self.tail_start = b"", 0
+
+    def _refuse_doctype(self, name, system_id, public_id, has_internal_subset) -> None:
+        what = f"<!DOCTYPE {name}" + (f" SYSTEM {system_id!r}" if system_id else "")
+        raise _Refused(_DTD_REFUSED.format(what=what))
+
+    def _refuse_entity(self, name, *_ignored) -> None:
+        raise _Refused(_DTD_REFUSED.format(what=f"<!ENTITY {name}"))
+
+    def _refuse_external(self, context, base, system_id, public_id) -> int:
+        raise _Refused(_DTD_REFUSED.format(what=f"<!ENTITY ... SYSTEM {system_id!r}"))
+
+    def needs_more(self, head: bytes) -> bool:
+        """Whether ``head`` (the unit's first bytes) ends inside the prolog and more of it should be read first."""
+        encoding, bom = _detect(head)
+        return _prolog(head[bom:].decode(encoding, errors="ignore")) == "more" and len(head) < _PROLOG_MAX
 
     def begin(self, head: bytes) -> None:
         self.encoding, bom = _detect(head)
         text = head[bom:].decode(self.encoding, errors="ignore")
-        if not _ROOT_RE.match(text):
+        found = _prolog(text)
+        # A DOCTYPE goes to expat in place, where its callback refuses it with its exact position.
+        document = found in ("root", "dtd") or (found == "more" and text.lstrip(" \t\r\n").startswith("<?xml"))
+        if not document:
             prefix = "<mediawiki>".encode(self.encoding)
             # The BOM must stay first for expat to detect the encoding.
             self.expat.Parse(head[:bom] + prefix, False)
@@ -552,8 +634,47 @@ class _Parser:
         self.feed(head)
 
     def feed(self, data: bytes, final: bool = False) -> None:
+        if self.chunk:
+            self.tail = (self.tail + self.chunk[-_TAIL:])[-_TAIL:]  # decompressed chunks can be a few bytes
+            self.tail_start = self.chunk_start + len(self.chunk) - len(self.tail)
+        self.chunk, self.chunk_start = data, self.fed
         self.expat.Parse(data, final)
         self.fed += len(data)
+
+    def dtd_declaration(self, byte: int, more: Callable[[], bytes]) -> Optional[Tuple[str, int]]:
+        """The DTD declaration (``<!ENTITY`` ...) that expat's error at real byte ``byte`` is, if it is one. expat
+        points a few characters into the invalid token, so a few before and after are read; it rejects ``<!E``
+        without waiting for the rest, which may still be unread: ``more()`` gives the next bytes (b"" at the end).
+        Returns the declaration's keyword and the real byte of its ``<``."""
+        width = 2 if self.encoding.startswith("utf-16") else 1
+        start = max(self.tail_start, byte - 8 * width)
+        if width == 2 and start % 2:  # UTF-16 characters start at even offsets (the BOM is two bytes)
+            start += 1
+        end = byte + 16 * width
+        data = self.tail + self.chunk
+        while self.tail_start + len(data) < end:
+            extra = more()
+            if not extra:
+                break
+            data += extra
+        window = data[start - self.tail_start:end - self.tail_start]
+        found = _DTD_DECLARATION.search(window.decode(self.encoding, errors="ignore"))
+        if not found:
+            return None
+        return found.group(0), start + window.index(found.group(0).encode(self.encoding))
+
+    def bytes_between(self, start: Optional[int], end: int) -> bytes:
+        """The real bytes ``[start, end)`` as far as they are kept (b"" for none)."""
+        if start is None:
+            return b""
+        return (self.tail + self.chunk)[max(0, start - self.tail_start):max(0, end - self.tail_start)]
+
+    def declaration_start(self, byte: int) -> Optional[int]:
+        """Where the ``<!DOCTYPE`` that expat's callback at real byte ``byte`` belongs to starts (expat calls it at
+        the internal subset's ``[`` or the closing ``>``), if it is in the bytes kept."""
+        data = self.tail + self.chunk
+        found = data.rfind("<!DOCTYPE".encode(self.encoding), 0, byte - self.tail_start)
+        return None if found < 0 else self.tail_start + found
 
     def close(self) -> None:
         """End of input. A multistream unit may end with only the root open (it is closed by a later stream);
@@ -595,6 +716,15 @@ class _Parser:
                          message=message, pages_before=self.handler.count, last_title=self.handler.last_title)
 
 
+def _point_back(fault: DumpFault, start: Optional[int], encoding: str, between: bytes) -> DumpFault:
+    """``fault`` moved back to real byte ``start`` (a declaration's ``<``) when ``between`` (the bytes from there to
+    the fault's position) holds no line break, so the column moves by as many characters; else left where it is."""
+    text = between.decode(encoding, errors="ignore")
+    if start is None or fault.byte_offset is None or fault.column is None or "\n" in text or "\r" in text:
+        return fault
+    return replace(fault, byte_offset=start, column=max(1, fault.column - len(text)))
+
+
 class _Truncated(Exception):
     pass
 
@@ -609,11 +739,19 @@ def _parse(unit: DumpUnit, siteinfo_only: bool = False) -> Iterator[Union[Page, 
     handler = parser.handler
     started = False
     head = b""
+    chunks = source.chunks()
+
+    def more() -> bytes:  # the bytes after the ones parsed, to read what an expat error stopped at
+        try:
+            return next(chunks, b"")
+        except _DecompressionFault:
+            return b""
+
     try:
-        for chunk in source.chunks():
+        for chunk in chunks:
             if not started:
                 head += chunk
-                if len(head) < _SNIFF_BYTES:
+                if len(head) < _SNIFF_BYTES or parser.needs_more(head):
                     continue
                 started = True
                 parser.begin(head)
@@ -641,8 +779,21 @@ def _parse(unit: DumpUnit, siteinfo_only: bool = False) -> Iterator[Union[Page, 
     except expat.ExpatError as exc:
         yield from handler.pages
         handler.pages.clear()
-        yield parser.fault(f"malformed XML: {expat.ErrorString(exc.code)}", source, expat_error=True)
+        fault = parser.fault(f"malformed XML: {expat.ErrorString(exc.code)}", source, expat_error=True)
+        declaration = parser.dtd_declaration(fault.byte_offset, more)
+        if declaration:
+            what, start = declaration
+            fault = _point_back(fault, start, parser.encoding, parser.bytes_between(start, fault.byte_offset))
+            raise DumpError(replace(fault, message=_DTD_REFUSED.format(what=what))) from None
+        yield fault
         return
+    except _Refused as exc:
+        yield from handler.pages
+        handler.pages.clear()
+        fault = parser.fault(str(exc), source, expat_error=False)
+        start = parser.declaration_start(fault.byte_offset)
+        raise DumpError(_point_back(fault, start, parser.encoding,
+                                    parser.bytes_between(start, fault.byte_offset))) from None
     except _Truncated as exc:
         yield from handler.pages
         handler.pages.clear()

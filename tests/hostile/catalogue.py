@@ -48,6 +48,7 @@ STAGES = {
 D, P, C, Q = "hostile/test_dumps.py", "hostile/test_parallel_text.py", "hostile/test_conll.py", "hostile/test_qa.py"
 S, A, K, F = "hostile/test_shards.py", "hostile/test_alignment.py", "hostile/test_checkpoints.py", "hostile/test_faults.py"
 M, G = "hostile/test_model_folders.py", "hostile/test_configs.py"
+DD = "hostile/test_dump_dtd.py"
 
 CASES = [
     Case("Dumps", "XML cut in the middle of a page", COUNTED,
@@ -79,6 +80,28 @@ CASES = [
          "naming file, title and id", f"{D}::test_page_whose_parse_balloons_memory"),
     Case("Dumps", "an `--input` glob that matches nothing", FAILS, "`error: --input [...] matches no dump`",
          f"{D}::test_no_dataset_when_nothing_was_written"),
+    Case("Dumps", "a DOCTYPE defining an entity used in page text, before the root: at the start, after the XML "
+         "declaration, comments (between two: this one used to expand the entity into the page), processing "
+         "instructions or a BOM; UTF-16 LE/BE with and without BOM; in bz2, gzip, xz; cut by the 1 MiB read; past a "
+         "4 MiB prolog; a parameter entity; an external entity or DTD (`file:///etc/hostname`)", FAILS,
+         "`read_pages` raises `DumpError`: `FILE: line L, column C, byte B ...: a DTD is not allowed in a MediaWiki "
+         "dump (<!DOCTYPE mediawiki ...>): ...; 0 pages read before it`; no page holds the entity's text",
+         f"{DD}::test_dtd_before_the_root_is_refused"),
+    Case("Dumps", "the same files given to the command", FAILS,
+         "`error: FILE: line L, ..., byte B ...: a DTD is not allowed in a MediaWiki dump ... (DumpError)`, from the "
+         "launcher (it reads each file's first bytes); no manifest",
+         f"{DD}::test_dtd_before_the_root_fails_the_command"),
+    Case("Dumps", "`<!ENTITY` after the root has started, cut by the bound of the first 1 MiB read", FAILS,
+         "the pages before it read, then `FILE: ..., byte B ...: a DTD is not allowed in a MediaWiki dump (<!ENTITY "
+         "...>)` (not a counted fault: the worker's error fails the run, one line); no manifest",
+         f"{DD}::test_entity_declaration_after_the_root_in_a_later_chunk"),
+    Case("Dumps", "a DOCTYPE at the start or in the middle of a later stream of a bz2 multistream dump", FAILS,
+         "`FILE (unit starting at byte N): line L, ..., byte B ...: a DTD is not allowed in a MediaWiki dump ...`; "
+         "the pages before it read; the command fails with that line, no manifest",
+         f"{DD}::test_dtd_in_a_later_multistream_stream"),
+    Case("Dumps", "comments, processing instructions, a BOM or a 1 MiB comment before the root, no DTD; UTF-16 BE "
+         "without BOM starting with a comment; `&amp;`, `&lt;` and character references", READ,
+         "the same pages as the plain file", f"{DD}::test_prolog_without_a_dtd_is_read"),
     Case("Parallel text", "line counts that differ", FAILS,
          "`error: SRC:N: SRC has more lines than TGT (N-1); they must be parallel (or pass --on-length-mismatch "
          "truncate)`", f"{P}::test_line_counts_that_differ"),
