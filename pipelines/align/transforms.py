@@ -56,6 +56,7 @@ from alignment import canonical_heuristic, make_aligner, parse_links, symmetrize
 from alignment.errors import InputError
 from pipelines.align.options import AlignmentOptions
 from pipelines.shards import CountingDoFn, count
+from schemas.errors import InputDataError, UsageError
 
 Links = tuple[tuple[int, int], ...]
 _DEFAULTS = AlignmentOptions()  # AlignPairs' defaults: the alignment options' own (pipelines/align/options.py)
@@ -199,8 +200,8 @@ def read_keyed_links(path: str) -> Iterator[tuple[str, tuple[int, str]]]:
                 continue
             key, tab, links = line.partition("\t")
             if not tab:
-                raise ValueError(f"{path}, line {number}: expected 'KEY<TAB>i-j i-j ...' (a key, a tab, "
-                                 "Pharaoh links)")
+                raise InputDataError(f"{path}, line {number}: expected 'KEY<TAB>i-j i-j ...' (a key, a tab, "
+                                     "Pharaoh links)")
             yield key, (number, links)
 
 
@@ -212,17 +213,17 @@ class _JoinPrecomputed(CountingDoFn):
         key, joined = element
         pairs, lines = list(joined["pairs"]), sorted(joined["links"])
         if len(lines) > 1:
-            raise ValueError(f"{self.path}, line {lines[1][0]}: a second line for key {key!r}")
+            raise InputDataError(f"{self.path}, line {lines[1][0]}: a second line for key {key!r}")
         if pairs and not lines:
-            raise ValueError(f"{self.path}: no links for pair {key!r}")
+            raise InputDataError(f"{self.path}: no links for pair {key!r}")
         if pairs:  # (lines for pairs not in this run are ignored)
             yield self._links(key, pairs[0], *lines[0])
 
     def _links(self, key: str, pair: PairToAlign, number: int, text: str) -> tuple[str, Links]:
         try:
             links = parse_links(text, lengths=(len(pair.src), len(pair.tgt)), path=self.path, lineno=number)
-        except InputError as err:  # re-raised as a plain ValueError: Beam rebuilds errors from their message
-            raise ValueError(str(err)) from None
+        except InputError as err:  # re-raised with one message argument, from which Beam can rebuild it
+            raise InputDataError(str(err)) from None
         count(f"align.{pair.group}.pairs_aligned")
         if not links:
             count(f"align.{pair.group}.pairs_without_links")
@@ -246,7 +247,7 @@ class AlignPairs(beam.PTransform):
                  lowercase: bool = _DEFAULTS.lowercase):
         super().__init__()
         if priors_sample < 1 or batch_size < 1:
-            raise ValueError("priors_sample and batch_size must be at least 1")
+            raise UsageError("priors_sample and batch_size must be at least 1")
         self.aligner = aligner
         self.heuristic = canonical_heuristic(heuristic)  # a typo fails at graph construction
         self.links_file = links_file

@@ -30,6 +30,7 @@ from pipelines.clism.spans import (MAX_SPAN_WORDS, FilterSpans, FindEntities, Sp
 from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
 from pipelines.tokenize import SUPPORTED_LANGUAGES
 from pipelines.align.transforms import AlignPairs, PairToAlign
+from schemas.errors import UsageError
 
 QUE_TOKEN = "[QUE]"
 
@@ -86,35 +87,35 @@ class ClismConfig:
     def validate(self) -> None:
         labelled = [c for c in self.corpora if not c.align_only]
         if not labelled:
-            raise ValueError("no corpus to build rows from: give --src/--tgt, --tsv, --joint, --source-spans "
+            raise UsageError("no corpus to build rows from: give --src/--tgt, --tsv, --joint, --source-spans "
                              "or --corpus")
         names: dict[tuple[str, str], CorpusSpec] = {}
         for corpus in self.corpora:
             other = names.setdefault((corpus.group, corpus.name), corpus)
             if other is not corpus:
-                raise ValueError(f"two {corpus.group} corpora are both named {corpus.name!r} ({other.paths[0]} and "
+                raise UsageError(f"two {corpus.group} corpora are both named {corpus.name!r} ({other.paths[0]} and "
                                  f"{corpus.paths[0]}); their ids would clash: add name=OTHER to one of them")
         groups = {c.group for c in labelled}
         for corpus in self.corpora:
             if corpus.align_only and corpus.group not in groups:
-                raise ValueError(f"extra corpus {corpus.paths[0]} is {corpus.group}, but no labelled corpus is: "
+                raise UsageError(f"extra corpus {corpus.paths[0]} is {corpus.group}, but no labelled corpus is: "
                                  "extra pairs only help align pairs of their own language pair")
             if not self.pretokenized:
                 langs = [corpus.tgt_lang] + ([corpus.src_lang] if corpus.format != "conll" else [])
                 for lang in langs:
                     if lang not in SUPPORTED_LANGUAGES:
-                        raise ValueError(f"no word tokenizer for {lang!r} (corpus {corpus.paths[0]}): pass "
+                        raise UsageError(f"no word tokenizer for {lang!r} (corpus {corpus.paths[0]}): pass "
                                          f"--pretokenized for tokenised text, or use one of "
                                          f"{' '.join(SUPPORTED_LANGUAGES)}")
             if (not corpus.align_only and corpus.format != "conll"
                     and model_for(self.ner_models, corpus.src_lang) is None):
-                raise ValueError(f"corpus {corpus.paths[0]} has no gold spans and there is no --ner-model for "
+                raise UsageError(f"corpus {corpus.paths[0]} has no gold spans and there is no --ner-model for "
                                  f"its source language {corpus.src_lang!r}")
         if not self.que_token or self.que_token.strip() != self.que_token:
-            raise ValueError(f"--que-token {self.que_token!r} must be non-empty without surrounding spaces")
+            raise UsageError(f"--que-token {self.que_token!r} must be non-empty without surrounding spaces")
         for name in ("max_words", "max_chars", "max_span_words", "ner_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise UsageError(f"{name} must be at least 1")
         self.policy  # checks the policy names
 
     def to_dict(self) -> dict:

@@ -25,6 +25,7 @@ import apache_beam as beam
 
 from pipelines.clism.prepare import PreparedPair, WordSpan
 from pipelines.shards import CountingDoFn, count, count_drop
+from schemas.errors import UsageError
 
 MAX_SPAN_WORDS = 10  # Appendix B
 # Components NER never needs: leaving them out makes a full pipeline (en_core_web_sm) several times faster.
@@ -126,7 +127,7 @@ def parse_ner_models(values: Sequence[str]) -> dict[str, str]:
         if not eq or "/" in lang or "\\" in lang or not lang:
             lang, model = ANY_LANGUAGE, value
         if lang in models:
-            raise ValueError(f"--ner-model given twice for {lang if lang != ANY_LANGUAGE else 'every language'}")
+            raise UsageError(f"--ner-model given twice for {lang if lang != ANY_LANGUAGE else 'every language'}")
         models[lang] = model
     return models
 
@@ -151,7 +152,7 @@ def load_ner(name_or_path: str):
     if not nlp.has_pipe("ner") and not any(nlp.get_pipe_meta(n).factory in ("entity_ruler", "span_ruler",
                                                                               "ner", "beam_ner")
                                            for n in nlp.pipe_names):
-        raise ValueError(f"spaCy model {name_or_path!r} has no NER component (pipes: {nlp.pipe_names})")
+        raise UsageError(f"spaCy model {name_or_path!r} has no NER component (pipes: {nlp.pipe_names})")
     return nlp
 
 
@@ -184,7 +185,7 @@ class FindEntities(CountingDoFn):
         for pair in batch:
             model = model_for(self.models, pair.src_lang)
             if model is None:  # checked when the graph is built; a guard for hand-built inputs
-                raise ValueError(f"no --ner-model for source language {pair.src_lang!r} ({pair.key})")
+                raise UsageError(f"no --ner-model for source language {pair.src_lang!r} ({pair.key})")
             by_model.setdefault(model, []).append(pair)
         for model, pairs in sorted(by_model.items()):
             for pair, found in zip(pairs, entities(self.loaded[model], pairs, self.batch_size)):

@@ -43,6 +43,7 @@ from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFL
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
 from pipelines.shards import COUNTS_FILE, read_counts, write_dataset_manifest
 from schemas import Manifest
+from schemas.errors import InputDataError, UsageError
 from schemas.storage import join
 
 
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
     if len(args.translations) != len(args.tgt_lang):
-        raise ValueError(f"{len(args.translations)} --translations but {len(args.tgt_lang)} --tgt-lang: give one "
+        raise UsageError(f"{len(args.translations)} --translations but {len(args.tgt_lang)} --tgt-lang: give one "
                          "language per translations file, in the same order")
     targets = tuple(Target(lang, path) for lang, path in zip(args.tgt_lang, args.translations))
     extras = []
@@ -94,11 +95,11 @@ def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
         if len(values) == 2 and len(targets) == 1:
             values = [*values, targets[0].lang]
         if len(values) != 3 or values[2] not in args.tgt_lang:
-            raise ValueError(f"--extra-parallel {' '.join(values)}: expected SRC TGT and, with several target "
+            raise UsageError(f"--extra-parallel {' '.join(values)}: expected SRC TGT and, with several target "
                              f"languages, one of {', '.join(args.tgt_lang)}")
         extras.append(ExtraParallel(*values))
     if args.conll_out and len(targets) > 1 and "{lang}" not in args.conll_out:
-        raise ValueError("--conll-out needs '{lang}' in its name when there are several target languages")
+        raise UsageError("--conll-out needs '{lang}' in its name when there are several target languages")
     return ProjectionConfig(
         source=args.source, src_lang=args.src_lang, targets=targets, output=args.output, method=args.method,
         conflict=args.conflict, tag_column=args.tag_column, encoding=args.encoding,
@@ -115,13 +116,13 @@ def check_inputs(config: ProjectionConfig) -> None:
     for target in config.targets:
         lines = count_lines(target.translations)
         if lines != sentences:
-            raise ValueError(f"{target.translations} has {lines} lines but {config.source} has {sentences} "
-                             "sentences: translations must be one line per source sentence, in order")
+            raise InputDataError(f"{target.translations} has {lines} lines but {config.source} has {sentences} "
+                                 "sentences: translations must be one line per source sentence, in order")
     for extra in config.extra_parallel:
         n_src, n_tgt = count_lines(extra.src), count_lines(extra.tgt)
         if n_src != n_tgt:
-            raise ValueError(f"--extra-parallel files must be parallel by line: {extra.src} has {n_src} lines, "
-                             f"{extra.tgt} has {n_tgt}")
+            raise InputDataError(f"--extra-parallel files must be parallel by line: {extra.src} has {n_src} lines, "
+                                 f"{extra.tgt} has {n_tgt}")
 
 
 def run(argv: list[str] | None = None) -> Manifest | None:

@@ -24,6 +24,7 @@ from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, 
 from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
 from pipelines.align.transforms import AlignPairs, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
+from schemas.errors import UsageError
 from schemas.storage import join
 from schemas.tags import tags_from_spans
 
@@ -203,7 +204,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: ProjectionConfig) -> dict[st
     """Add the projection graph to ``pipeline``; the ``tagged`` rows of each target language, by language."""
     langs = [target.lang for target in config.targets]
     if not langs or len(set(langs)) != len(langs):
-        raise ValueError(f"target languages must be given once each, got {langs}")
+        raise UsageError(f"target languages must be given once each, got {langs}")
     source = (pipeline
               | "SourceFile" >> beam.Create([config.source])
               | "ReadSource" >> beam.ParDo(ReadSource(config)))

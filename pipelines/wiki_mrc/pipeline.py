@@ -44,6 +44,7 @@ from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
 from pipelines.wiki_mrc.title_masking import GUARDED, LanguageMasking, masking_for, with_rule
 from pipelines.worker_tuning import fix_mmap_threshold, freeze_startup_objects
+from schemas.errors import UsageError
 from schemas.storage import join
 
 _log = logging.getLogger(__name__)
@@ -84,10 +85,10 @@ class MrcConfig:
         ex.answer_position_strategy(self.answer_position)  # so does an unknown answer position
         for name in ("query_words", "context_words", "bucket_articles", "max_redirect_hops"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise UsageError(f"{name} must be at least 1")
         for name in ("max_answerable", "max_unanswerable", "min_article_words", "parse_memory_mb"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+                raise UsageError(f"{name} must not be negative")
 
     def masking(self) -> LanguageMasking:
         """The language's masking data under the configured rule."""
