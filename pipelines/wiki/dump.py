@@ -64,7 +64,8 @@ from xml.parsers import expat
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.errors import UserError
+from schemas.errors import InputDataError, UserError
+
 
 __all__ = [
     "DumpUnit", "Page", "SiteInfo", "DumpFault", "DumpError",
@@ -249,7 +250,7 @@ def read_index_offsets(index_path: str) -> List[int]:
             try:
                 offset = int(head_field)
             except ValueError:
-                raise ValueError(f"{index_path}:{lineno}: not an 'offset:page_id:title' line: {line[:80]!r}")
+                raise InputDataError(f"{index_path}:{lineno}: not an 'offset:page_id:title' line: {line[:80]!r}")
             if offset != last:
                 offsets.append(offset)
                 last = offset
