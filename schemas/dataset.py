@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from schemas.errors import UserError
 from schemas.kinds import DatasetKind, get_kind
-from schemas.manifest import Manifest, read_manifest
+from schemas.layout import RUN_ID_KEY
+from schemas.manifest import Manifest, ShardInfo, manifest_file, read_manifest
 from schemas.row_checks import ROW_CHECKS
 from schemas.storage import join, resolve
 
@@ -106,36 +107,67 @@ class Dataset:
         for batch in self.iter_batches(columns=columns):
             yield from batch.to_pylist()
 
+    def to_arrow(self, columns: list[str] | None = None) -> pa.Table:
+        """The whole dataset as one table (in memory: for datasets that fit), with the kind's schema."""
+        schema = self.kind.schema if columns is None else pa.schema([self.kind.schema.field(c) for c in columns])
+        return pa.Table.from_batches(list(self.iter_batches(columns=columns, batch_size=64 * 1024)), schema=schema)
+
+    def to_pandas(self, columns: list[str] | None = None):
+        """The whole dataset as a pandas DataFrame (pandas is needed for this method only)."""
+        return self.to_arrow(columns).to_pandas()
+
 
 def _locate(directory: str | os.PathLike) -> tuple[object, str, Manifest, DatasetKind | None, list[str]]:
     fs, base = resolve(directory)
     manifest = read_manifest(directory)
+    name = manifest_file(fs, base)
     problems = []
     try:
         kind = get_kind(manifest.kind)
     except ValueError as err:
-        return fs, base, manifest, None, [f"manifest.json: {err}"]
+        return fs, base, manifest, None, [f"{name}: {err}"]
     if manifest.schema_version != kind.version:
-        problems.append(f"manifest.json: schema_version {manifest.schema_version}, this code reads "
+        problems.append(f"{name}: schema_version {manifest.schema_version}, this code reads "
                         f"{kind.name} version {kind.version}")
     return fs, base, manifest, kind, problems
 
 
 def _shard_problems(fs, base: str, manifest: Manifest) -> list[str]:
     problems = []
+    manifest_name = manifest_file(fs, base)
     listed = [shard.file for shard in manifest.shards]
     present = {info.base_name for info in fs.get_file_info(pafs.FileSelector(base))
                if info.base_name.endswith(".parquet")}
     for name in listed:
         if name not in present:
-            problems.append(f"{name}: listed in manifest.json but missing")
+            problems.append(f"{name}: listed in {manifest_name} but missing")
     for name in sorted(present - set(listed)):
-        problems.append(f"{name}: present but not listed in manifest.json")
+        problems.append(f"{name}: present but not listed in {manifest_name}")
     totals = {m.group(2) for m in map(SHARD_NAME.match, listed) if m}
     if any(SHARD_NAME.match(name) is None for name in listed):
-        problems.append("manifest.json: shard names must look like part-00000-of-00012.parquet")
+        problems.append(f"{manifest_name}: shard names must look like part-00000-of-00012.parquet")
     elif len(totals) > 1 or (totals and len(listed) != int(totals.pop())):
-        problems.append(f"manifest.json: {len(listed)} shards listed, their names promise another count")
+        problems.append(f"{manifest_name}: {len(listed)} shards listed, their names promise another count")
+    return problems
+
+
+def _same_run_problems(fs, path: str, parquet: pq.ParquetFile, shard: ShardInfo, manifest: Manifest,
+                       manifest_name: str) -> list[str]:
+    """What shows that a shard is not the one its manifest describes: its row count, its size, the run named
+    in its Parquet metadata (size and run are recorded since the publish step; older manifests lack them)."""
+    problems = []
+    if parquet.metadata.num_rows != shard.rows:
+        problems.append(f"{shard.file}: {parquet.metadata.num_rows} rows, {manifest_name} says {shard.rows}")
+    if shard.bytes is not None:
+        size = fs.get_file_info(path).size
+        if size != shard.bytes:
+            problems.append(f"{shard.file}: {size} bytes, {manifest_name} says {shard.bytes}")
+    if manifest.run_id:
+        written_by = (parquet.schema_arrow.metadata or {}).get(RUN_ID_KEY, b"").decode("utf-8", "replace")
+        if written_by != manifest.run_id:
+            problems.append(f"{shard.file}: written by run {written_by or '(none named)'}, {manifest_name} is "
+                            f"of run {manifest.run_id}: the folder mixes the files of two runs; rerun the "
+                            "pipeline with --overwrite")
     return problems
 
 
@@ -144,11 +176,12 @@ def open_dataset(directory: str | os.PathLike, kind: str | None = None) -> Datas
     (row contents are checked by ``validate_dataset``). Raises ``DatasetError`` listing every problem."""
     fs, base, manifest, dataset_kind, problems = _locate(directory)
     if kind is not None and manifest.kind != kind:
-        problems.append(f"manifest.json: kind {manifest.kind!r}, expected {kind!r}")
+        problems.append(f"{manifest_file(fs, base)}: kind {manifest.kind!r}, expected {kind!r}")
     problems += _shard_problems(fs, base, manifest)
     if dataset_kind is None or problems:
         raise DatasetError(str(directory), problems)
     paths = [join(base, shard.file) for shard in manifest.shards]
+    manifest_name = manifest_file(fs, base)
     for shard, path in zip(manifest.shards, paths):
         with fs.open_input_file(path) as handle:
             try:
@@ -157,8 +190,7 @@ def open_dataset(directory: str | os.PathLike, kind: str | None = None) -> Datas
                 problems += err.problems
                 continue
             problems += schema_problems(dataset_kind.schema, parquet.schema_arrow, shard.file)
-            if parquet.metadata.num_rows != shard.rows:
-                problems.append(f"{shard.file}: {parquet.metadata.num_rows} rows, manifest.json says {shard.rows}")
+            problems += _same_run_problems(fs, path, parquet, shard, manifest, manifest_name)
     if problems:
         raise DatasetError(str(directory), problems)
     return Dataset(str(directory), manifest, dataset_kind, fs, paths)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from schemas.layout import RUN_ID_KEY
+
 # A character (or word) span [start, end) with the covered text, so a row can be checked on its own.
 SPAN = pa.struct([
     pa.field("text", pa.string(), nullable=False),
@@ -124,10 +126,13 @@ class DatasetKind:
     version: int
     description: str
 
-    def schema_with_metadata(self) -> pa.Schema:
-        """The schema carrying kind and version in its metadata, as every shard is written."""
-        return self.schema.with_metadata({b"polyspan.kind": self.name.encode(),
-                                          b"polyspan.schema_version": str(self.version).encode()})
+    def schema_with_metadata(self, run_id: str | None = None) -> pa.Schema:
+        """The schema carrying kind and version in its metadata, as every shard is written, and the id of the
+        run that writes it (which its manifest names too)."""
+        metadata = {b"polyspan.kind": self.name.encode(), b"polyspan.schema_version": str(self.version).encode()}
+        if run_id:
+            metadata[RUN_ID_KEY] = run_id.encode()
+        return self.schema.with_metadata(metadata)
 
 
 KINDS: dict[str, DatasetKind] = {

@@ -1,4 +1,5 @@
-"""``manifest.json``: what produced a dataset directory, and what it holds.
+"""``_manifest.json``: what produced a dataset directory, and what it holds (``manifest.json`` in folders written
+before the layout of ``schemas/layout.py``; both are read).
 
 The manifest answers the questions a user asks of a dataset months later: which command and config made it,
 from which code and which input files, how many rows each shard has, and how many input records were dropped
@@ -16,18 +17,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
+
 from schemas.errors import InputDataError
+from schemas.layout import LEGACY_MANIFEST, MANIFEST
 from schemas.storage import join, resolve
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = MANIFEST
 
 
 @dataclass
 class ShardInfo:
-    """One shard file of a dataset (name relative to the dataset directory) and its row count."""
+    """One shard file of a dataset (name relative to the dataset directory), its row count and its size in
+    bytes (None in manifests written before sizes were recorded)."""
 
     file: str
     rows: int
+    bytes: int | None = None
 
 
 @dataclass
@@ -44,6 +50,9 @@ class Manifest:
     # Every other counter the producer kept (pages read, links resolved, examples per kind, ...).
     counters: dict[str, int] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    # The run that wrote the shards: each shard carries it in its Parquet metadata (schemas.layout.RUN_ID_KEY),
+    # so a folder whose shards and manifest come from different runs is caught. "" in older manifests.
+    run_id: str = ""
 
     @property
     def row_count(self) -> int:
@@ -69,7 +78,8 @@ class Manifest:
         if missing:
             raise InputDataError(f"{where}: missing keys {', '.join(missing)}")
         try:
-            shards = [ShardInfo(file=str(s["file"]), rows=int(s["rows"])) for s in data["shards"]]
+            shards = [ShardInfo(file=str(s["file"]), rows=int(s["rows"]),
+                                bytes=None if s.get("bytes") is None else int(s["bytes"])) for s in data["shards"]]
         except (TypeError, KeyError, ValueError) as err:
             raise InputDataError(f"{where}: 'shards' must be a list of {{'file', 'rows'}} objects ({err})") from None
         return cls(
@@ -83,11 +93,12 @@ class Manifest:
             dropped={str(k): int(v) for k, v in data.get("dropped", {}).items()},
             counters={str(k): int(v) for k, v in data.get("counters", {}).items()},
             created_at=str(data.get("created_at", "")),
+            run_id=str(data.get("run_id", "")),
         )
 
 
 def write_manifest(directory: str | os.PathLike, manifest: Manifest) -> str:
-    """Write ``manifest.json`` into ``directory`` (local or remote); returns its path.
+    """Write ``_manifest.json`` into ``directory`` (local or remote); returns its path.
 
     Producers call it last, after every shard is written: a manifest means a finished dataset. It is written
     to a temporary name first and moved into place (a rename on local disks and HDFS, a copy and delete on
@@ -110,9 +121,18 @@ def write_manifest(directory: str | os.PathLike, manifest: Manifest) -> str:
     return final
 
 
+def manifest_file(fs, base: str) -> str | None:
+    """The name of the manifest in the directory ``base`` of ``fs`` (``_manifest.json``, or an older folder's
+    ``manifest.json``), None when there is none."""
+    for name in (MANIFEST, LEGACY_MANIFEST):
+        if fs.get_file_info(join(base, name)).type == pafs.FileType.File:
+            return name
+    return None
+
+
 def read_manifest(directory: str | os.PathLike) -> Manifest:
     fs, base = resolve(directory)
-    path = join(base, MANIFEST_NAME)
+    path = join(base, manifest_file(fs, base) or MANIFEST)
     try:
         with fs.open_input_stream(path) as stream:
             text = stream.read().decode("utf-8")

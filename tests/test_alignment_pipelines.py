@@ -49,7 +49,7 @@ def test_clism_runs_end_to_end_with_giza(europarl, tools_dir, tmp_path):
                                        "--pretokenized", "--aligner", "giza", "--aligner-bin", tools_dir,
                                        "--output", out, "--num-shards", "1"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["config"]["alignment"]["aligner"] == "giza"
     assert manifest["counters"]["align.en-de.pairs_aligned"] == manifest["counters"]["pairs_usable.en-de"]
     assert manifest["row_count"] > 50

@@ -71,7 +71,7 @@ def test_tatoeba_and_noisy_wmt_in_one_multi_pair_run(data_dir, tmp_path):
     assert {(row["src_lang"], row["tgt_lang"]) for row in rows} == {("en", lang) for lang in TATOEBA}
     assert {row["corpus"] for row in rows if row["tgt_lang"] == "de"} == {"tatoeba.deu-eng.eng", "wmt"}
     assert all("&apos;" not in row["source"] and "&quot;" not in row["target"] for row in rows)
-    saved = json.loads((out / "manifest.json").read_text())
+    saved = json.loads((out / "_manifest.json").read_text())
     assert saved["row_count"] == len(rows) == manifest.row_count
     assert saved["counters"]["pairs_read"] == 5 * 250 + 600
     assert saved["dropped"]["empty_source"] == 1  # WMT line 5
@@ -116,7 +116,7 @@ def test_europarl_gold_source_spans_find_the_german_entities(data_dir, tmp_path)
     assert exact >= 0.75
     assert {s["label"] for row in rows for s in row["source_spans"]} <= {"PER", "LOC", "ORG", "MISC"}
     assert manifest.dropped["no_source_span"] > 0  # sentences without entities (footnote 1)
-    accounted(json.loads((out / "manifest.json").read_text()))
+    accounted(json.loads((out / "_manifest.json").read_text()))
 
 
 def test_precomputed_links_and_clear_errors(tmp_path, capsys):

@@ -50,7 +50,7 @@ def test_report_writes_markdown_and_plots(dataset, tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"]({name}.png)" in text
     # the default location, inside the dataset, does not disturb it
-    assert main([str(dataset)]) == 0 and (dataset / "report" / "report.md").is_file()
+    assert main([str(dataset)]) == 0 and (dataset / "_report" / "report.md").is_file()
     assert validate_dataset(dataset) == []
 
 
@@ -60,14 +60,14 @@ def test_report_of_an_empty_dataset_says_so_and_removes_stale_plots(tmp_path):
     manifest = run(["--input", str(SAMPLE), "--lang", "en", "--min-mentions", "1000", "--output", str(out),
                     "--num-shards", "1", *RUNNER])
     assert manifest.row_count == 0
-    stale = out / "report" / "lengths.png"
+    stale = out / "_report" / "lengths.png"
     stale.parent.mkdir()
     stale.write_bytes(b"a plot of an earlier run")
     assert main([str(out)]) == 0
-    text = (out / "report" / "report.md").read_text()
+    text = (out / "_report" / "report.md").read_text()
     assert "The dataset is empty: 0 rows" in text and "0 examples" in text
     assert "| entity_below_mention_floor |" in text
-    assert sorted(p.name for p in (out / "report").glob("*.png")) == ["drop_reasons.png"]
+    assert sorted(p.name for p in (out / "_report").glob("*.png")) == ["drop_reasons.png"]
 
 
 def test_report_of_a_missing_dataset_is_a_clear_error(tmp_path, capsys):

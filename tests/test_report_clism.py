@@ -54,7 +54,7 @@ def test_report_has_a_row_per_language_pair_and_every_plot(clism_dir, tmp_path, 
     assert "wrote" in capsys.readouterr().out
     text = (tmp_path / "r" / "report.md").read_text()
     assert text.startswith("# CLISM dataset report")
-    manifest = json.loads((clism_dir / "manifest.json").read_text())
+    manifest = json.loads((clism_dir / "_manifest.json").read_text())
     for name in ("en-de", "de-en"):
         line = next(line for line in text.splitlines() if line.startswith(f"| {name} | {SENTENCES} |"))
         assert f"| {manifest['counters'][f'rows.{name}']} |" in line
@@ -75,9 +75,9 @@ def test_report_of_a_run_that_kept_no_pair_says_so(tmp_path, capsys):
                     "--output", str(out), "--num-shards", "1", *RUNNER])
     assert manifest.row_count == 0
     assert main([str(out)]) == 0
-    text = (out / "report" / "report.md").read_text()
+    text = (out / "_report" / "report.md").read_text()
     assert "The dataset is empty: 0 rows" in text
     assert "source_over_max_words" in text and "in 1 language pair." in text
     assert "| en-de | 20 | 0 | 0 | 0 |" in text  # read, usable, rows, answers
-    assert sorted(p.name for p in (out / "report").glob("*.png")) == ["drop_reasons.png",
+    assert sorted(p.name for p in (out / "_report").glob("*.png")) == ["drop_reasons.png",
                                                                       "pairs_per_language_pair.png"]

@@ -77,7 +77,7 @@ def test_report_of_an_empty_dataset_says_so(tmp_path):
                                *RUNNER])
     assert manifest.row_count == 0
     assert main([str(tmp_path / "out" / "de")]) == 0
-    report = tmp_path / "out" / "de" / "report"
+    report = tmp_path / "out" / "de" / "_report"
     text = (report / "report.md").read_text()
     assert "The dataset is empty: 0 rows" in text and "| empty_translation | 20 |" in text
     assert [p.name for p in report.glob("*.png")] == ["drop_reasons.png"]
@@ -99,10 +99,10 @@ def test_a_dataset_of_two_languages_gold_and_projected(europarl, tmp_path):
     summary = summarize(open_dataset(merged))
     assert summary.rows == {"en": SENTENCES, "de": SENTENCES} and summary.gold_rows == SENTENCES
     assert main([str(merged)]) == 0
-    text = (merged / "report" / "report.md").read_text()
+    text = (merged / "_report" / "report.md").read_text()
     assert f"{SENTENCES} projected, {SENTENCES} gold" in text
     assert f"| de | {SENTENCES} |" in text and f"| en | {SENTENCES} |" in text
-    assert (merged / "report" / "entities_per_type.png").is_file()
+    assert (merged / "_report" / "entities_per_type.png").is_file()
 
 
 def test_conll2003_english_train_matches_its_published_statistics(data_dir, tmp_path):
@@ -117,7 +117,7 @@ def test_conll2003_english_train_matches_its_published_statistics(data_dir, tmp_
     assert {label: n for (_, label), n in summary.entities.items()} == {
         "LOC": 7_140, "MISC": 3_438, "ORG": 6_321, "PER": 6_600}
     assert main([str(out)]) == 0
-    assert "| en | 14041 | 7140 | 3438 | 6321 | 6600 | 23499 |" in (out / "report" / "report.md").read_text()
+    assert "| en | 14041 | 7140 | 3438 | 6321 | 6600 | 23499 |" in (out / "_report" / "report.md").read_text()
 
 
 def test_reading_a_dataset_reports_progress(europarl, monkeypatch, capsys):

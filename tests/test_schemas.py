@@ -63,7 +63,7 @@ def test_manifest_round_trip_and_counts(tmp_path):
     directory = write_dataset(tmp_path / "d", "tagged", [[tagged_row()] * 3, [tagged_row()]])
     manifest = read_manifest(directory)
     assert manifest.row_count == 4 and manifest.dropped == {"too_short": 2} and manifest.counters == {"read": 5}
-    assert json.loads((directory / "manifest.json").read_text())["row_count"] == 4
+    assert json.loads((directory / "_manifest.json").read_text())["row_count"] == 4
 
 
 def test_wrong_column_type_and_missing_column_are_named(tmp_path):
@@ -86,14 +86,14 @@ def test_shards_missing_unlisted_and_row_count_mismatch(tmp_path):
     directory = write_dataset(tmp_path / "d", "mrc", [[mrc_row()], [mrc_row(1)]])
     (directory / "part-00001-of-00002.parquet").rename(directory / "part-00009-of-00002.parquet")
     problems = validate_dataset(directory)
-    assert "part-00001-of-00002.parquet: listed in manifest.json but missing" in problems
-    assert "part-00009-of-00002.parquet: present but not listed in manifest.json" in problems
+    assert "part-00001-of-00002.parquet: listed in _manifest.json but missing" in problems
+    assert "part-00009-of-00002.parquet: present but not listed in _manifest.json" in problems
 
     other = write_dataset(tmp_path / "e", "mrc", [[mrc_row()]])
     manifest = read_manifest(other)
     manifest.shards[0].rows = 5
     write_manifest(other, manifest)
-    assert validate_dataset(other) == ["part-00000-of-00001.parquet: 1 rows, manifest.json says 5"]
+    assert validate_dataset(other) == ["part-00000-of-00001.parquet: 1 rows, _manifest.json says 5"]
 
 
 def test_row_checks_name_shard_row_and_problem(tmp_path):
@@ -136,12 +136,12 @@ def test_nullable_column_where_the_kind_forbids_nulls(tmp_path):
 
 def test_unknown_kind_and_bad_manifest(tmp_path):
     directory = write_dataset(tmp_path / "d", "tagged", [[tagged_row()]])
-    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest = json.loads((directory / "_manifest.json").read_text())
     manifest["kind"] = "images"
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-    assert validate_dataset(directory) == ["manifest.json: unknown dataset kind 'images'; known kinds: "
+    (directory / "_manifest.json").write_text(json.dumps(manifest))
+    assert validate_dataset(directory) == ["_manifest.json: unknown dataset kind 'images'; known kinds: "
                                            "clism, mrc, tagged"]
-    (directory / "manifest.json").write_text("{not json")
+    (directory / "_manifest.json").write_text("{not json")
     assert "not valid JSON (line 1" in validate_dataset(directory)[0]
     assert "no manifest" in validate_dataset(tmp_path / "empty")[0]
 

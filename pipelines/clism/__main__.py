@@ -48,6 +48,7 @@ from pipelines.cli import main_wrapper, parse_args
 from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, CorpusSpec, parse_corpus_spec
 from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline
 from pipelines.clism.spans import MAX_SPAN_WORDS, parse_ner_models
+from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import write_dataset_manifest
 from schemas.errors import UsageError
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="align only pairs that have spans (faster; by default every usable pair helps the model)")
     add("--seed", type=int, default=0, help="seed of sampling and batching (eflomal itself cannot be seeded)")
     add("--num-shards", type=int, default=0, help="number of shards (0: the runner decides)")
+    add_overwrite_argument(parser)
     return parser
 
 
@@ -141,9 +143,12 @@ def run(argv: list[str] | None = None):
     args, options = parse_args(build_parser(), argv)
     config = config_from_args(args)
     check_inputs(config)
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config)
-    return write_dataset_manifest(pipeline.run(), config.output, "clism", config.to_dict(), config.input_files())
+    with publishing([config.output], args.overwrite) as claimed:
+        publication = claimed[config.output]
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, config)
+        return publication.publish(write_dataset_manifest(pipeline.run(), publication.staging, "clism",
+                                                          config.to_dict(), config.input_files()))
 
 
 def main(argv: list[str] | None = None) -> int:

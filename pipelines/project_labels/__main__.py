@@ -41,6 +41,7 @@ from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, 
                                                language_counters, write_outputs)
 from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS
 from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
+from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import COUNTS_FILE, read_counts, write_dataset_manifest
 from schemas import Manifest
 from schemas.errors import InputDataError, UsageError
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "aligning again)")
     add("--seed", type=int, default=0, help="seed of the priors sample and of the batches")
     add("--num-shards", type=int, default=0, help="shards per language (0: the runner decides)")
+    add_overwrite_argument(parser)
     return parser
 
 
@@ -129,25 +131,28 @@ def run(argv: list[str] | None = None) -> Manifest | None:
     args, options = parse_args(build_parser(), argv)
     config = config_from_args(args)
     check_inputs(config)
-    pipeline = beam.Pipeline(options=options)
-    write_outputs(build_pipeline(pipeline, config), config)
-    result = pipeline.run()
-    result.wait_until_finish()
-    # One run, one counts file: every language's shards have the run's counts beside them.
-    counters = read_counts(join(config.output_dir(config.targets[0].lang), COUNTS_FILE))
-    manifests = []
-    for target in config.targets:
-        directory = config.output_dir(target.lang)
-        inputs = [config.source, target.translations] + [f for e in config.extra_parallel
-                                                         if e.lang == target.lang for f in (e.src, e.tgt)]
-        manifest_config = {**config.to_dict(), "tgt_lang": target.lang, "tag_scheme": config.output_scheme}
-        # One run writes every language: each manifest keeps its own language's counters.
-        manifest = write_dataset_manifest(result, directory, "tagged", manifest_config, inputs,
-                                          counters=language_counters(counters, target.lang, config))
-        manifests.append(manifest)
-        if len(config.targets) > 1:
-            print(f"{target.lang}: wrote {manifest.row_count} rows to {directory}; dropped: "
-                  f"{', '.join(f'{k} {v}' for k, v in manifest.dropped.items()) or 'none'}")
+    # One dataset per language, each claimed (every claim before the run starts) and published on its own.
+    with publishing([config.output_dir(target.lang) for target in config.targets], args.overwrite) as claimed:
+        pipeline = beam.Pipeline(options=options)
+        write_outputs(build_pipeline(pipeline, config), config)
+        result = pipeline.run()
+        result.wait_until_finish()
+        # One run, one counts file: every language's shards have the run's counts beside them.
+        counters = read_counts(join(claimed[config.output_dir(config.targets[0].lang)].staging, COUNTS_FILE))
+        manifests = []
+        for target in config.targets:
+            directory = config.output_dir(target.lang)
+            inputs = [config.source, target.translations] + [f for e in config.extra_parallel
+                                                             if e.lang == target.lang for f in (e.src, e.tgt)]
+            manifest_config = {**config.to_dict(), "tgt_lang": target.lang, "tag_scheme": config.output_scheme}
+            # One run writes every language: each manifest keeps its own language's counters.
+            staged = write_dataset_manifest(result, claimed[directory].staging, "tagged", manifest_config, inputs,
+                                            counters=language_counters(counters, target.lang, config))
+            manifest = claimed[directory].publish(staged)
+            manifests.append(manifest)
+            if len(config.targets) > 1:
+                print(f"{target.lang}: wrote {manifest.row_count} rows to {directory}; dropped: "
+                      f"{', '.join(f'{k} {v}' for k, v in manifest.dropped.items()) or 'none'}")
     return manifests[0] if len(manifests) == 1 else None
 
 

@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import open_dataset
 from schemas.conll import open_conll_file, read_conll
 from schemas.errors import InputDataError
+from schemas.layout import LEGACY_MANIFEST, MANIFEST
 from schemas.storage import join
 from schemas.tags import Span, spans_from_tags
 
@@ -85,7 +86,7 @@ class Scores:
 
 
 def _is_dataset(path: str) -> bool:
-    return FileSystems.exists(join(path, "manifest.json"))
+    return any(FileSystems.exists(join(path, name)) for name in (MANIFEST, LEGACY_MANIFEST))
 
 
 def _conll_tags(path: str, encoding: str, tag_column: int) -> list[tuple[list[str], list[str]]]:

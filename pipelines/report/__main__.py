@@ -12,8 +12,8 @@ from schemas.errors import UserError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=package.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("directory", metavar="DIR", help="a dataset directory (shards + manifest.json)")
-    parser.add_argument("--out", default=None, help="where to write report.md and the plots (default DIR/report)")
+    parser.add_argument("directory", metavar="DIR", help="a dataset directory (shards + _manifest.json)")
+    parser.add_argument("--out", default=None, help="where to write report.md and the plots (default DIR/_report)")
     args = parser.parse_args(argv)
     try:
         path = write_report(args.directory, args.out)

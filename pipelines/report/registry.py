@@ -7,6 +7,7 @@ import os
 from pipelines.report import clism, mrc, tagged
 from pipelines.report.common import Figures, ReportKind, frame
 from schemas import open_dataset
+from schemas.layout import REPORT_DIR
 from schemas.registry import Registry
 
 # Dataset kind (the manifest's ``kind``) -> its report; a new kind's report is a module here and a line below.
@@ -21,12 +22,13 @@ def get_report(kind: str) -> ReportKind:
 
 
 def write_report(directory: str, out: str | None = None) -> str:
-    """Write the report of the dataset in ``directory`` (``out``, default ``directory/report``):
+    """Write the report of the dataset in ``directory`` (``out``, default ``directory/_report``, a name the
+    data tools skip when they read the folder):
     ``report.md`` and its PNG plots. Returns the Markdown file's path."""
     dataset = open_dataset(directory)
     report = get_report(dataset.manifest.kind)
     summary = report.summarize(dataset)
-    out = out or os.path.join(directory, "report")
+    out = out or os.path.join(directory, REPORT_DIR)
     os.makedirs(out, exist_ok=True)
     figures = Figures(out)
     report.plot(summary, figures)

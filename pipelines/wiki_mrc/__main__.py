@@ -5,8 +5,8 @@
 Inputs: ``*-pages-articles*.xml`` dumps, plain, .bz2, .xz or .gz, local or on any Beam filesystem (gs://,
 s3://, hdfs://). A multistream dump with its ``-index.txt.bz2`` beside it is read as one work unit per bz2
 stream. A truncated or malformed dump keeps the pages read before the fault; the fault is reported with file
-and position (and listed in DIR/dump_faults.txt); with ``--strict`` the run then fails (exit status 1) after
-writing what it could, but no manifest (so no reader takes the folder for a finished dataset).
+and position (and listed in DIR/_dump_faults.txt); with ``--strict`` the run then fails (exit status 1) and
+publishes nothing: what was in DIR before stays as it was.
 
 Languages: ``--lang`` is the wiki's language (titles, disambiguation rules, link trails, the mention floor:
 10 for English, 5 for others). Words come from the tokenizer of ``--tokenizer-lang`` (default: ``--lang``);
@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
+from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import write_dataset_manifest
 from pipelines.tokenize import SUPPORTED_LANGUAGES
 from pipelines.wiki.dump import list_units, read_siteinfo
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge consecutive streams of a multistream dump into units of about this many MB (0: one per stream)")
     add("--num-shards", type=int, default=0, help="number of shards (0: the runner decides)")
     add("--strict", action="store_true", help="fail (exit status 1) when a dump has a fault")
+    add_overwrite_argument(parser)
     return parser
 
 
@@ -111,26 +113,32 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
     if not files:
         raise FileNotFoundError(f"--input {args.input!r} matches no dump (only index files?)")
     tables = {path: NamespaceTable.from_siteinfo(read_siteinfo(path), args.lang) for path in files}
-    job = MrcJob(config, units, tables, args.output, args.num_shards, strict=args.strict)
+    job = MrcJob(config, units, tables, args.output, args.num_shards, strict=args.strict,
+                 overwrite=args.overwrite)
     return job, options
 
 
 def run(argv: list[str] | None = None):
     job, options = configure(argv)
     fix_mmap_threshold()  # a local runner holds every shuffle in this process (see pipelines.worker_tuning)
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, job)
-    result = pipeline.run()
-    result.wait_until_finish()
-    faults = read_faults(job.output)
-    if faults:
-        print(f"warning: {len(faults)} dump fault(s); the pages before each fault were kept "
-              f"(listed in {join(job.output, FAULTS_FILE)}):", file=sys.stderr)
-        for line in faults:
-            print(f"  {line}", file=sys.stderr)
-        if job.strict:  # before the manifest: a failed run must not leave what looks like a finished dataset
-            raise DumpFaultError(f"{len(faults)} dump fault(s), the first: {faults[0]}")
-    return write_dataset_manifest(result, job.output, "mrc", job.config.to_dict(), job.input_files)
+    with publishing([job.output], job.overwrite) as claimed:
+        publication = claimed[job.output]
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, job)
+        result = pipeline.run()
+        result.wait_until_finish()
+        faults = read_faults(publication.staging)
+        if faults:
+            kept = "nothing is published (--strict)" if job.strict else \
+                f"listed in {join(job.output, FAULTS_FILE)}"
+            print(f"warning: {len(faults)} dump fault(s); the pages before each fault were kept ({kept}):",
+                  file=sys.stderr)
+            for line in faults:
+                print(f"  {line}", file=sys.stderr)
+            if job.strict:  # before publishing: the folder keeps what it held
+                raise DumpFaultError(f"{len(faults)} dump fault(s), the first: {faults[0]}")
+        return publication.publish(write_dataset_manifest(result, publication.staging, "mrc",
+                                                          job.config.to_dict(), job.input_files))
 
 
 class DumpFaultError(UserError):

@@ -1,6 +1,6 @@
 """The Beam graph: MediaWiki dumps → mPMR MRC rows (paper 001, §2.2 and Appendix A.1).
 
-    units ─ Reshuffle ─ ReadUnits ─┬─ faults ─────────────────────────────────────────────── dump_faults.txt
+    units ─ Reshuffle ─ ReadUnits ─┬─ faults ────────────────────────────────────────────── _dump_faults.txt
                                    └─ pages ─ (Reshuffle) ─ ParsePages ─┬─ redirects ─ ResolveRedirects ─┐
                                                                         ├─ mentions ─ SampleMentions ────┤ by link target
                                                                         ├─ definitions ─ their titles ───┤ (none: dropped)
@@ -32,6 +32,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
+from pipelines.publish import staging_path
 from pipelines.shards import CountingDoFn, CountingFlatMap, WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
 from pipelines.wiki.dump import DumpFault, DumpUnit, Page, iter_unit
@@ -49,7 +50,8 @@ from schemas.storage import join
 
 _log = logging.getLogger(__name__)
 
-FAULTS_FILE = "dump_faults.txt"  # in the output directory: one line per dump fault
+# In the dataset folder, one line per dump fault; "_" first, so that the data tools skip it (schemas/layout.py).
+FAULTS_FILE = "_dump_faults.txt"
 MISSING_PAGE = "anchor_to_missing_page"  # drop reason of links to a title that no page of the input has
 
 
@@ -732,6 +734,7 @@ class MrcJob:
     output: str
     num_shards: int = 0
     strict: bool = False  # not part of the graph: whether run() fails after writing when a dump has a fault
+    overwrite: bool = False  # not part of the graph: whether a finished dataset in ``output`` may be replaced
 
     @property
     def input_files(self) -> List[str]:
@@ -739,7 +742,8 @@ class MrcJob:
 
 
 def build_pipeline(pipeline: beam.Pipeline, job: MrcJob) -> None:
-    """Apply the whole graph (rows → shards, faults → ``dump_faults.txt``) to ``pipeline``; nothing runs."""
+    """Apply the whole graph (rows → shards, faults → ``_dump_faults.txt``) to ``pipeline``; nothing runs."""
     out = pipeline | "WikiToMrc" >> WikiToMrc(job.units, job.config, job.tables)
     out["rows"] | "Write" >> WriteShards(job.output, "mrc", num_shards=job.num_shards)
-    out["faults"] | "WriteFaults" >> beam.io.WriteToText(join(job.output, FAULTS_FILE), shard_name_template="")
+    out["faults"] | "WriteFaults" >> beam.io.WriteToText(join(staging_path(job.output), FAULTS_FILE),
+                                                         shard_name_template="")

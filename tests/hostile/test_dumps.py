@@ -1,6 +1,6 @@
 """Catalogue: MediaWiki dumps given to ``pipelines.wiki_mrc`` (cut, re-encoded and corrupted copies of the shared
 dumps, written at test time). A faulty file keeps the pages read before its fault, and the fault (file, line,
-column, byte) is counted (``dump_faults``) and listed in the dead-letter file ``dump_faults.txt``; ``--strict``
+column, byte) is counted (``dump_faults``) and listed in the dead-letter file ``_dump_faults.txt``; ``--strict``
 turns it into a failed run. Pages the parser's guard gives up on are counted by reason and logged by title."""
 import bz2
 import logging

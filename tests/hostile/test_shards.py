@@ -45,18 +45,18 @@ def test_column_of_the_wrong_type(mrc, tmp_path, capsys):
 
 
 def test_manifest_row_count_disagrees(mrc, tmp_path, capsys):
-    manifest = json.loads((mrc / "manifest.json").read_text())
+    manifest = json.loads((mrc / "_manifest.json").read_text())
     manifest["shards"][0]["rows"] += 5
-    (mrc / "manifest.json").write_text(json.dumps(manifest))
+    (mrc / "_manifest.json").write_text(json.dumps(manifest))
     status, out = _pretrain(tmp_path, mrc)
-    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: 8 rows, manifest.json says 13")
+    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: 8 rows, _manifest.json says 13")
     _assert_no_checkpoint(out)
 
 
 def test_listed_shard_missing(mrc, tmp_path, capsys):
     (mrc / FIRST).unlink()
     status, out = _pretrain(tmp_path, mrc)
-    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: listed in manifest.json but missing")
+    assert_failed_cleanly(status, capsys.readouterr().err, str(mrc), f"{FIRST}: listed in _manifest.json but missing")
     _assert_no_checkpoint(out)
 
 
@@ -98,7 +98,7 @@ def test_shard_with_a_damaged_page(mrc, tmp_path, capsys):
 
 
 def test_manifest_that_is_not_utf8(mrc, tmp_path, capsys):
-    path = mrc / "manifest.json"
+    path = mrc / "_manifest.json"
     path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
     status, out = _pretrain(tmp_path, mrc)
     assert_failed_cleanly(status, capsys.readouterr().err, str(path), "is not UTF-8")

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Mapping
 from schemas.errors import InputDataError
 from schemas import open_dataset
 from schemas.conll import read_conll
+from schemas.layout import LEGACY_MANIFEST, MANIFEST
 from trainer.data.pair_tsv import read_pair_tsv
 from trainer.data.semeval import read_semeval_xml
 from trainer.data.squad import QAExample, read_squad_json
@@ -71,8 +72,8 @@ class DataSource:
             return self.format
         path = Path(self.path)
         if path.is_dir():
-            if not (path / "manifest.json").is_file():
-                raise FileNotFoundError(f"{self.path}: a directory without manifest.json is no dataset")
+            if not any((path / name).is_file() for name in (MANIFEST, LEGACY_MANIFEST)):
+                raise FileNotFoundError(f"{self.path}: a directory without {MANIFEST} is no dataset")
             return _dataset_kind(self.path)
         if not path.is_file():
             raise FileNotFoundError(f"{self.path} not found (data for language {self.lang!r})")
