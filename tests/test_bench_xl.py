@@ -68,3 +68,21 @@ def test_xl_gem_quick_scores_every_conll2002_file_and_tatoeba_pair(tiny_model, d
     table = (tmp_path / "xl_gem.md").read_text(encoding="utf-8")
     assert all(column in table for column in ner | pairs) and "→" in table
     assert all(Path(r["checkpoint"], "model.safetensors").is_file() for r in figures["runs"])
+
+
+def test_xl_projection_quick_scores_every_europarl_target(tiny_model, data_dir, tmp_path):
+    from bench import xl_projection
+    budget = xl_projection.QUICK._replace(steps=2, batch_size=4)
+    figures = xl_projection.run(budget, tmp_path, str(tiny_model), str(data_dir))
+    targets = {lang for lang in _xl.europarl_files(data_dir) if lang != "en"}
+    assert "de" in targets and set(figures["projections"]) == targets
+    # The pipeline's labels are scored against the gold the models never train on: neither empty nor the gold.
+    assert all(0 < p["scores"]["f1"] < 100 for p in figures["projections"].values())
+    for arm, summary in figures["summary"].items():
+        assert set(summary) == {f"europarl/{lang}" for lang in targets}, arm
+        assert all(stats["f1"]["runs"] == budget.scored_folds for stats in summary.values())
+    runs = figures["runs"]
+    # Training never saw a scored sentence: each fold trains on the other folds' 3/4 of the pairs.
+    assert all(r["train_sentences"] + r["sentences"] == 799 for r in runs)
+    assert all(Path(r["checkpoint"], "model.safetensors").is_file() for r in runs)
+    assert set((tmp_path / "xl_projection.md").read_text(encoding="utf-8").split("|")) >= {" europarl/de "}
