@@ -25,8 +25,10 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-# data side first, trainer last; pretrain_effect (pipeline, pretraining and 18 fine-tuning runs: ~90 min) at the end
-ORDER = ["wiki_mrc", "clism", "projection_gold", "align", "train", "pretrain_effect"]
+# data side first, trainer last; pretrain_effect (pipeline, pretraining and 18 fine-tuning runs: ~90 min) and the
+# papers' cross-lingual claims on multilingual-e5-small (xl_*, each up to 90 min) at the end
+ORDER = ["wiki_mrc", "clism", "projection_gold", "align", "train", "pretrain_effect", "xl_projection", "xl_gem",
+         "xl_mpmr"]
 # Modules of bench/ that are not benchmarks of their own: wiki_mrc.py's helpers, and e5_checkpoint (builds the
 # multilingual-e5-small checkpoint folder a run reads: `python bench/e5_checkpoint.py --out DIR`).
 HELPERS = {"wiki_replicas", "wiki_scale", "wiki_profile", "pmr_chain", "e5_checkpoint"}

@@ -125,8 +125,10 @@ def run(budget: Budget, out: Path, model: str | None = None, data: str | None = 
             f"objective.options.loss_mask={mask}", f"data.batch_size={budget.pretrain_batch}",
             f"data.max_length={budget.max_length}"))
         log.info("WAE pretraining, %s mask", mask)
-        pretraining[arm] = pe.pretrain_arm([Path(r["directory"]) for r in rows.values()], base, out / f"pretrain-{arm}",
-                                           arm_budget)
+        # A dump whose rows come out empty (bg: 3 pages, one article) is reported, not trained on: the shard
+        # reader refuses an empty dataset.
+        pretraining[arm] = pe.pretrain_arm([Path(r["directory"]) for r in rows.values() if r["rows"]], base,
+                                           out / f"pretrain-{arm}", arm_budget)
         backbones[arm] = pretraining[arm]["checkpoint"]
 
     runs = []
