@@ -102,11 +102,13 @@ class Publication:
         self.claim_path = join(self.base, CLAIM)
         self.claimed = False
         self.published = False
+        self.created = False  # whether claim() made the output folder (a failed run then removes it again)
 
     # -- claiming ------------------------------------------------------------------------------------------
     def claim(self) -> None:
         """Refuse when the folder holds a finished dataset (without ``overwrite``) or another run's claim; else
         claim it and remove what killed runs staged there."""
+        self.created = self.fs.get_file_info(self.base).type == pafs.FileType.NotFound
         self.fs.create_dir(self.base, recursive=True)
         holder = self._read_claim()
         if holder is not None:
@@ -240,6 +242,8 @@ class Publication:
         if self.claimed and self._holds_claim():
             self.fs.delete_file(self.claim_path)
         self.claimed = False
+        if self.created and not self.published and not self._listing():
+            self.fs.delete_dir(self.base)  # the folder this run made for a dataset it did not publish
 
 
 # Output folder (as resolved) -> the publication of this process that holds it: what WriteShards asks.

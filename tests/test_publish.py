@@ -65,6 +65,13 @@ def test_a_finished_dataset_is_replaced_only_with_overwrite(tmp_path, capsys):
     assert leftovers(out) == []
 
 
+def test_a_failed_first_run_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "tagged"
+    assert import_into(out, conll(tmp_path, "empty.conll", [])) == 1  # a file without a sentence
+    assert "no sentence in the file" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_manifest_and_shards_name_the_same_run(tmp_path):
     out = tmp_path / "tagged"
     assert import_into(out, SAMPLE_CONLL) == 0
