@@ -131,7 +131,8 @@ def spread(stats: Mapping[str, float], scale: float = 1.0) -> str:
     return f"{stats['mean'] * scale:.1f} ± {stats['std'] * scale:.1f}"
 
 
-def arm_table(summaries: Mapping[str, Mapping[str, Mapping]], metrics: tuple[str, ...], scale: float = 1.0) -> list[str]:
+def arm_table(summaries: Mapping[str, Mapping[str, Mapping]], metrics: tuple[str, ...],
+              scale: float = 1.0) -> list[str]:
     """Markdown rows: one per arm, one column per ``dataset/lang`` the arms share, cells ``m1 / m2`` mean ± std."""
     columns = sorted({c for s in summaries.values() for c in s})
     lines = ["| arm | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
@@ -197,3 +198,30 @@ def timed_scores(checkpoint: Path, groups: Mapping[str, Iterable[Gold]], where: 
         examples += sum(counts.values())
         scores.update({f"{group}/{lang}": metrics for lang, metrics in report.items()})
     return scores, seconds, examples
+
+
+def out_dir(name: str, quick: bool) -> Path:
+    """A claim bench's default output folder: out/bench/<name>, or out/bench/<name>_quick."""
+    return ROOT / "out" / "bench" / (f"{name}_quick" if quick else name)
+
+
+def parse_command(name: str, doc: str, quick_help: str, argv: list[str] | None, extra=None):
+    """The claim benches' shared command line (--quick, --model, --out, --data; ``extra(parser)`` adds more);
+    returns the arguments and the output folder, with logging set up."""
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--model", help=f"backbone folder (default: multilingual-e5-small under {E5_DIR})")
+    parser.add_argument("--out", help=f"output folder (default {out_dir(name, False)}, quick: {out_dir(name, True)})")
+    parser.add_argument("--data", help="shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args, Path(args.out) if args.out else out_dir(name, args.quick)
+
+
+def projected_row(name: str, figures: dict) -> tuple[str, str, str, str]:
+    return (name, "projected full run on 2 cores (min)", f"{figures['projection']['total_min']:.0f}", "target ≤ 90")

@@ -25,7 +25,6 @@ Output: ``<out>/xl_gem.json`` and ``.md`` (default out/bench/xl_gem, quick: out/
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -37,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bench._xl import (Gold, arm_table, conll2002_files, data_root, default_model, finetune_run,  # noqa: E402
-                       seed_summary, spread, tatoeba_pairs, timed_scores, write_results)
+from bench._xl import (Gold, arm_table, conll2002_files, data_root, default_model, finetune_run, out_dir,  # noqa: E402
+                       parse_command, projected_row, seed_summary, spread, tatoeba_pairs, timed_scores,
+                       write_results)
 from bench.finetune_qa import Clock  # noqa: E402
 
 NAME = "xl_gem"
@@ -160,25 +160,19 @@ def _fractions(summaries: dict) -> bool:
 
 
 def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
-    figures = run(QUICK if quick else FULL, ROOT / "out" / "bench" / (f"{NAME}_quick" if quick else NAME))
+    figures = run(QUICK if quick else FULL, out_dir(NAME, quick))
     rows = []
     for arm, summary in figures["summary"].items():
         for column, stats in summary.items():
             metric = "p@1" if column.startswith("xsr") else "f1"
-            rows.append((NAME, f"{ARMS[arm]}: {column} {metric}", spread(stats[metric]), f"{stats[metric]['runs']} seeds"))
-    rows.append((NAME, "projected full run (min)", f"{figures['projection']['total_min']:.0f}", "target ≤ 90"))
+            rows.append((NAME, f"{ARMS[arm]}: {column} {metric}", spread(stats[metric]),
+                         f"{stats[metric]['runs']} seeds"))
+    rows.append(projected_row(NAME, figures))
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="4 steps, 2 seeds, small probes and test slices")
-    parser.add_argument("--model", help="backbone folder (default: multilingual-e5-small under out/e5-small)")
-    parser.add_argument("--out", help="output folder (default out/bench/xl_gem, quick: out/bench/xl_gem_quick)")
-    parser.add_argument("--data", help="shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    out = Path(args.out) if args.out else ROOT / "out" / "bench" / (f"{NAME}_quick" if args.quick else NAME)
+    args, out = parse_command(NAME, __doc__, "4 steps, 2 seeds, small probes and test slices", argv)
     run(QUICK if args.quick else FULL, out, args.model, args.data)
     print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
 

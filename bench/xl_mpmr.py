@@ -29,7 +29,6 @@ Output: ``<out>/xl_mpmr.json`` and ``.md`` (default out/bench/xl_mpmr, quick: ou
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import sys
@@ -42,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench import pretrain_effect as pe  # noqa: E402
-from bench._xl import (arm_table, data_root, default_model, finetune_run, seed_summary, timed_scores,  # noqa: E402
-                       tydi_dev_files, write_results, xquad_files)
+from bench._xl import (arm_table, data_root, default_model, finetune_run, out_dir, parse_command,  # noqa: E402
+                       projected_row, seed_summary, timed_scores, tydi_dev_files, write_results, xquad_files)
 from bench.finetune_qa import Clock  # noqa: E402
 
 NAME = "xl_mpmr"
@@ -204,29 +203,26 @@ def markdown(figures: dict, summaries: dict) -> str:
 
 
 def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
-    figures = run(QUICK if quick else FULL, ROOT / "out" / "bench" / (f"{NAME}_quick" if quick else NAME))
+    figures = run(QUICK if quick else FULL, out_dir(NAME, quick))
     rows = []
     for key, summary in figures["summary"].items():
         for column, stats in summary.items():
             rows.append((NAME, f"{key} {column} EM / F1", f"{stats['exact_match']['mean']:.1f} / "
-                         f"{stats['f1']['mean']:.1f}", f"F1 ± {stats['f1']['std']:.1f} over {stats['f1']['runs']} seeds"))
-    rows.append((NAME, "projected full run (min)", f"{figures['projection']['total_min']:.0f}", "target ≤ 90"))
+                         f"{stats['f1']['mean']:.1f}",
+                         f"F1 ± {stats['f1']['std']:.1f} over {stats['f1']['runs']} seeds"))
+    rows.append(projected_row(NAME, figures))
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny steps, 2 seeds, 8 questions per file")
-    parser.add_argument("--model", help="backbone folder (default: multilingual-e5-small under out/e5-small)")
-    parser.add_argument("--out", help="output folder (default out/bench/xl_mpmr, quick: out/bench/xl_mpmr_quick)")
-    parser.add_argument("--data", help="shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
+    args, out = parse_command(NAME, __doc__, "tiny steps, 2 seeds, 8 questions per file", argv, _dump_argument)
+    run(QUICK if args.quick else FULL, out, args.model, args.data, args.dump)
+    print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
+
+
+def _dump_argument(parser) -> None:
     parser.add_argument("--dump", action="append", type=Path, help="a dump to build rows from instead of the data "
                                                                     "folder's (repeat; language from its name)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    out = Path(args.out) if args.out else ROOT / "out" / "bench" / (f"{NAME}_quick" if args.quick else NAME)
-    figures = run(QUICK if args.quick else FULL, out, args.model, args.data, args.dump)
-    print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ quick: out/bench/xl_projection_quick).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import subprocess
 import sys
@@ -40,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bench._xl import (Gold, arm_table, default_model, europarl_files, finetune_run, seed_summary,  # noqa: E402
-                       spread, timed_scores, write_results)
+from bench._xl import (Gold, arm_table, default_model, europarl_files, finetune_run, out_dir,  # noqa: E402
+                       parse_command, projected_row, seed_summary, spread, timed_scores, write_results)
 from bench.finetune_qa import Clock  # noqa: E402
 from trainer.data.readers import DataSource, read_sentences  # noqa: E402
 from trainer.tasks.metrics import entity_scores  # noqa: E402
@@ -190,22 +189,15 @@ def markdown(figures: dict) -> str:
 
 
 def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
-    figures = run(QUICK if quick else FULL, ROOT / "out" / "bench" / (f"{NAME}_quick" if quick else NAME))
+    figures = run(QUICK if quick else FULL, out_dir(NAME, quick))
     rows = [(NAME, f"{ARMS[arm]}: {column} F1", spread(stats["f1"]), f"{stats['f1']['runs']} folds")
             for arm, summary in figures["summary"].items() for column, stats in summary.items()]
-    rows.append((NAME, "projected full run (min)", f"{figures['projection']['total_min']:.0f}", "target ≤ 90"))
+    rows.append(projected_row(NAME, figures))
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="4 steps, 2 of the 4 folds")
-    parser.add_argument("--model", help="backbone folder (default: multilingual-e5-small under out/e5-small)")
-    parser.add_argument("--out", help="output folder (default out/bench/xl_projection, quick: ..._quick)")
-    parser.add_argument("--data", help="shared data folder (default: $POLYSPAN_DATA or ../shared/data)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    out = Path(args.out) if args.out else ROOT / "out" / "bench" / (f"{NAME}_quick" if args.quick else NAME)
+    args, out = parse_command(NAME, __doc__, "4 steps, 2 of the 4 folds", argv)
     run(QUICK if args.quick else FULL, out, args.model, args.data)
     print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
 
