@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 
 from schemas.errors import UserError
 from schemas.kinds import DatasetKind, get_kind
-from schemas.layout import RUN_ID_KEY
+from schemas.layout import MANIFEST, RUN_ID_KEY, skipped_by_readers
 from schemas.manifest import Manifest, ShardInfo, manifest_file, read_manifest
+from schemas.registry import UnknownNameError
 from schemas.row_checks import ROW_CHECKS
 from schemas.storage import join, resolve
 
@@ -124,7 +125,7 @@ def _locate(directory: str | os.PathLike) -> tuple[object, str, Manifest, Datase
     problems = []
     try:
         kind = get_kind(manifest.kind)
-    except ValueError as err:
+    except UnknownNameError as err:
         return fs, base, manifest, None, [f"{name}: {err}"]
     if manifest.schema_version != kind.version:
         problems.append(f"{name}: schema_version {manifest.schema_version}, this code reads "
@@ -136,8 +137,16 @@ def _shard_problems(fs, base: str, manifest: Manifest) -> list[str]:
     problems = []
     manifest_name = manifest_file(fs, base)
     listed = [shard.file for shard in manifest.shards]
-    present = {info.base_name for info in fs.get_file_info(pafs.FileSelector(base))
-               if info.base_name.endswith(".parquet")}
+    entries = fs.get_file_info(pafs.FileSelector(base))
+    present = {info.base_name for info in entries if info.base_name.endswith(".parquet")}
+    if manifest_name == MANIFEST:
+        # The layout's promise (schemas/layout.py): the data tools read the folder as the shards alone. Older
+        # folders (manifest.json beside report/ and dump_faults.txt) never made it, so are not held to it.
+        for info in entries:
+            if not info.base_name.endswith(".parquet") and not skipped_by_readers(info.base_name):
+                problems.append(f"{info.base_name}: not a shard, yet pandas, pyarrow and Spark read every name "
+                                "without a leading _ or . in a dataset folder as one: rename it "
+                                f"_{info.base_name} or move it out")
     for name in listed:
         if name not in present:
             problems.append(f"{name}: listed in {manifest_name} but missing")

@@ -139,7 +139,7 @@ def test_unknown_kind_and_bad_manifest(tmp_path):
     manifest = json.loads((directory / "_manifest.json").read_text())
     manifest["kind"] = "images"
     (directory / "_manifest.json").write_text(json.dumps(manifest))
-    assert validate_dataset(directory) == ["_manifest.json: unknown dataset kind 'images'; known kinds: "
+    assert validate_dataset(directory) == ["_manifest.json: unknown dataset kind 'images'; choose one of "
                                            "clism, mrc, tagged"]
     (directory / "_manifest.json").write_text("{not json")
     assert "not valid JSON (line 1" in validate_dataset(directory)[0]
@@ -155,3 +155,21 @@ def test_validate_command_line(tmp_path, capsys):
     assert "ok (tagged v1, 1 rows in 1 shard(s), 2 input records dropped)" in capsys.readouterr().out
     assert main(["validate", str(good), str(bad)]) == 1
     assert "INVALID" in capsys.readouterr().out
+
+
+def test_a_file_the_data_tools_would_read_as_a_shard_is_a_problem(tmp_path):
+    directory = write_dataset(tmp_path / "t", "tagged", [[tagged_row()]])
+    (directory / "_notes.txt").write_text("skipped by every tool")
+    (directory / ".hidden").write_text("skipped too")
+    assert validate_dataset(directory) == []
+    (directory / "README.md").write_text("# read as Parquet by pandas")
+    (directory / "report").mkdir()
+    problems = validate_dataset(directory)
+    assert len(problems) == 2 and all("rename it _" in p for p in problems), problems
+    assert problems[0].startswith("README.md: not a shard") or problems[1].startswith("README.md: not a shard")
+    # An older folder (manifest.json) kept its report/ and dump_faults.txt beside the shards: still valid.
+    (directory / "README.md").unlink()
+    (directory / "_manifest.json").rename(directory / "manifest.json")
+    (directory / "dump_faults.txt").write_text("")
+    assert validate_dataset(directory) == []
+
