@@ -49,6 +49,7 @@ TRAINER = [
     "safetensors>=0.4.3,<0.9",
     "pyyaml>=6,<7",  # configs/*.yaml
     "regex>=2023.0",  # trainer/data/words.py: Unicode classes for splitting raw text (transformers needs it too)
+    "tqdm>=4.66,<5",  # trainer/loop/progress.py: the training and evaluation bars (transformers needs it too)
 ]
 
 README = Path(__file__).with_name("README.md")

@@ -29,6 +29,7 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipelines import progress
 from pipelines.publish import run_id_of, staging_path
 from schemas import Manifest, ShardInfo, code_version, get_kind, write_manifest
 from schemas.manifest import current_command
@@ -120,6 +121,7 @@ def _tally_of(dofn) -> dict:
 def _wrap_process(method):
     @functools.wraps(method)  # Beam reads the parameters (side inputs, DoFn params) through __wrapped__
     def process(self, *args, **kwargs):
+        progress.element_started(type(self).__name__)  # every counting step's progress lines (pipelines/progress.py)
         tally = _tally_of(self)
         stack = _stack()
         stack.append(tally)
@@ -144,6 +146,7 @@ def _wrap_start_bundle(method):
 def _wrap_finish_bundle(method):
     @functools.wraps(method)
     def finish_bundle(self, *args, **kwargs):
+        progress.bundle_finished(type(self).__name__)
         tally = _tally_of(self)
         stack = _stack()
         stack.append(tally)

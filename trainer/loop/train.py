@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ from torch.nn.parallel import DistributedDataParallel
 from trainer.config import TrainConfig
 from trainer.loop.checkpoint import latest_complete_checkpoint, load_checkpoint, save_checkpoint
 from trainer.loop.distributed import DistributedContext, all_reduce_sum
+from trainer.loop import progress
 from trainer.loop.hooks import LoopHook, forward_with_hooks
 
 logger = logging.getLogger(__name__)
@@ -237,37 +237,29 @@ def append_record(path: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-class _Progress:
-    """tqdm on an interactive terminal, plain log lines otherwise (CI, torchrun logs, no tqdm)."""
+class _RunProgress:
+    """The run's bar or lines (trainer/loop/progress.py) and its records: a train record's loss terms and
+    learning rate go with the step count; any other record (an evaluation's figures) is a line of its own.
+    With progress off every record is a plain line, as the log had before there were bars."""
 
     def __init__(self, total: int, initial: int, enabled: bool):
-        self.bar = None
         self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            try:
-                from tqdm.auto import tqdm
-                self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
-            except ImportError:
-                pass
+        self.bar = progress.Progress(total, "train", "step", initial=initial, announce=True, final=True,
+                                     mode=None if enabled else "off")
 
     def update(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
+        self.bar.update(1)
 
     def show(self, record: dict) -> None:
         if not self.enabled:
             return
-        shown = {k: v for k, v in record.items() if k.startswith("loss") or k in ("lr", "tokens_per_s")}
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
-            if record["split"] != "train":
-                self.bar.write(_format(record))
+        if record["split"] == "train" and self.bar.mode != "off":
+            self.bar.set_values({k: v for k, v in record.items() if k.startswith("loss") or k == "lr"})
         else:
-            print(_format(record), file=sys.stderr, flush=True)
+            self.bar.write(_format(record))
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def _format(record: dict) -> str:
@@ -295,14 +287,23 @@ def evaluate(model: nn.Module, batches: Iterable[dict], ctx: DistributedContext,
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
-    for batch in batches:
-        if max_batches is not None and count >= max_batches:
-            break
-        with autocast_context(precision, ctx.device):
-            terms = loss_terms(forward_with_hooks(rule, hooks, model, to_device(batch, ctx.device)))
-        for key, value in terms.items():
-            sums[key] = sums.get(key, 0.0) + value.detach().float()
-        count += 1
+    total = max_batches
+    if total is None:
+        try:
+            total = len(batches)  # type: ignore[arg-type]
+        except TypeError:  # a stream (an IterableDataset's loader): a count without a total
+            total = None
+    with progress.Progress(total, "eval loss", "batch", leave=False,
+                           mode=None if ctx.is_main else "off") as shown:
+        for batch in batches:
+            if max_batches is not None and count >= max_batches:
+                break
+            with autocast_context(precision, ctx.device):
+                terms = loss_terms(forward_with_hooks(rule, hooks, model, to_device(batch, ctx.device)))
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value.detach().float()
+            count += 1
+            shown.update(1)
     model.train(was_training)
     if not sums:
         sums = {"loss": torch.zeros((), device=ctx.device)}
@@ -359,7 +360,9 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
         ddp_model = DistributedDataParallel(module, device_ids=[ctx.device.index] if ctx.device.type == "cuda"
                                             else None)
     log = MetricsLog(output_dir, ctx.is_main, resume_step=step)
-    progress = _Progress(config.total_steps, step, ctx.is_main)
+    # The run's setting holds for the rest of the process: the final evaluation after train() follows it.
+    progress.configure(config.progress, config.progress_every_s, enabled=ctx.is_main)
+    shown = _RunProgress(config.total_steps, step, ctx.is_main)
     stream = _endless(batches)
     window = _Window()
     module.train()
@@ -368,7 +371,7 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
         entry = {"split": split, "step": step, **values}
         result.records.append(entry)
         log.write(entry)
-        progress.show(entry)
+        shown.show(entry)
 
     while step < config.total_steps:
         step += 1
@@ -403,7 +406,6 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
             optimizer.zero_grad(set_to_none=True)
             rule.after_optimizer_step(module, optimizer, step)
         window.steps += 1
-        progress.update()
 
         if step % config.log_every == 0 or step == config.total_steps:
             values = _reduced_means(window.sums, window.micro_steps, ctx.device)
@@ -415,6 +417,7 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
                           **{key: int(n) for key, n in zip(window.counts, totals[1:])})
             record("train", values)
             window = _Window()
+        shown.update()  # after the step's record: its progress line shows this step's loss
 
         if eval_batches is not None and config.eval_every and (
                 step % config.eval_every == 0 or step == config.total_steps):
@@ -440,7 +443,7 @@ def train(model: nn.Module, batches: Iterable[dict], config: TrainConfig, output
         if window.steps == 0:
             window.started = time.perf_counter()  # evaluation and saving are not training time
 
-    progress.close()
+    shown.close()
     log.close()
     result.step = step
     return result

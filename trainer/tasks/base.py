@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 import torch
 from torch import nn
 
+from trainer.loop.progress import labelled
+
 if TYPE_CHECKING:
     from trainer.data.readers import DataSource
 
@@ -178,9 +180,12 @@ class Task:
     @torch.no_grad()
     def evaluate(self, model: nn.Module, tokenizer, examples: Sequence, batch_size: int = 32) -> dict[str, dict]:
         """Metrics per language of ``examples`` (a single-stream model; FILTER: trainer/tasks/paired.py)."""
+        scores = {}
         with evaluation_mode(model):
-            return {lang: self.score_language(model, tokenizer, rows, batch_size)
-                    for lang, rows in self.by_language(examples).items()}
+            for lang, rows in self.by_language(examples).items():
+                with labelled(f"eval {lang}"):  # the progress of this language's passes
+                    scores[lang] = self.score_language(model, tokenizer, rows, batch_size)
+        return scores
 
     @torch.no_grad()
     def evaluate_with_predictions(self, model: nn.Module, tokenizer, examples: Sequence,
@@ -189,7 +194,8 @@ class Task:
         scores, rows = {}, []
         with evaluation_mode(model):
             for lang, group in self.by_language(examples).items():
-                scores[lang], predicted = self.score_and_predict_language(model, tokenizer, group, batch_size)
+                with labelled(f"eval {lang}"):
+                    scores[lang], predicted = self.score_and_predict_language(model, tokenizer, group, batch_size)
                 rows += predicted
         return scores, rows
 

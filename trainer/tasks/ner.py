@@ -21,6 +21,7 @@ from trainer.data.readers import DataSource, read_absa, read_sentences
 from trainer.data.semeval import POLARITIES, word_tagged
 from trainer.data.tagging_features import TaggingCollator, _row_words_and_tags, entity_types, label_list, ner_mrc_rows
 from trainer.data.words import split_words
+from trainer.loop.progress import chunks
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.models.token_tagger import TokenTagger
@@ -181,8 +182,7 @@ def predict_tags(model: nn.Module, tokenizer, sentences: Sequence, labels: Seque
     device = device or next(model.parameters()).device
     predicted = []
     with evaluation_mode(model):
-        for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start:start + batch_size]
+        for chunk in chunks(sentences, batch_size, "sentence"):
             batch = collator(chunk)
             logits = model(**model_inputs(batch, device, drop=("labels",)))["logits"]
             words = [len(_row_words_and_tags(row)[1]) for row in chunk]

@@ -17,6 +17,7 @@ from trainer.data.pair_features import PairCollator, PairMRCCollator
 from trainer.data.pair_tsv import TASK_LABELS
 from trainer.data.readers import DataSource, read_absa, read_pair_rows
 from trainer.data.semeval import POLARITIES
+from trainer.loop.progress import chunks
 from trainer.models.pair_classifier import PairClassifier
 from trainer.models.qa_heads import ExtractorQA
 from trainer.models.span_extractor import SpanExtractorConfig
@@ -82,8 +83,7 @@ class PairClassification(PairTask):
 
     def _labels(self, model, tokenizer, examples, batch_size):
         collate, device, predicted = self.example_collate(tokenizer), next(model.parameters()).device, []
-        for start in range(0, len(examples), batch_size):
-            chunk = examples[start:start + batch_size]
+        for chunk in chunks(examples, batch_size, "pair"):
             batch = collate(chunk)
             predicted += self.labels_from_outputs(model(**model_inputs(batch, device, drop=("labels",))), batch, chunk)
         return predicted
@@ -104,8 +104,8 @@ class PairMRC(PairTask):
 
     def _labels(self, model, tokenizer, examples, batch_size):
         collate, device, by_id = self._collate(tokenizer), next(model.parameters()).device, {}
-        for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start:start + batch_size])
+        for chunk in chunks(examples, batch_size, "pair"):
+            batch = collate(chunk)
             by_id.update(pair_mrc_predictions(model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"],
                                               batch))
         return [by_id[row["id"]] for row in examples]

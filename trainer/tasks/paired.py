@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from schemas.errors import InputDataError
+from trainer.loop.progress import chunks, labelled
 from trainer.tasks.base import Task, evaluation_mode, model_inputs
 
 PAIR_BY = ("index", "id", "source_id")
@@ -146,11 +147,11 @@ def evaluate_paired(task: Task, model: nn.Module, tokenizer, examples: Sequence,
         for lang, lang_pairs in by_lang.items():
             items, collate = paired_items(task, tokenizer, lang_pairs, target_labels=False)
             predicted = []
-            for start in range(0, len(items), batch_size):
-                chunk = items[start:start + batch_size]
-                batch = collate(chunk)
-                outputs = model(**model_inputs(batch, device, drop=label_entries(task)))
-                predicted += task.labels_from_outputs(outputs, batch, [target for target, _ in chunk])
+            with labelled(f"eval {lang}"):
+                for chunk in chunks(items, batch_size, "pair"):
+                    batch = collate(chunk)
+                    outputs = model(**model_inputs(batch, device, drop=label_entries(task)))
+                    predicted += task.labels_from_outputs(outputs, batch, [target for target, _ in chunk])
             results[lang] = task.score_labels([target for target, _ in lang_pairs], predicted)
         return results
 

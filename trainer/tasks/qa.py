@@ -19,6 +19,7 @@ from trainer.data.mrc_features import pad_id
 from trainer.data.qa_features import QAFeature, QAFeatureConfig, QAFeaturizer, collate_qa, feature_batches
 from trainer.data.readers import DataSource, read_qa
 from trainer.data.squad import QAExample
+from trainer.loop.progress import Progress, current_label
 from trainer.models.qa_heads import ExtractorQA, QueQA, StartEndQA
 from trainer.models.span_extractor import SpanExtractorConfig
 from trainer.tasks.base import Task, evaluation_mode, model_inputs
@@ -174,7 +175,7 @@ def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head:
     its length, ready for ``decode_qa``."""
     device = device or next(model.parameters()).device
     outputs = []
-    with evaluation_mode(model):
+    with evaluation_mode(model), Progress(len(features), current_label(), "window", leave=False) as progress:
         for chunk, batch in feature_batches(features, batch_size, pad_token_id):
             # No labels at prediction time: a head given none computes no loss.
             result = model(**model_inputs(batch, device, drop=("start_positions", "end_positions", "answer_spans")))
@@ -185,6 +186,7 @@ def predict_windows(model: torch.nn.Module, features: Sequence[QAFeature], head:
                 else:
                     outputs.append({key: result[key][n, :size].float().cpu().numpy()
                                     for key in ("start_logits", "end_logits")})
+            progress.update(len(chunk))
     return outputs
 
 

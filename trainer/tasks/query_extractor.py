@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from trainer.data.mrc_features import MRCFeature, MRCFeatureConfig, MRCFeaturizer, collate_mrc, pad_id
+from trainer.loop.progress import chunks
 from trainer.tasks.base import Task, TaskSettings, model_inputs
 
 
@@ -35,8 +36,7 @@ class QueryExtractorTask(Task):
         device = next(model.parameters()).device
         featurizer = MRCFeaturizer(tokenizer, config)
         per_sentence: list[list] = [[] for _ in range(sentences)]
-        for start in range(0, len(queries), batch_size):
-            chunk = queries[start:start + batch_size]
+        for chunk in chunks(queries, batch_size, "query"):
             features = featurizer([row for _, row in chunk])
             batch = collate_mrc(features, pad_id(tokenizer), 8, config.max_length)
             scores = model(**model_inputs(batch, device, drop=("answer_spans",)))["scores"].float().cpu()
