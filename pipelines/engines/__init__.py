@@ -4,8 +4,10 @@ pinned to the Beam release of ``setup.py`` and kept in a cache folder, never in 
 import os
 from pathlib import Path
 
-# Must equal setup.py's apache-beam pin: a job server or Prism of another release than the SDK is not supported.
-BEAM_VERSION = "2.77.0"
+from apache_beam.version import __version__ as _sdk_version
+
+# The installed SDK's release (setup.py pins it): a job server or Prism of another release is not supported.
+BEAM_VERSION = _sdk_version
 
 CACHE_ENV = "POLYSPAN_CACHE"
 
