@@ -186,3 +186,23 @@ def test_a_killed_run_leaves_the_dataset_and_its_claim_says_how_to_clear_it(tmp_
     assert import_into(out, newer, "--overwrite") == 0
     assert read_manifest(out).row_count == 1 and validate_dataset(out) == []
     assert leftovers(out) == []  # the dead run's staging folder is gone too
+
+
+def test_project_labels_claims_every_language_before_it_runs(tmp_path, capsys):
+    # One run, one dataset per language: when one language's folder is held, no folder is touched.
+    from pipelines.project_labels.__main__ import main as project_labels
+    out = tmp_path / "projected"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _live_claim(out / "fr", holder)
+        translations = str(SAMPLE_CONLL.with_name("en-de-sample.de.txt"))
+        status = project_labels(["--source", str(SAMPLE_CONLL), "--src-lang", "en",
+                                 "--translations", translations, "--tgt-lang", "de",
+                                 "--translations", translations, "--tgt-lang", "fr",
+                                 "--output", str(out), *RUNNER])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert status == 1
+    assert f"--output {out / 'fr'} is being written by run 20260101T000000Z-abcdef" in capsys.readouterr().err
+    assert not (out / "de").exists()
