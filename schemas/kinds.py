@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from schemas.layout import RUN_ID_KEY
+from schemas.registry import UnknownNameError
 
 # A character (or word) span [start, end) with the covered text, so a row can be checked on its own.
 SPAN = pa.struct([
@@ -149,4 +150,4 @@ def get_kind(name: str) -> DatasetKind:
     try:
         return KINDS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset kind {name!r}; known kinds: {', '.join(sorted(KINDS))}") from None
+        raise UnknownNameError("dataset kind", name, sorted(KINDS)) from None

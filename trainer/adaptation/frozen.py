@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from trainer.config import ConfigError
 from trainer.loop.checkpoint import unwrap
 from trainer.loop.train import StepRule
 
@@ -24,10 +25,11 @@ def freeze_lower_layers(model: nn.Module, num_layers: int, freeze_embeddings: bo
     encoder = encoder if isinstance(encoder, nn.Module) and hasattr(encoder, "embeddings") else unwrap(model)
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)
     if not hasattr(encoder, "embeddings") or layers is None:
-        raise ValueError(f"{type(encoder).__name__}: freezing layers needs a BERT-family encoder "
-                         "(embeddings + encoder.layer)")
+        raise ConfigError(f"constraint frozen: freezing layers needs a BERT-family encoder (embeddings + "
+                          f"encoder.layer), not {type(encoder).__name__}")
     if not 0 <= num_layers <= len(layers):
-        raise ValueError(f"cannot freeze {num_layers} layers of a {len(layers)}-layer encoder")
+        raise ConfigError(f"constraint.frozen_layers: cannot freeze {num_layers} layers of a {len(layers)}-layer "
+                          "encoder")
     modules: list[tuple[str, nn.Module]] = [(f"encoder.layer.{i}", layers[i]) for i in range(num_layers)]
     if freeze_embeddings:
         modules.insert(0, ("embeddings", encoder.embeddings))

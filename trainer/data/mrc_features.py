@@ -19,8 +19,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from schemas.errors import InputDataError, UserError
+
 # Sequence positions are tensors of this type; the collator and the objective agree on it.
 INDEX_DTYPE = torch.long
+
+
+class FeatureLengthError(UserError, ValueError):
+    """Input lengths that leave no room for a context: ``data.max_length`` and ``data.max_query_length`` of a
+    training config, or the settings a fine-tuned checkpoint recorded. (This room cannot import the config's
+    ``ConfigError``; a ``ValueError`` too, as it was.)"""
 
 
 def pad_id(tokenizer) -> int:
@@ -124,9 +132,11 @@ def check_query_context_tokenizer(tokenizer, what: str) -> None:
     """What a (query, context) featurizer needs of its tokenizer: offset mappings (a fast tokenizer) and cls and
     sep tokens. ``what`` names the features in the error ("MRC", "QA")."""
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"{what} features need a fast tokenizer (offset mappings); got {type(tokenizer).__name__}")
+        raise InputDataError(f"{what} features need a fast tokenizer (offset mappings, a tokenizer.json); got "
+                             f"{type(tokenizer).__name__}")
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise ValueError("the tokenizer needs a cls and a sep token")
+        raise InputDataError(f"{what} features need a tokenizer with a cls and a sep token; "
+                             f"{type(tokenizer).__name__} lacks one")
 
 
 def context_room(config) -> int:
@@ -134,8 +144,10 @@ def context_room(config) -> int:
     ``config.max_length``; an error when none are."""
     room = config.max_length - config.max_query_length - config.special_tokens()
     if room < 1:
-        raise ValueError(f"max_length {config.max_length} leaves no room for a context after a query of "
-                         f"{config.max_query_length} tokens and the special tokens")
+        raise FeatureLengthError(f"data.max_length {config.max_length} leaves no room for a context after a query of "
+                                 f"data.max_query_length {config.max_query_length} tokens and "
+                                 f"{config.special_tokens()} special tokens: raise data.max_length or lower "
+                                 "data.max_query_length")
     return room
 
 

@@ -26,6 +26,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from schemas.errors import InputDataError
 from trainer.data.mrc_features import (INDEX_DTYPE, OFFSETS_ONLY, char_span_to_tokens, check_query_context_tokenizer,
                                        context_room, pad_id, padded_span_batch, trim_offsets)
 from trainer.data.squad import QAExample
@@ -116,8 +117,9 @@ class QAFeaturizer:
         if config.head == "que":
             ids = tokenizer.convert_tokens_to_ids([config.que_token])
             if not ids or ids[0] is None or ids[0] == tokenizer.unk_token_id:
-                raise ValueError(f"the tokenizer has no {config.que_token!r} token; add it with trainer."
-                                 "clism_features.add_que_token(tokenizer, model) before [QUE] fine-tuning")
+                raise InputDataError(f"the tokenizer has no {config.que_token!r} token, which the que head reads: "
+                                     "fine-tune with trainer.finetune (it adds the token), or add it with "
+                                     "trainer.data.clism_features.add_que_token(tokenizer, model)")
             self.que_id = ids[0]
         self.room = context_room(config)
         self.with_token_types = "token_type_ids" in tokenizer.model_input_names

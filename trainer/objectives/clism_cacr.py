@@ -49,6 +49,8 @@ class ClismObjective(Objective):
                                                                     "objective.options."))
             model = ClismObjectiveConfig(**_typed(ClismObjectiveConfig, {k: v for k, v in raw.items()
                                                                          if k in model_fields}, "objective.options."))
+        except ConfigError:
+            raise  # names its key already
         except (TypeError, ValueError) as err:
             raise ConfigError(f"objective.options: {err}") from None
         return ClismOptions(model=model, features=features, seed=seed)

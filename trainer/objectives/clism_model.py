@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel
 
+from trainer.config import ConfigError
 from trainer.data.clism_features import SOURCE, TARGET, add_que_token
 from trainer.data.mlm_masking import IGNORE_INDEX
 from trainer.loop.distributed import all_gather_rows
@@ -59,9 +60,10 @@ class ClismObjectiveConfig:
 
     def __post_init__(self):
         if self.candidates not in _CANDIDATES:
-            raise ValueError(f"candidates must be one of {_CANDIDATES}, got {self.candidates!r}")
+            raise ConfigError(f"objective.options.candidates must be one of {', '.join(_CANDIDATES)}, not "
+                              f"{self.candidates!r}")
         if self.cacr_negatives not in ("global", "rank"):
-            raise ValueError(f"cacr_negatives must be 'global' or 'rank', got {self.cacr_negatives!r}")
+            raise ConfigError(f"objective.options.cacr_negatives must be global or rank, not {self.cacr_negatives!r}")
 
 
 def clism_span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, candidate_mask: torch.Tensor,

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from schemas.errors import InputDataError, UsageError
 from schemas.registry import Registry
 from trainer.loop.checkpoint import STATE_FILE, latest_complete_checkpoint, load_matching_heads, load_module_weights
 from trainer.loop.train import CHECKPOINTS
@@ -121,16 +122,17 @@ def load_finetuned(directory: str | Path, task: str | None = None, head: str | N
     found = stored_task(checkpoint)
     if found is None:
         if task is None:
-            raise ValueError(f"{checkpoint} records no task (not a trainer.finetune checkpoint): pass --task and "
+            raise UsageError(f"{checkpoint} records no task (not a trainer.finetune checkpoint): pass --task and "
                              "--head")
         found = build_task(TaskSettings(name=task, head=head or default_head(task)))
         found.fit_labels([])  # tasks whose labels are fixed by name (pair); the others need training data
         if found.uses_training_labels():
-            raise ValueError(f"a {task} head needs its label set: use a trainer.finetune checkpoint")
+            raise InputDataError(f"{checkpoint} records no task, and a {task} head needs the label set a "
+                                 "trainer.finetune checkpoint records: use one")
     else:
         for given, stored, what in ((task, found.name, "task"), (head, found.head, "head")):
             if given is not None and given != stored:
-                raise ValueError(f"{checkpoint} holds a {what} {stored!r} model, not {given!r}")
+                raise UsageError(f"{checkpoint} holds a {what} {stored!r} model, not {given!r} (--{what})")
     tokenizer = load_tokenizer_from(checkpoint)
     model = build_model(found, encoder_without_pooler(str(checkpoint)))
     if stored_task(checkpoint) is not None:
