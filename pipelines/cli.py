@@ -9,13 +9,15 @@ import errno
 import logging
 import re
 import sys
-from typing import Callable, Iterator
+import threading
+import traceback
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-from pipelines.engines.prism import local_runner_options
 from schemas import Manifest
 from schemas.errors import UserError
+
+if TYPE_CHECKING:  # Beam is imported once the command line is parsed, so --help and its errors answer at once
+    from apache_beam.options.pipeline_options import PipelineOptions
 
 # A "module.SomethingError: message" line in the text of a runner-wrapped exception. Beam re-raises a DoFn's
 # exception as the same class with " [while running 'step']" added when it can build one, else as a
@@ -37,7 +39,13 @@ _UNTRUSTED_METRICS_RUNNERS = {"bundlebaseddirectrunner"}
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, PipelineOptions]:
     """Split the command line into polyspan's flags and Beam's (``--runner``, ``--project``, ...)."""
+    if not any("--verbose" in action.option_strings for action in parser._actions):
+        parser.add_argument("--verbose", action="store_true",
+                            help="also log Beam's and the runner's own INFO lines (workers, Prism, tracebacks)")
     args, beam_args = parser.parse_known_args(argv)
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from pipelines.engines.prism import local_runner_options
     # A local run never downloads a runner: the local default, or the Prism built by pipelines.engines.prism.
     options = local_runner_options(PipelineOptions(beam_args))
     output = getattr(args, "output", None)
@@ -111,23 +119,135 @@ def _output_of(argv: list[str] | None) -> str | None:
     return None
 
 
+# Loggers of the project's own progress and summary lines: INFO and up reach the user.
+_OWN_LOGGERS = ("pipelines", "schemas", "alignment", "__main__")
+# Loggers of Beam and of what it runs: Prism's records are renamed "PrismRunner" and "SdkWorker@..." by Beam's
+# PrismRunnerLogFilter, and a portable job's messages are logged on the root logger.
+_BEAM_LOGGERS = ("apache_beam", "PrismRunner", "SdkWorker", "root")
+# Beam's WARNING-level chatter: a subprocess runner started and stopped, and a worker's log line forwarded by the
+# local job service from Beam's own code ("No semi_persistent_directory found" once per worker).
+_BEAM_LIFECYCLE = re.compile(r"^Really (starting|destroying) service at ")
+_BEAM_WORKER_LINE = re.compile(r'^Worker: .* log_location: "[^"]*/apache_beam/')
+# A traceback's text inside a message: Prism and the portable runner log a worker's traceback as text, with no
+# exc_info, once per failed bundle.
+_TRACEBACK_TEXT = "Traceback (most recent call last)"
+
+
+def _own(name: str) -> bool:
+    return any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS)
+
+
 class _NoRunnerTracebacks(logging.Filter):
-    """Drops the ERROR records with a traceback that Beam's local runners log when a DoFn raises: the same
-    error then fails the run and reaches the user as ``main_wrapper``'s one line (its traceback stays in the
-    debug log)."""
+    """Drops the records with a traceback that Beam's runners log when a DoFn raises - as exc_info
+    (FnApiRunner) or as text (Prism, a worker, the portable runner's job messages), and Prism's ERROR lines about
+    the failed bundle: the same error then fails the run and reaches the user as ``main_wrapper``'s one line (a
+    bug's traceback is re-raised with it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR
-                    and record.exc_info is not None)
+        if _own(record.name) or record.levelno < logging.WARNING:
+            return True
+        if record.levelno >= logging.ERROR and record.exc_info is not None and record.name.startswith("apache_beam"):
+            return False
+        beam = any(record.name == n or record.name.startswith(n + ".") or record.name.startswith(n + "@")
+                   for n in _BEAM_LOGGERS)
+        # Prism also warns with the traceback when it abandons a split of the failing bundle.
+        return not (beam and (_TRACEBACK_TEXT in record.getMessage()
+                              or (record.levelno >= logging.ERROR and record.name.startswith("PrismRunner"))))
+
+
+class _QuietBeam(logging.Filter):
+    """A default run's log: the project's own INFO lines, and WARNING and up from everyone else except Beam's
+    lifecycle and worker chatter (``--verbose`` shows all of it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _own(record.name):
+            return True
+        if record.levelno < logging.WARNING:
+            return False
+        message = record.getMessage()
+        # Prism's own warnings are about its bundles (a split abandoned, a late state request of a failed one).
+        return not (record.levelno < logging.ERROR
+                    and (_BEAM_LIFECYCLE.match(message) or _BEAM_WORKER_LINE.match(message)
+                         or record.name.startswith("PrismRunner")))
+
+
+class _QuietWorkerPrints:
+    """sys.stderr, less what Beam's SDK worker prints there itself: ``SdkWorker._execute`` prints a failed
+    bundle's traceback with ``print`` before logging it (Beam 2.77, sdk_worker.py), and with Prism's LOOPBACK
+    workers that worker runs in this process. Everything else is written through."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        caller = sys._getframe(1)  # print() is C code: the frame above write() is the one that called print
+        if caller.f_code.co_name == "_execute" and caller.f_code.co_filename.endswith(
+                "apache_beam/runners/worker/sdk_worker.py"):
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _quiet_beam_thread_errors(previous):
+    """A ``threading.excepthook`` that drops what a Beam worker's gRPC threads raise once a failed job's channels
+    close (Prism's in-process worker: "worker_id ... not registered in worker pool"); any other thread's
+    exception goes to ``previous``."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        frames = traceback.extract_tb(args.exc_traceback) if args.exc_traceback else []
+        if frames and all(("/apache_beam/" in f.filename or "/grpc/" in f.filename or "/threading.py" in f.filename)
+                          for f in frames):
+            return
+        previous(args)
+
+    hook.quiet_beam = True
+    return hook
+
+
+def _wants_verbose(argv: list[str] | None) -> bool:
+    return "--verbose" in (sys.argv[1:] if argv is None else argv)
+
+
+def configure_logging(verbose: bool) -> None:
+    """INFO logging with the project's own lines; Beam's chatter (INFO, lifecycle and worker lines, runner
+    tracebacks) only when ``verbose``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Beam's INFO records are not even built by default (its type-hint and WriteImpl notes included), and a
+    # verbose run gets them back even after a default run in the same process.
+    logging.getLogger("apache_beam").setLevel(logging.INFO if verbose else logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        for kind in (_NoRunnerTracebacks, _QuietBeam):
+            for old in [f for f in handler.filters if isinstance(f, kind)]:
+                handler.removeFilter(old)
+        if not verbose:
+            handler.addFilter(_NoRunnerTracebacks())
+            handler.addFilter(_QuietBeam())
 
 
 def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
     """Run a pipeline's ``run(argv)`` and print what it wrote (when it returns the dataset's manifest); an error
     reaches the user as one line naming file and position, not as a runner's traceback."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _NoRunnerTracebacks) for f in handler.filters):
-            handler.addFilter(_NoRunnerTracebacks())
+    verbose = _wants_verbose(argv)
+    configure_logging(verbose)
+    stderr = sys.stderr
+    if not verbose:
+        if not isinstance(stderr, _QuietWorkerPrints):
+            sys.stderr = _QuietWorkerPrints(stderr)
+        # Kept after the run: those threads die after run() has returned, while the process exits.
+        if not getattr(threading.excepthook, "quiet_beam", False):
+            threading.excepthook = _quiet_beam_thread_errors(threading.excepthook)
+    try:
+        return _run_and_report(run, argv)
+    finally:
+        # A command (argv from sys.argv) keeps the quiet stderr until it exits: a failed job's in-process worker
+        # goes on printing after run() returned. A caller passing argv (a test) gets its own stream back.
+        if argv is not None:
+            sys.stderr = stderr
+
+
+def _run_and_report(run: Callable[[list[str] | None], object], argv: list[str] | None) -> int:
     try:
         result = run(argv)
     except KeyboardInterrupt:

@@ -9,14 +9,17 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any, Callable
-
-import torch
-from transformers.utils import logging as transformers_logging
+from typing import TYPE_CHECKING, Any, Callable
 
 from schemas.errors import UserError
 from trainer.config import dump_config, load_config
-from trainer.loop.train import TrainResult
+
+# torch and transformers are imported where they are used, so that --help and a command-line error answer
+# without loading them (seconds, hundreds of MB).
+if TYPE_CHECKING:
+    import torch
+
+    from trainer.loop.train import TrainResult
 
 
 def one_line(err: BaseException) -> str:
@@ -28,6 +31,7 @@ def run_command(body: Callable[[], int], logger: logging.Logger) -> int:
     """Set up logging as every trainer command does, then ``body()``'s exit code; 1 after a user error, 130
     after Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from transformers.utils import logging as transformers_logging
     transformers_logging.disable_progress_bar()  # per-file save/load bars would drown the training log
     try:
         return body()
@@ -78,6 +82,8 @@ def training_summary(result: TrainResult, total_steps: int) -> str:
 
 def command_device(value: str) -> torch.device:
     """A ``--device`` value: ``auto`` is CUDA when available, else the CPU; anything else as torch names it."""
+    import torch
+
     if value == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(value)

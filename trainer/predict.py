@@ -31,14 +31,18 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from schemas.errors import InputDataError, UsageError
 from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
-from trainer.tasks.base import Task
-from trainer.tasks.registry import load_finetuned
-from trainer.tasks.report import json_lines
+
+# The tasks import torch: they are imported where a model is used, so that --help and a command-line error
+# answer without loading it.
+if TYPE_CHECKING:
+    import torch
+
+    from trainer.tasks.base import Task
 
 logger = logging.getLogger("trainer.predict")
 
@@ -74,6 +78,10 @@ def read_raw(task: Task, path: Path, lang: str) -> list:
 def predict_file(model_dir: str, input_path: str, lang: str, batch_size: int = 32,
                  device: torch.device | str = "cpu", task_name: str | None = None,
                  head: str | None = None) -> list[dict]:
+    import torch
+
+    from trainer.tasks.registry import load_finetuned
+
     task, model, tokenizer, checkpoint = load_finetuned(model_dir, task_name, head, device=device)
     if task.settings.filter:
         raise UsageError(f"{checkpoint} is a FILTER model, which reads every example with its translation: "
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    from trainer.tasks.report import json_lines
+
     predictions = predict_file(args.model, args.input, args.lang, args.batch_size, command_device(args.device),
                                args.task, args.head)
     lines = json_lines(predictions)
