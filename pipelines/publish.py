@@ -124,13 +124,13 @@ class Publication:
 
     def _refuse(self, holder: dict) -> None:
         alive = _alive(holder)
+        claim = join(self.output.rstrip("/"), CLAIM)  # as the user names the output (a URI on object stores)
         if alive is False:
             raise OutputClaimedError(
                 f"--output {self.output} is claimed by {_describe(holder)}, which is no longer running (killed or "
-                f"crashed): the dataset there is as that run found it. Remove {join(self.base, CLAIM)} and run "
-                "again (the dead run's staged files are removed then)")
-        where = "" if alive else (f"; if that run is gone (it ran on another host), remove "
-                                  f"{join(self.base, CLAIM)} and run again")
+                f"crashed): the dataset there is as that run found it, or has no manifest if it was killed while "
+                f"publishing. Remove {claim} and run again (the dead run's staged files are removed then)")
+        where = "" if alive else f"; if that run is gone (it ran on another host), remove {claim} and run again"
         raise OutputClaimedError(f"--output {self.output} is being written by {_describe(holder)}: wait for it, "
                                  f"or write to another --output{where}")
 
