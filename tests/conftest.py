@@ -71,9 +71,16 @@ def beam_options():
 def one_torch_thread():
     """One intra-op torch thread for a test module (``pytestmark = pytest.mark.usefixtures(...)``): tiny models
     gain nothing from threads and lose much to contention on a 2-core machine, and with one thread float
-    reductions run in the same order everywhere, so loss sequences of two runs can be compared for equality."""
+    reductions run in the same order everywhere, so loss sequences of two runs can be compared for equality.
+    OMP_NUM_THREADS=1 as well: a trainer run sets its own count from it (runtime.threads 0, trainer/loop/threads.py),
+    and so do the processes a test starts."""
     import torch
-    threads = torch.get_num_threads()
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield
     torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp

@@ -334,8 +334,8 @@ def test_resumed_run_continues_identically(data_dir, tmp_path):
 # ---- backbones from pretraining checkpoints ----------------------------------------------------------------
 
 def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
-    """An mPMR checkpoint's extractor is ExtractorQA's head, CLISM's W_s/W_e QueQA's: with lr 0 the fine-tuned
-    checkpoint keeps them as loaded."""
+    """An mPMR checkpoint's extractor is ExtractorQA's head, CLISM's W_s/W_e QueQA's: after one step of a
+    vanishing learning rate (lr 0 is refused) the fine-tuned checkpoint holds them as loaded."""
     from transformers import BertConfig
 
     from trainer.data.clism_features import add_que_token
@@ -360,7 +360,7 @@ def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
                                  {"train": {"en": entry(qa / "xquad.en.json", 8)},
                                   "eval": {"de": entry(qa / "xquad.de.json", 4)}},
                                  model={"name_or_path": str(checkpoint), "from_scratch": None},
-                                 tokenizer={"train_vocab_size": None}, train={"lr": 0.0, "total_steps": 1})
+                                 tokenizer={"train_vocab_size": None}, train={"lr": 1e-12, "total_steps": 1})
         assert run_finetune(tmp_path, run_config, name=f"{head}.yaml") == 0
         saved = load_file(str(checkpoint / "heads.safetensors"))
         tuned = load_file(str(latest_complete_checkpoint(out / CHECKPOINTS) / "heads.safetensors"))
@@ -368,8 +368,8 @@ def test_heads_load_from_mpmr_and_clism_checkpoints(data_dir, tmp_path):
         expected = {"extractor": {"projection.dense_in.weight", "projection.dense_out.weight"},
                     "que": {"start_projection.weight", "end_projection.weight"}}[head]
         assert expected <= set(shared)
-        for key in shared:
-            assert torch.equal(saved[key], tuned[key]), key
+        for key in shared:  # Adam moves each weight by about lr: 1e-12, where a fresh head differs by ~1e-2
+            assert torch.allclose(saved[key], tuned[key], rtol=0, atol=1e-9), key
 
 
 # ---- ABSA -------------------------------------------------------------------------------------------------

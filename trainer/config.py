@@ -133,15 +133,36 @@ class TrainConfig:
     checkpoint_every: int = 0  # 0: only at the end; negative: never (benchmarks)
     keep_last: int = 3  # complete checkpoints kept; 0 keeps all
     resume: bool = True  # continue from the latest complete checkpoint under output_dir
+    # auto: a bar on a terminal, plain lines otherwise (log files, CI, SLURM); bar, lines or off to choose
+    progress: str = "auto"
+    progress_every_s: float = 30.0  # lines: at most this long between two (and one per 10 % done)
+
+    def __post_init__(self) -> None:
+        if str(self.progress).lower() == "false":  # YAML reads a bare `off` as false
+            self.progress = "off"
 
     def check(self) -> None:
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+        if self.progress not in ("auto", "bar", "lines", "off"):
+            raise ConfigError(f"train.progress must be auto, bar, lines or off, not {self.progress!r}")
+        if self.progress_every_s < 0:
+            raise ConfigError("train.progress_every_s must not be negative")
         for name in ("total_steps", "grad_accum", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1")
+        if not self.lr > 0:  # also NaN: a rate of 0 runs every step, logs losses and changes no weight
+            raise ConfigError(f"train.lr must be positive, not {self.lr!r} (with lr 0 a run trains nothing)")
         if self.warmup_steps > self.total_steps:
             raise ConfigError("train.warmup_steps is larger than train.total_steps")
+
+
+# The train keys a resumed run may change: how often it logs, evaluates its loss and saves, how many checkpoints it
+# keeps, its progress display, and total_steps - raising it continues a finished run (the linear decay is then
+# recomputed over the new total from the next step on, so the rate jumps up once; the command logs it).
+TRAIN_MAY_DIFFER = ("train.total_steps", "train.log_every", "train.eval_every", "train.eval_max_batches",
+                    "train.checkpoint_every", "train.keep_last", "train.resume", "train.progress",
+                    "train.progress_every_s")
 
 
 @dataclass
@@ -152,6 +173,19 @@ class ObjectiveConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How the process runs, not what it computes: a resumed run may change it (``RESUME_MAY_DIFFER``)."""
+
+    # torch's CPU threads per process (trainer/loop/threads.py); 0: OMP_NUM_THREADS when set, else the CPUs this
+    # process may use divided by the processes of its node (torchrun's LOCAL_WORLD_SIZE), at least 1.
+    threads: int = 0
+
+    def check(self) -> None:
+        if self.threads < 0:
+            raise ConfigError(f"runtime.threads must be 0 (auto) or a number of threads, not {self.threads}")
+
+
+@dataclass
 class PretrainConfig:
     output_dir: str = "out/pretrain"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -159,6 +193,12 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    # Keys a run resumed from a checkpoint may change (trainer/loop/resume.py): where it writes, how it runs, how
+    # often it logs, evaluates and saves, and the evaluation data (pretraining only logs their loss). Any other
+    # difference - model, tokenizer, training data, optimisation, objective - is refused.
+    RESUME_MAY_DIFFER = ("output_dir", "runtime") + TRAIN_MAY_DIFFER + ("data.eval", "data.eval_batch_size")
 
     def check(self) -> None:
         """Each section's own checks, and the tokenizer against the model; changes nothing."""
@@ -166,6 +206,7 @@ class PretrainConfig:
         self.tokenizer.check(self.model)
         self.data.check()
         self.train.check()
+        self.runtime.check()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -274,7 +315,9 @@ def apply_overrides(values: dict, overrides: list[str], cls: type = None) -> dic
         if cls is not None:
             _check_path(cls, path, key)
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = read_yaml(raw) if raw.strip() else ""
+        except DuplicateKeyError as err:
+            raise ConfigError(f"override {override!r}: {err.problem}") from None
         except yaml.YAMLError:
             value = raw
         target = result
@@ -307,6 +350,40 @@ def _deep_copy(values: dict) -> dict:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping that gives one key twice: YAML would keep the last value without a word."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark):
+        where = (f"lines {first.line + 1} and {again.line + 1}" if first.line != again.line else
+                 f"line {again.line + 1}, columns {first.column + 1} and {again.column + 1}")
+        super().__init__(problem=f"key {key!r} given twice ({where}): a key takes one value", problem_mark=again)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth (a merge key ``<<``
+    may still be overridden: that is what it is for)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base class says what is wrong with it
+                    continue
+                if first is not key_node.start_mark:
+                    raise DuplicateKeyError(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    """``text`` as YAML (the safe subset), a key given twice in one mapping being a ``DuplicateKeyError``."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = PretrainConfig) -> Any:
     """The config in YAML file ``path`` (None: the defaults) with ``overrides`` applied, completed (a config
     class's ``complete()`` fills in the values that follow from other fields) and checked (its ``check()``,
@@ -317,10 +394,12 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
         if not path.is_file():
             raise ConfigError(f"config file {path} not found")
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            values = read_yaml(path.read_text(encoding="utf-8")) or {}
         except UnicodeDecodeError as err:
             raise ConfigError(f"{path}: byte {err.object[err.start:err.start + 1]!r} at offset {err.start} is not "
                               "UTF-8 (a config is a UTF-8 YAML file)") from None
+        except DuplicateKeyError as err:
+            raise ConfigError(f"{path}:{err.problem_mark.line + 1}: {err.problem}") from None
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

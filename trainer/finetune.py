@@ -35,7 +35,7 @@ from pathlib import Path
 from schemas.errors import InputDataError
 from trainer.adaptation.constraints import build_constraint
 from trainer.adaptation.mixing import plan_data
-from trainer.adaptation.warm_start import warm_start
+from trainer.adaptation.warm_start import WARM_START_DIR, warm_start
 from trainer.adaptation.retention import RETENTION_FILE, retention_probes
 from trainer.adaptation.self_teaching import (SelfTeachingHook, TeacherCollate, load_teacher, self_teaching_weights,
                                               write_soft_labels)
@@ -46,8 +46,11 @@ from trainer.data.few_shot import sample_ids, summarize_runs
 from trainer.data.readers import parse_sources
 from trainer.data.tokenizer_training import train_wordpiece
 from trainer.finetune_config import FinetuneConfig
-from trainer.loop.checkpoint import load_matching_heads, load_module_weights, resume_point, save_weights
+from trainer.loop.checkpoint import (latest_complete_checkpoint, load_matching_heads, load_module_weights, resume_point,
+                                     save_weights)
 from trainer.loop.distributed import DistributedContext, distributed_run, seed_everything
+from trainer.loop.resume import check_resumed_config
+from trainer.loop.threads import apply_threads
 from trainer.loop.hooks import BEST_DIR, PeriodicEvaluation
 from trainer.loop.train import CHECKPOINTS, METRICS_FILE, TrainResult, append_record, autocast_context, train
 from trainer.models.backbone import build_encoder, check_positions, encoder_source, load_tokenizer
@@ -167,7 +170,11 @@ def run(config: FinetuneConfig) -> FinetuneResult:
 
 def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
     output_dir = Path(config.output_dir)
+    apply_threads(config.runtime.threads, log=ctx.is_main)
     resume = resume_point(output_dir / CHECKPOINTS, config.train.resume)
+    # Before anything is written; a run killed in MTL-WS's warm start resumes from the warm start's checkpoints.
+    warm = latest_complete_checkpoint(output_dir / WARM_START_DIR / CHECKPOINTS) if config.train.resume else None
+    check_resumed_config(resume or warm, config)
     task = build_task(task_settings(config))
     data = load_task_data(config, task)
     examples, warmup_examples = training_examples(config, data)

@@ -27,7 +27,7 @@ from trainer.adaptation.mixing import ADAPTATIONS
 from trainer.adaptation.mixing import AdaptationConfig
 from trainer.adaptation.retention import ProbeConfig
 from trainer.adaptation.self_teaching import SelfTeachingConfig
-from trainer.config import ConfigError, ModelConfig, TokenizerConfig, TrainConfig
+from trainer.config import TRAIN_MAY_DIFFER, ConfigError, ModelConfig, RuntimeConfig, TokenizerConfig, TrainConfig
 from trainer.data.few_shot import FEW_SHOT_SEEDS, FEW_SHOT_SIZES, FEW_SHOT_STEPS
 from trainer.tasks.base import TaskSettings
 from trainer.tasks.paired import PAIR_BY
@@ -186,6 +186,17 @@ class FinetuneConfig:
     self_teaching: SelfTeachingConfig = field(default_factory=SelfTeachingConfig)
     few_shot: FewShotConfig = field(default_factory=FewShotConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    # Keys a run resumed from a checkpoint may change (trainer/loop/resume.py): where it writes, how it
+    # runs, how often it logs, evaluates and saves, whether it ends with a report, predictions or soft labels, and
+    # the few-shot sweep's grid (each of its runs has its own output_dir). Everything that decides what the
+    # weights become - model, tokenizer, data, task, optimisation, adaptation, constraint, the teacher, the
+    # evaluation that selects the model (evaluation.select, max_examples, data.eval) - is refused.
+    RESUME_MAY_DIFFER = ("output_dir", "runtime") + TRAIN_MAY_DIFFER + (
+        "data.eval_batch_size", "evaluation.every", "evaluation.final", "evaluation.predictions",
+        "self_teaching.write", "self_teaching.write_dir", "few_shot.sizes", "few_shot.seeds", "few_shot.steps",
+        "adaptation.mtl_ws.checkpoint_every")
 
     RENAMED = {"strategy": "strategy.name and strategy.target are adaptation.name and adaptation.target, "
                            "strategy.mtl_ws is adaptation.mtl_ws; strategy.constraint is constraint.name and "
@@ -212,6 +223,7 @@ class FinetuneConfig:
         self.self_teaching.check()
         self.few_shot.check()
         self.evaluation.check()
+        self.runtime.check()
         self._check_filter()
         self._check_self_teaching()
         if self.evaluation.select is not None and not (self.evaluation.every and self.data.eval):

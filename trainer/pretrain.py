@@ -14,23 +14,25 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from trainer.cli import command_config, config_parser, is_main_process, run_command, training_summary
 from trainer.config import PretrainConfig, dump_config, resolve_grad_accum
-from trainer.data.batches import ResumableBatches
-from trainer.data.shards import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
-from trainer.data.tokenizer_training import train_tokenizer_on_shards
-from trainer.loop.checkpoint import resume_point
-from trainer.loop.distributed import DistributedContext, distributed_run, seed_everything
-from trainer.loop.train import CHECKPOINTS, TrainResult, train
-from trainer.models.backbone import check_positions, encoder_source, load_tokenizer
-from trainer.objectives.registry import Objective, get_objective
+
+# What imports torch is imported in the functions that train, so that --help and a command-line error answer
+# without loading it.
+if TYPE_CHECKING:
+    from trainer.data.shards import MixedDataset, ShardDataset
+    from trainer.loop.distributed import DistributedContext
+    from trainer.loop.train import TrainResult
+    from trainer.objectives.registry import Objective
 
 logger = logging.getLogger("trainer.pretrain")
 
 
 def make_datasets(config: PretrainConfig, objective: Objective) -> tuple[MixedDataset, list[ShardDataset]]:
+    from trainer.data.shards import EPOCH_FIELD, MixedDataset, ShardDataset, ShardStreamConfig
+
     stream = ShardStreamConfig(seed=config.train.seed, shuffle_buffer=config.data.shuffle_buffer,
                                epoch_field=EPOCH_FIELD)
     sources = [ShardDataset(path, kind=objective.kind, config=stream) for path in config.data.train]
@@ -43,17 +45,33 @@ def make_datasets(config: PretrainConfig, objective: Objective) -> tuple[MixedDa
 
 def run(config: PretrainConfig) -> TrainResult:
     """Set up from ``config`` and train; returns the loop's result (on every rank)."""
+    from trainer.loop.distributed import distributed_run
+
     with distributed_run() as ctx:
         return _run(config, ctx)
 
 
 def _run(config: PretrainConfig, ctx: DistributedContext) -> TrainResult:
+    import torch
+
+    from trainer.data.batches import ResumableBatches
+    from trainer.data.tokenizer_training import train_tokenizer_on_shards
+    from trainer.loop.checkpoint import resume_point
+    from trainer.loop.distributed import seed_everything
+    from trainer.loop.resume import check_resumed_config
+    from trainer.loop.threads import apply_threads
+    from trainer.loop.train import CHECKPOINTS, train
+    from trainer.models.backbone import check_positions, encoder_source, load_tokenizer
+    from trainer.objectives.registry import get_objective
+
     output_dir = Path(config.output_dir)
+    apply_threads(config.runtime.threads, log=ctx.is_main)
     objective = get_objective(config.objective.name)
     options = objective.options(config.objective.options, config.data, seed=config.train.seed)
     grad_accum = resolve_grad_accum(config.train, config.data.batch_size, ctx.world_size)
     train_data, evals = make_datasets(config, objective)
     resume = resume_point(output_dir / CHECKPOINTS, config.train.resume)
+    check_resumed_config(resume, config)  # before anything is written
 
     def train_tokenizer():
         return train_tokenizer_on_shards(config.data.train, config.tokenizer.train_vocab_size,
