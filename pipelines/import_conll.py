@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import main_wrapper, parse_args
+from pipelines.config_arguments import add_config_arguments, config_values, flag
 from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import CountingDoFn, WriteShards, count, write_dataset_manifest
 from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
@@ -84,10 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CoNLL file(s), plain, .gz or .bz2; repeat or use a glob; local or gs://, s3://, hdfs://")
     parser.add_argument("--lang", required=True, help="language code of the tokens")
     parser.add_argument("--output", required=True, metavar="DIR", help="dataset directory to write")
-    parser.add_argument("--encoding", default="utf-8", help="file encoding (CoNLL-2002 is latin-1)")
-    parser.add_argument("--tag-column", type=int, default=-1, help="column of the tag (default: the last)")
-    parser.add_argument("--tag-scheme", choices=("BIOES", "BIO"), default="BIOES", help="output tag scheme")
-    parser.add_argument("--num-shards", type=int, default=0, help="number of shards (0: the runner decides)")
+    add_config_arguments(parser, ImportConllConfig)  # --encoding, ... (defaults and help: ImportConllConfig)
     add_overwrite_argument(parser)
     return parser
 
@@ -95,14 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
 @dataclass
 class ImportConllConfig:
     """Everything the graph needs, resolved on the launching machine: ``inputs`` are the matched files (Beam
-    filesystem paths, so a worker opens them itself), nothing else of the launcher travels."""
+    filesystem paths, so a worker opens them itself), nothing else of the launcher travels. Each option's default
+    and help are written here once: the command's flags are made from these fields."""
     inputs: list[str]
     lang: str
     output: str
-    encoding: str = "utf-8"
-    tag_column: int = -1
-    tag_scheme: str = "BIOES"
-    num_shards: int = 0
+    encoding: str = flag("utf-8", "file encoding (CoNLL-2002 is latin-1)", show_default=False)
+    tag_column: int = flag(-1, "column of the tag (default: the last)")
+    tag_scheme: str = flag("BIOES", "output tag scheme", choices=("BIOES", "BIO"), show_default=False)
+    num_shards: int = flag(0, "number of shards (0: the runner decides)", show_default=False)
     overwrite: bool = False  # not part of the graph: whether a finished dataset in ``output`` may be replaced
 
     def manifest_config(self) -> dict:
@@ -115,8 +114,7 @@ def configure(argv: list[str] | None = None) -> tuple[ImportConllConfig, Pipelin
     """The command line → the graph's configuration (input globs expanded here) and Beam's options."""
     args, options = parse_args(build_parser(), argv)
     config = ImportConllConfig(inputs=expand_inputs(args.input), lang=args.lang, output=args.output,
-                               encoding=args.encoding, tag_column=args.tag_column, tag_scheme=args.tag_scheme,
-                               num_shards=args.num_shards, overwrite=args.overwrite)
+                               overwrite=args.overwrite, **config_values(args, ImportConllConfig))
     return config, options
 
 

@@ -14,6 +14,7 @@ from typing import IO, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.config_arguments import flag
 from pipelines.tokenize import words
 from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
 from schemas.errors import InputDataError, UsageError
@@ -116,10 +117,12 @@ def unescape_moses(token: str) -> str:
 @dataclass(frozen=True)
 class ExtraFilter:
     """Which extra parallel pairs to keep: both sides non-empty, at most ``max_words`` words a side, and the
-    longer side at most ``max_ratio`` times the shorter plus 3 words (a misaligned pair is usually far off)."""
+    longer side at most ``max_ratio`` times the shorter plus 3 words (a misaligned pair is usually far off).
+    The fields are the command's --extra-max-words and --extra-max-ratio."""
 
-    max_words: int = 100
-    max_ratio: float = 3.0
+    max_words: int = flag(100, "skip longer extra pairs", name="--extra-max-words", show_default=False)
+    max_ratio: float = flag(3.0, "skip extra pairs whose longer side exceeds this times the shorter plus 3 words",
+                            name="--extra-max-ratio", show_default=False)
 
     def reason_to_drop(self, src: tuple[str, ...], tgt: tuple[str, ...]) -> str | None:
         if not src or not tgt:
