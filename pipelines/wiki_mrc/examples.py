@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from pipelines.wiki_mrc.lead import (DEFAULT_LEAD_PARENTHETICAL, LEAD_CHARS, LEAD_PARENTHETICALS,
+                                     name_parentheticals, without_spans)
 from pipelines.wiki_mrc.title_masking import (EXACT, MASK_KINDS, SUBSTRING, LanguageMasking, NameMatch,
                                               TitleMasker, masking_for)
 from schemas.errors import UsageError
@@ -173,53 +175,8 @@ class MaskedQuery(NamedTuple):
     text: str
     masked: Dict[str, int]  # masked words by how they carried a name (title_masking.MASK_KINDS)
     guarded: int  # name words the length guard made match whole (title_masking)
-    lead_parenthetical: int = 0  # words of the lead's first parenthetical dropped or masked
-
-
-# What becomes of the first parenthetical of the lead (``--lead-parenthetical``). Wikipedia leads in every
-# language put the name's reading, transliteration, other-script or original-language form and pronunciation in
-# brackets right after the bold name: 兵庫県（ひょうごけん）は, "Chile (স্পেনীয় ভাষায়: Chile চিলে)", トルコ共和国（トルコ語:
-# Türkiye Cumhuriyeti）. No rule of the masker can match a name written in another script, so the group goes:
-# "drop" removes it with its brackets before the words are counted, "mask" replaces its words by one mask,
-# "keep" leaves it (mPMR's behaviour).
-LEAD_PARENTHETICALS = ("drop", "mask", "keep")
-DEFAULT_LEAD_PARENTHETICAL = "drop"
-_OPENERS = {"(": ")", "（": "）"}
-_CLOSERS = frozenset(_OPENERS.values())
-# Ends of the first sentence outside brackets: a full stop, ! or ? before whitespace, the CJK and Indic full
-# stops, or a line break. An abbreviation's dot ends it early: the group is then kept (a miss, not a wrong drop).
-_SENTENCE_ENDS = frozenset("。！？।॥\n")
-MAX_PARENTHETICAL_CHARS = 600  # a group left open this long is unbalanced markup, not a parenthetical
-
-
-def lead_parenthetical(text: str) -> Optional[Tuple[int, int]]:
-    """[start, end) of the first bracket group of ``text``'s first sentence, brackets included (nested groups
-    inside it balanced: "(Ἀθῆναι (Athênai))"), or None when the first sentence has none or it does not close."""
-    depth = 0
-    start = -1
-    for i, char in enumerate(text):
-        if depth == 0:
-            if char in _SENTENCE_ENDS or (char in ".!?" and (i + 1 == len(text) or text[i + 1].isspace())):
-                return None
-        if char in _OPENERS:
-            if depth == 0:
-                start = i
-            depth += 1
-        elif char in _CLOSERS and depth:
-            depth -= 1
-            if depth == 0:
-                return start, i + 1
-        if start >= 0 and i - start > MAX_PARENTHETICAL_CHARS:
-            return None
-    return None
-
-
-def without_span(text: str, span: Tuple[int, int]) -> str:
-    """``text`` with ``span`` cut out and the whitespace on its two sides joined into one."""
-    head, tail = text[:span[0]], text[span[1]:]
-    if head[-1:].isspace() and tail[:1].isspace():
-        tail = tail.lstrip()
-    return head + tail
+    lead_parenthetical: int = 0  # words of the lead's name parentheticals dropped or masked (lead.py)
+    lead_parenthetical_groups: int = 0  # the groups dropped, or masked (those with a word in the query)
 
 
 def build_masked_query(text: str, names: Sequence[str], lang: str, tokenize: Tokenize, *,
@@ -229,21 +186,28 @@ def build_masked_query(text: str, names: Sequence[str], lang: str, tokenize: Tok
     """The first ``query_words`` words of ``text`` with every word that carries one of the names replaced by
     ``mask_token``, as the language's row of :mod:`title_masking` says (``masking`` overrides it): a word that
     overlaps a name is masked whole, consecutive masks collapse to one, and whitespace runs become single spaces.
-    Words are counted before masking (the paper's "first Q words"). The lead's first parenthetical is dropped,
-    masked or kept as ``parenthetical`` says (:data:`LEAD_PARENTHETICALS`)."""
+    Words are counted before masking (the paper's "first Q words"). The lead's name parentheticals
+    (:func:`lead.name_parentheticals`) are dropped before the words are counted, or their words become one mask
+    per group, or they are kept, as ``parenthetical`` says (:data:`LEAD_PARENTHETICALS`)."""
     if parenthetical not in LEAD_PARENTHETICALS:
         raise UsageError(f"unknown lead parenthetical {parenthetical!r}: one of {', '.join(LEAD_PARENTHETICALS)}")
-    group = lead_parenthetical(text) if parenthetical != "keep" else None
-    in_group = 0
-    if group is not None and parenthetical == "drop":
-        in_group = len(tokenize(text[group[0] + 1:group[1] - 1]))  # its words, as mask mode counts them
-        text = without_span(text, group)
-        group = None
-    found = words_after(text, 0, query_words, tokenize)
     masker = TitleMasker(names, masking or masking_for(lang))
+    groups: List[Tuple[int, int]] = []
+    if parenthetical != "keep":
+        # The groups are in the first sentence: names are matched on the lead only, not the whole article.
+        lead = text[:LEAD_CHARS]
+        groups = name_parentheticals(lead, [m.end for m in masker.matches(lead)])
+    in_group = 0
+    groups_hit = set()
+    if groups and parenthetical == "drop":
+        in_group = sum(len(tokenize(text[a + 1:b - 1])) for a, b in groups)  # their words, as "mask" counts them
+        groups_hit = set(groups)
+        text = without_spans(text, groups)
+        groups = []
+    found = words_after(text, 0, query_words, tokenize)
     masked = dict.fromkeys(MASK_KINDS, 0)
     if not found:
-        return MaskedQuery("", masked, masker.guarded, in_group)
+        return MaskedQuery("", masked, masker.guarded, in_group, len(groups_hit))
     end = found[-1][1]
     # Search a little past the last word, so that a name cut by the Q-word limit is still masked.
     matches = masker.matches(text[:end + max(map(len, names), default=0)])
@@ -257,9 +221,12 @@ def build_masked_query(text: str, names: Sequence[str], lang: str, tokenize: Tok
         kind = _mask_kind(start, stop, matches, k)
         if kind:
             masked[kind] += 1
-        elif group is not None and group[0] < start and stop < group[1]:
-            kind = "parenthetical"  # the group's brackets stay, its words become one mask
-            in_group += 1
+        else:
+            group = next((g for g in groups if g[0] < start and stop < g[1]), None)
+            if group is not None:
+                kind = "parenthetical"  # the group's brackets stay, its words become one mask
+                in_group += 1
+                groups_hit.add(group)
         gap = "" if last_end is None else text[last_end:start]
         if kind and last_was_mask and not gap.strip():
             last_end = stop  # a mask right after a mask: one mask stands for both
@@ -269,7 +236,7 @@ def build_masked_query(text: str, names: Sequence[str], lang: str, tokenize: Tok
         pieces.append(mask_token if kind else text[start:stop])
         last_was_mask = bool(kind)
         last_end = stop
-    return MaskedQuery("".join(pieces).strip(), masked, masker.guarded, in_group)
+    return MaskedQuery("".join(pieces).strip(), masked, masker.guarded, in_group, len(groups_hit))
 
 
 def _mask_kind(start: int, stop: int, matches: Sequence[NameMatch], k: int) -> Optional[str]:

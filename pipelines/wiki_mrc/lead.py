@@ -21,6 +21,9 @@ _OPENERS = {"(": ")", "（": "）"}
 _CLOSERS = frozenset(_OPENERS.values())
 _SENTENCE_ENDS = frozenset("。！？।॥\n")
 MAX_PARENTHETICAL_CHARS = 600  # a group left open this long is unbalanced markup, not a parenthetical
+# The head of the text searched for the first sentence's groups (and matched for names): first sentences are far
+# shorter, and a longer one only keeps its groups past this point (a miss, not a wrong drop).
+LEAD_CHARS = 2000
 
 Span = Tuple[int, int]
 
@@ -56,11 +59,18 @@ def name_parentheticals(text: str, name_ends: Sequence[int]) -> List[Span]:
     return groups[:1] + [g for g in groups[1:] if len(text[:g[0]].rstrip()) in ends]
 
 
+_CLOSING_PUNCTUATION = frozenset(",.;:!?、，。；：！？")
+
+
 def without_spans(text: str, spans: Sequence[Span]) -> str:
-    """``text`` with ``spans`` (sorted, disjoint) cut out, the whitespace on the two sides of each joined."""
+    """``text`` with ``spans`` (sorted, disjoint) cut out, the whitespace on the two sides of each joined, and none
+    left before a comma or full stop that followed the span ("Andorra (Catalan: Andorra), officially" →
+    "Andorra, officially")."""
     for start, end in reversed(spans):
         head, tail = text[:start], text[end:]
         if head[-1:].isspace() and tail[:1].isspace():
             tail = tail.lstrip()
+        elif head[-1:].isspace() and tail[:1] in _CLOSING_PUNCTUATION:
+            head = head.rstrip()
         text = head + tail
     return text
