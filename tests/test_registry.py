@@ -109,3 +109,40 @@ def test_every_registry_of_the_house_is_one_and_names_its_parts():
         "qa": "start_end", "ner": "tagging", "pair": "classifier", "absa": "mrc"}
     with pytest.raises(UnknownNameError, match="^unknown qa head 'tagging'; choose one of start_end, extractor, que$"):
         TASKS["qa"]["tagging"]
+
+
+def test_tasks_are_listed_and_checked_without_importing_a_task_module():
+    """The config checks and the commands' --help read the task registry; only using a task's class imports its
+    module (and torch)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    code = ("import sys\n"
+            "from trainer.tasks import registry as r\n"
+            "heads, fil, teach = r.task_heads(), r.filter_tasks(), r.self_teaching_tasks()\n"
+            "assert r.default_head('absa') == 'mrc' and r.task_head('qa', 'start_end').self_teaching_needs_filter\n"
+            "heavy = ('torch', 'transformers', 'trainer.tasks.qa', 'trainer.tasks.base')\n"
+            "light = [m for m in heavy if m in sys.modules]\n"
+            "r.task_class('qa', 'start_end')\n"
+            "loaded = 'trainer.tasks.qa' in sys.modules and 'torch' in sys.modules\n"
+            "print(light, heads['qa'], len(fil), len(teach), loaded)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "['start_end',", "'extractor',", "'que']", "5", "5", "True"]
+
+
+def test_every_head_class_agrees_with_its_registry_line():
+    from trainer.tasks.registry import TASKS, TaskHead, filter_tasks, self_teaching_tasks, task_class
+
+    for name, heads in TASKS.items():
+        for head in heads:
+            found = task_class(name, head)  # checks the line's flags against the class
+            assert (found.name, found.head) == (name, head)
+    one_window = [("qa", "start_end"), ("ner", "tagging"), ("pair", "classifier"), ("absa", "tagging"),
+                  ("absa", "pair")]
+    assert filter_tasks() == self_teaching_tasks() == one_window
+    wrong = TaskHead("qa", "extractor", "trainer.tasks.qa:QAExtractor", filter=True)
+    with pytest.raises(ValueError, match="QAExtractor is .* but its registry line says"):
+        wrong.load()

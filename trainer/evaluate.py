@@ -36,12 +36,14 @@ from pathlib import Path
 from typing import Sequence
 
 from schemas.errors import UsageError
-from trainer.adaptation.retention import ProbeConfig, measure_model
+from trainer.adaptation.probe_config import ProbeConfig
 from trainer.cli import command_device, run_command
 from trainer.data.readers import DataSource
 from trainer.tasks.metrics import report_json, report_markdown
 from trainer.tasks.registry import load_finetuned, stored_run, task_heads
-from trainer.tasks.report import evaluate_sources, make_report, retention_markdown
+
+# The command line is built from modules without torch (the registry lists tasks without importing them);
+# what measures a model imports torch in _command, so --help and a command-line error answer at once.
 
 logger = logging.getLogger("trainer.evaluate")
 
@@ -105,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    from trainer.adaptation.retention import measure_model
+    from trainer.tasks.report import evaluate_sources, make_report, retention_markdown
+
     device = command_device(args.device)
     if not (args.data or args.xsr or args.mlm):
         raise UsageError("give --data, --xsr or --mlm: nothing to evaluate")

@@ -31,34 +31,24 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.errors import InputDataError
-from trainer.adaptation.constraints import build_constraint
-from trainer.adaptation.mixing import plan_data
-from trainer.adaptation.warm_start import WARM_START_DIR, warm_start
-from trainer.adaptation.retention import RETENTION_FILE, retention_probes
-from trainer.adaptation.self_teaching import (SelfTeachingHook, TeacherCollate, load_teacher, self_teaching_weights,
-                                              write_soft_labels)
 from trainer.cli import command_config, config_parser, is_main_process, run_command, training_summary
 from trainer.config import ConfigError, dump_config, resolve_grad_accum
-from trainer.data.batches import ExampleBatches
 from trainer.data.few_shot import sample_ids, summarize_runs
 from trainer.data.readers import parse_sources
-from trainer.data.tokenizer_training import train_wordpiece
-from trainer.finetune_config import FinetuneConfig
-from trainer.loop.checkpoint import (latest_complete_checkpoint, load_matching_heads, load_module_weights, resume_point,
-                                     save_weights)
-from trainer.loop.distributed import DistributedContext, distributed_run, seed_everything
-from trainer.loop.resume import check_resumed_config
-from trainer.loop.threads import apply_threads
-from trainer.loop.hooks import BEST_DIR, PeriodicEvaluation
-from trainer.loop.train import CHECKPOINTS, METRICS_FILE, TrainResult, append_record, autocast_context, train
-from trainer.models.backbone import build_encoder, check_positions, encoder_source, load_tokenizer
-from trainer.tasks.base import Task, TaskSettings
 from trainer.tasks.metrics import report_markdown
-from trainer.tasks.paired import build_model, evaluate_task, evaluation_pairs, paired_items, training_pairs
 from trainer.tasks.registry import build_task
-from trainer.tasks.report import flat_scores, json_lines, make_report, retention_markdown, write_report
+from trainer.tasks.settings import TaskSettings
+
+# What imports torch or transformers (the config too) is imported where it runs: --help answers without them.
+if TYPE_CHECKING:
+    from trainer.finetune_config import FinetuneConfig
+    from trainer.loop.distributed import DistributedContext
+    from trainer.loop.hooks import PeriodicEvaluation
+    from trainer.loop.train import TrainResult
+    from trainer.tasks.base import Task
 
 logger = logging.getLogger("trainer.finetune")
 FEW_SHOT_IDS = "few_shot_ids.json"
@@ -114,6 +104,8 @@ def training_examples(config: FinetuneConfig, data: TaskData) -> tuple[list, dic
     """The examples the loop trains on and the MTL-WS warm-up examples per language, by adaptation
     (``plan_data``). Its weights are the datasets' sizes - every example weighted equally - which a plain
     concatenation of the datasets realises."""
+    from trainer.adaptation.mixing import plan_data
+
     names = {"source": data.source, **{f"translated/{lang}": rows for lang, rows in data.translated.items()}}
     plan = plan_data(config.adaptation.plan_name, "source", {lang: f"translated/{lang}" for lang in data.translated},
                      config.adaptation.target, sizes={name: len(rows) for name, rows in names.items()})
@@ -140,6 +132,8 @@ def task_settings(config: FinetuneConfig, tokenizer=None) -> TaskSettings:
 def batch_items(config: FinetuneConfig, task: Task, tokenizer, data: TaskData, examples: list):
     """The training stream's items and collate function; FILTER trains on (translated example, its source)
     pairs of the target languages (the one of translate-train, or every one)."""
+    from trainer.tasks.paired import paired_items, training_pairs
+
     if not task.settings.filter:
         return task.training_items(tokenizer, examples)
     languages = [config.adaptation.target] if config.adaptation.plan_name == "to" else sorted(data.translated)
@@ -149,6 +143,8 @@ def batch_items(config: FinetuneConfig, task: Task, tokenizer, data: TaskData, e
 
 def eval_items(task: Task, tokenizer, data: TaskData):
     """Items and collate function of the loop's evaluation loss (``train.eval_every``)."""
+    from trainer.tasks.paired import evaluation_pairs, paired_items
+
     if not task.settings.filter:
         return task.training_items(tokenizer, data.eval)
     return paired_items(task, tokenizer, evaluation_pairs(task, data.eval, data.eval_translations))
@@ -164,11 +160,31 @@ def per_language_sample(task: Task, examples: list, limit: int | None) -> list:
 # ---- the run ----------------------------------------------------------------------------------------------
 
 def run(config: FinetuneConfig) -> FinetuneResult:
+    from trainer.loop.distributed import distributed_run
+
     with distributed_run() as ctx:
         return _run(config, ctx)
 
 
 def _run(config: FinetuneConfig, ctx: DistributedContext) -> FinetuneResult:
+    from trainer.adaptation.constraints import build_constraint
+    from trainer.adaptation.retention import RETENTION_FILE, retention_probes
+    from trainer.adaptation.self_teaching import (SelfTeachingHook, TeacherCollate, load_teacher,
+                                                  self_teaching_weights, write_soft_labels)
+    from trainer.adaptation.warm_start import WARM_START_DIR, warm_start
+    from trainer.data.batches import ExampleBatches
+    from trainer.data.tokenizer_training import train_wordpiece
+    from trainer.loop.checkpoint import (latest_complete_checkpoint, load_matching_heads, load_module_weights,
+                                         resume_point)
+    from trainer.loop.distributed import seed_everything
+    from trainer.loop.hooks import BEST_DIR
+    from trainer.loop.resume import check_resumed_config
+    from trainer.loop.threads import apply_threads
+    from trainer.loop.train import CHECKPOINTS, METRICS_FILE, append_record, autocast_context, train
+    from trainer.models.backbone import build_encoder, check_positions, encoder_source, load_tokenizer
+    from trainer.tasks.paired import build_model
+    from trainer.tasks.report import flat_scores, write_report
+
     output_dir = Path(config.output_dir)
     apply_threads(config.runtime.threads, log=ctx.is_main)
     resume = resume_point(output_dir / CHECKPOINTS, config.train.resume)
@@ -291,6 +307,11 @@ def periodic_evaluation(config: FinetuneConfig, task: Task, tokenizer, data: Tas
                         run_info: dict) -> PeriodicEvaluation:
     """The hook that scores the task on (a per-language sample of) the dev data every ``evaluation.every`` steps
     and, with ``evaluation.select``, keeps the best step's weights."""
+    from trainer.loop.checkpoint import save_weights
+    from trainer.loop.hooks import PeriodicEvaluation
+    from trainer.tasks.paired import evaluate_task
+    from trainer.tasks.report import flat_scores, make_report
+
     sample = per_language_sample(task, data.eval, config.evaluation.max_examples)
     select = config.evaluation.select
     if select == "primary":
@@ -310,6 +331,10 @@ def periodic_evaluation(config: FinetuneConfig, task: Task, tokenizer, data: Tas
 def final_report(config: FinetuneConfig, task: Task, model, tokenizer, data: TaskData, result: TrainResult,
                  selected: int | None, retention: dict | None, weights: tuple[float, float] | None) -> dict:
     """The report of the final model (the selected one with ``evaluation.select``) on all of ``data.eval``."""
+    from trainer.loop.hooks import BEST_DIR
+    from trainer.tasks.paired import evaluate_task
+    from trainer.tasks.report import json_lines, make_report
+
     if config.evaluation.predictions:  # not FILTER (FinetuneConfig.check)
         per_language, rows = task.evaluate_with_predictions(model, tokenizer, data.eval, config.data.eval_batch_size)
         (Path(config.output_dir) / PREDICTIONS_FILE).write_text(json_lines(rows), encoding="utf-8")
@@ -393,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    from trainer.finetune_config import FinetuneConfig
+    from trainer.loop.hooks import BEST_DIR
+    from trainer.tasks.report import retention_markdown
+
     config = command_config(args, FinetuneConfig)
     if config is None:
         return 0

@@ -25,13 +25,12 @@ from typing import Any
 from trainer.adaptation.constraints import CONSTRAINTS, ConstraintConfig
 from trainer.adaptation.mixing import ADAPTATIONS
 from trainer.adaptation.mixing import AdaptationConfig
-from trainer.adaptation.retention import ProbeConfig
+from trainer.adaptation.probe_config import ProbeConfig
 from trainer.adaptation.self_teaching import SelfTeachingConfig
 from trainer.config import TRAIN_MAY_DIFFER, ConfigError, ModelConfig, RuntimeConfig, TokenizerConfig, TrainConfig
 from trainer.data.few_shot import FEW_SHOT_SEEDS, FEW_SHOT_SIZES, FEW_SHOT_STEPS
-from trainer.tasks.base import TaskSettings
-from trainer.tasks.paired import PAIR_BY
-from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_class, task_heads
+from trainer.tasks.registry import filter_tasks, self_teaching_tasks, task_head, task_heads
+from trainer.tasks.settings import PAIR_BY, TaskSettings
 
 
 @dataclass
@@ -290,7 +289,7 @@ class FinetuneConfig:
         if not self.data.translated:
             raise ConfigError("self_teaching needs data.translated (the translated training text the teacher "
                               "predicts on and the student learns from)")
-        if task_class(task.name, task.head).self_teaching_needs_filter and not self.model.filter.enabled:
+        if task_head(task.name, task.head).self_teaching_needs_filter and not self.model.filter.enabled:
             raise ConfigError(f"self_teaching for {task.name}/{task.head} reads one window per example, as a "
                               "FILTER model does: set model.filter (teacher and student)")
         if teaching.teacher is not None and not self.model.filter.enabled and self.adaptation.plan_name != "to":

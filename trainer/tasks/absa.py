@@ -70,7 +70,6 @@ class AbsaMRC(QueryExtractorTask):
     name, head = "absa", "mrc"
     metrics = ("precision", "recall", "f1")
     primary_metric = "f1"
-    description = "mPMR's extractor over one query per polarity (paper 001 Table 6)"
 
     def read(self, source: DataSource) -> list[dict]:
         return read_absa(source)

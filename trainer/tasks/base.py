@@ -1,63 +1,28 @@
-"""What every fine-tuning task is: ``Task``, the class one (task, head) subclasses, and ``TaskSettings``, the
-plain JSON-able values it is built from.
+"""What every fine-tuning task is: ``Task``, the class one (task, head) subclasses, built from a
+``TaskSettings`` (the plain JSON-able values of trainer/tasks/settings.py, imported here for its importers).
 
 A ``Task`` subclass defines, for its task and head: how examples are read (``read``) and named
 (``example_id``, ``example_lang``, ``texts``), the label set (``fit_labels``), the head (``build_head``), what
 the batch stream holds and how it is collated (``training_items``), and how predictions are decoded and scored
 (``score_language``) or written out (``predict``). Its class attributes say what the registry, the config
 checks and self-teaching need to know: ``metrics``, ``primary_metric``, and ``soft_labels`` (the kind of
-teacher predictions it can write and learn from, or None). Generic code (evaluation over languages, FILTER,
+teacher predictions it can write and learn from, or None; its registry line says whether there is one, and is
+checked against the class when the class is first imported). Generic code (evaluation over languages, FILTER,
 reports) calls these methods and never asks which task it has.
-
-``TaskSettings`` is stored in every checkpoint (``trainer_state.json`` -> ``run.task``), so
-``trainer.evaluate`` and ``trainer.predict`` rebuild the same task, head, labels and decoding from a checkpoint
-directory alone.
 """
 from __future__ import annotations
 
-import dataclasses
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from trainer.loop.progress import labelled
+from trainer.tasks.settings import TaskSettings
 
 if TYPE_CHECKING:
     from trainer.data.readers import DataSource
-
-
-@dataclass
-class TaskSettings:
-    name: str  # qa | ner | pair | absa
-    head: str
-    source_lang: str = "en"
-    labels: list[str] = field(default_factory=list)  # tagging: tag labels; pair: class labels
-    entity_types: list[str] = field(default_factory=list)  # ner (and absa tagging: the polarities)
-    scheme: str = "BIOES"
-    pair_task: str = "pawsx"
-    max_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
-    double_separator: bool = False
-    max_answer_length: int = 30
-    n_best: int = 20
-    max_span_length: int | None = None
-    mrc_threshold: float = 0.0
-    constrained_decoding: bool = True
-    que_token: str = "[QUE]"
-    # FILTER (paper 004): {"local_layers", "fusion_layers", "pair_by"}; None: a single-stream model.
-    filter: dict | None = None
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TaskSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @contextmanager
@@ -89,7 +54,6 @@ class Task:
     soft_labels: ClassVar[str | None] = None  # self-teaching: "tagging", "classification", "qa"; None: none
     self_teaching_needs_filter: ClassVar[bool] = False  # a teacher's soft labels fit FILTER's one-window items only
     label_keys: ClassVar[tuple[str, ...]] = ("labels",)  # the batch entries that hold the labels
-    description: ClassVar[str] = ""
 
     def __init__(self, settings: TaskSettings):
         self.settings = settings

@@ -82,7 +82,6 @@ class NERTask(Task):
 
 class NERTagging(NERTask):
     head = "tagging"
-    description = "a softmax over BIOES/BIO tags on each word's first subword, Viterbi-constrained decoding"
     soft_labels = "tagging"
 
     def build_head(self, encoder):
@@ -119,7 +118,6 @@ class NERTagging(NERTask):
 
 class NERMRC(QueryExtractorTask, NERTask):
     head = "mrc"
-    description = "mPMR's extractor over one query per entity type (paper 001 Table 6)"
 
     def build_head(self, encoder):
         return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
@@ -195,7 +193,6 @@ class AbsaTagging(NERTagging):
     BIOES (or BIO), a softmax tagger, entity-level F1 over ``(words, polarity)``."""
 
     name, head = "absa", "tagging"
-    description = "a tagger over BIOES polarity tags of the aspect terms (paper 002)"
 
     def read(self, source: DataSource) -> list[dict]:
         return [word_tagged(sentence, self.settings.scheme) for sentence in read_absa(source)]

@@ -65,7 +65,6 @@ class PairTask(Task):
 
 class PairClassification(PairTask):
     head = "classifier"
-    description = "a classifier on the [CLS] state"
     soft_labels = "classification"
 
     def build_head(self, encoder):
@@ -91,7 +90,6 @@ class PairClassification(PairTask):
 
 class PairMRC(PairTask):
     head = "mrc"
-    description = "mPMR's extractor over one query per label (paper 001 Table 6)"
 
     def build_head(self, encoder):
         return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
@@ -116,7 +114,6 @@ class AbsaPair(PairClassification):
     label is its polarity (POS/NEG/NEU), a classifier on [CLS], accuracy over the aspects."""
 
     name, head = "absa", "pair"
-    description = "(sentence, aspect term) pairs classified by polarity"
 
     def read(self, source: DataSource) -> list[dict]:
         return [{"id": f"{sentence['id']}/{aspect['start']}-{aspect['end']}", "lang": sentence["lang"],

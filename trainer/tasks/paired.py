@@ -21,8 +21,6 @@ from schemas.errors import InputDataError
 from trainer.loop.progress import chunks, labelled
 from trainer.tasks.base import Task, evaluation_mode, model_inputs
 
-PAIR_BY = ("index", "id", "source_id")
-
 
 def filter_ready(task_class: type) -> bool:
     """Whether a task class implements what FILTER needs."""

@@ -122,7 +122,6 @@ class OneWindowCollate:
 
 class QAStartEnd(QATask):
     head = "start_end"
-    description = "start/end logits over the context (BERT's SQuAD head)"
     soft_labels = "qa"
     self_teaching_needs_filter = True
     label_keys = ("start_positions", "end_positions")
@@ -150,7 +149,6 @@ class QAStartEnd(QATask):
 
 class QAExtractor(QATask):
     head = "extractor"
-    description = "mPMR's span extractor: S_ij over context spans, S_00 relevance per window"
 
     def build_head(self, encoder):
         return ExtractorQA(encoder, SpanExtractorConfig(max_span_length=self.settings.max_span_length))
@@ -158,7 +156,6 @@ class QAExtractor(QATask):
 
 class QAQue(QATask):
     head = "que"
-    description = "CLISM's [QUE] head: start/end from the [QUE] token's state"
 
     def prepare_tokenizer(self, tokenizer) -> None:
         from trainer.data.clism_features import add_que_token
