@@ -4,8 +4,10 @@ built by ``python -m pipelines.engines.prism build``), Flink and Spark through B
 needs and lacks fails the test under CI=true and skips it elsewhere, like the data.
 
 Spark runs as a standalone cluster started here: a master and two one-core workers from PyPI's pyspark, behind
-the job server. Flink runs in the job server's embedded cluster with parallelism 2: a standalone cluster needs
-a Flink distribution, which Maven Central does not serve (``org.apache.flink:flink-dist`` is refused).
+the job server. Flink runs in the job server's embedded cluster with parallelism 2: Maven Central does not
+serve a Flink distribution (``org.apache.flink:flink-dist`` is refused); PyPI's apache-flink-libraries 1.19.1
+carries its jars but not its start scripts, and a cluster of its own would also need the Beam classes shipped
+to it in one jar, where the job server made here names its jars in its manifest.
 """
 import os
 import re
