@@ -31,7 +31,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator
 
 import apache_beam as beam
 import pytest
@@ -80,14 +80,13 @@ RUNNERS = {
 class GraphCase:
     """A pipeline as its command line would launch it. ``module`` is the CLI module: either
     ``configure(argv) -> (config, options)``, or ``build_parser()`` + ``config_from_args(args)``; the graph is
-    ``build_pipeline(pipeline, config)`` (``apply`` when a pipeline needs more, e.g. separate writers). ``argv``
-    holds the pipeline's own flags (the runner's are appended); ``inputs`` are the files the user named: the
-    only launching-machine paths a DoFn may carry."""
+    ``build_pipeline(pipeline, config)``, writers included (every pipeline's one contract). ``argv`` holds the
+    pipeline's own flags (the runner's are appended); ``inputs`` are the files the user named: the only
+    launching-machine paths a DoFn may carry."""
     name: str
     module: str
     argv: list[str]
     inputs: list[str]
-    apply: Optional[Callable[[beam.Pipeline, object], object]] = None
 
     def configure_and_build(self, runner_argv: list[str]) -> tuple[beam.Pipeline, object, PipelineOptions]:
         cli = importlib.import_module(self.module)
@@ -97,13 +96,8 @@ class GraphCase:
             args, options = parse_args(cli.build_parser(), self.argv + runner_argv)
             config = cli.config_from_args(args)
         pipeline = beam.Pipeline(options=options)  # Beam validates the options for the runner here
-        (self.apply or cli.build_pipeline)(pipeline, config)
+        cli.build_pipeline(pipeline, config)
         return pipeline, config, options
-
-
-def _project_labels_graph(pipeline: beam.Pipeline, config) -> None:
-    from pipelines.project_labels.pipeline import build_pipeline, write_outputs
-    write_outputs(build_pipeline(pipeline, config), config)
 
 
 CONLL = str(SAMPLES / "en-de-sample.en.conll")
@@ -120,7 +114,7 @@ CASES = [
                "--output", f"{BUCKET}/clism-en-de"], [CONLL, GERMAN]),
     GraphCase("project_labels", "pipelines.project_labels.__main__",
               ["--source", CONLL, "--src-lang", "en", "--translations", GERMAN, "--tgt-lang", "de",
-               "--pretokenized", "--output", f"{BUCKET}/projected"], [CONLL, GERMAN], apply=_project_labels_graph),
+               "--pretokenized", "--output", f"{BUCKET}/projected"], [CONLL, GERMAN]),
 ]
 
 

@@ -97,6 +97,11 @@ def test_sample(sample_run, tmp_path):
     assert c["examples_answerable"] + c["examples_unanswerable"] == manifest.row_count == len(rows)
     assert c["entities_kept"] >= 5 and c.get("dump_faults", 0) == 0
     assert {r["source_file"] for r in rows} == {str(SAMPLE)}
+    # The leads of "Tarrow River (also the Tarrow)" and "Oda Venn (1741–1809)": their groups are dropped (the
+    # default), counted with their words; no query keeps them.
+    assert manifest.config["lead_parenthetical"] == "drop"
+    assert c["lead_parentheticals.dropped"] >= 2 and c["lead_parenthetical_words.dropped"] >= 4
+    assert not any("1741" in r["query"] or "(also the" in r["query"] for r in rows)
 
 
 def test_english(english_run):

@@ -191,6 +191,47 @@ def test_answer_positions_are_uniform_or_centred_by_name():
         MrcConfig("de", "de", title_masking="stem")
 
 
+ANDORRA = ("Andorra (Catalan: Andorra), officially the Principality of Andorra (Principat d'Andorra), is a small "
+           "country (a microstate) in Europe. Its capital (Andorra la Vella) is high.")
+
+
+def test_lead_parentheticals_first_and_after_a_name_are_dropped_masked_or_kept():
+    """The first group of the first sentence and a later one right after a name go; a group after another word
+    ("country (a microstate)") and groups of later sentences stay, whatever the mode."""
+    names = ex.entity_names("Andorra", ["Principality of Andorra"])
+    dropped, masked, kept = (ex.build_masked_query(ANDORRA, names, "en", tok, parenthetical=mode)
+                             for mode in ("drop", "mask", "keep"))
+    assert dropped.text == ("[MASK], officially the [MASK], is a small country (a microstate) in Europe. "
+                            "Its capital ([MASK] la Vella) is high.")
+    assert masked.text.startswith("[MASK] ([MASK]), officially the [MASK] ([MASK]), is a small country "
+                                  "(a microstate) in Europe. Its capital ([MASK] la Vella)")
+    assert kept.text.startswith("[MASK] (Catalan: [MASK]), officially the [MASK] (Principat [MASK])")
+    assert (dropped.lead_parenthetical_groups, masked.lead_parenthetical_groups,
+            kept.lead_parenthetical_groups) == (2, 2, 0)
+    # Dropped: every word of the two groups; masked: those the name masks did not already take.
+    assert dropped.lead_parenthetical == len(tok("Catalan: Andorra")) + len(tok("Principat d'Andorra"))
+    assert 0 < masked.lead_parenthetical < dropped.lead_parenthetical and kept.lead_parenthetical == 0
+    with pytest.raises(ValueError, match="unknown lead parenthetical"):
+        ex.build_masked_query(ANDORRA, names, "en", tok, parenthetical="hide")
+
+
+def test_masked_lead_parentheticals_count_only_groups_inside_the_query():
+    names = ex.entity_names("Andorra", ["Principality of Andorra"])
+    query = ex.build_masked_query(ANDORRA, names, "en", tok, query_words=3, parenthetical="mask")
+    assert query.text == "[MASK] ([MASK]" and query.lead_parenthetical_groups == 1
+    # Dropping happens before the words are counted: both groups go, wherever the query ends.
+    query = ex.build_masked_query(ANDORRA, names, "en", tok, query_words=3, parenthetical="drop")
+    assert query.text == "[MASK], officially" and query.lead_parenthetical_groups == 2
+
+
+def test_config_takes_a_lead_parenthetical_mode_by_name():
+    from pipelines.wiki_mrc.pipeline import MrcConfig
+    assert MrcConfig("en", "en").lead_parenthetical == "drop"
+    assert MrcConfig("en", "en", lead_parenthetical="keep").lead_parenthetical == "keep"
+    with pytest.raises(ValueError, match="unknown lead parenthetical"):
+        MrcConfig("en", "en", lead_parenthetical="hide")
+
+
 def test_query_masks_case_folded_and_counts_masked_words_by_kind():
     text = "MERCURY and mercury's moons; Mercurys. " + "More words here. " * 20
     query = ex.build_masked_query(text, ["Mercury"], "en", tok, query_words=10)

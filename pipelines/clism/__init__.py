@@ -3,6 +3,6 @@
 Modules: ``parallel_input`` (corpora and their pairs), ``prepare`` (cleaning, words), ``spans`` (NER and
 Appendix B's filters), ``rows`` (one row from a pair, its spans and links), ``pipeline`` (the Beam graph).
 """
-from pipelines.clism.pipeline import ClismConfig, build_pipeline
+from pipelines.clism.pipeline import ClismConfig, build_pipeline, clism_rows
 
-__all__ = ["ClismConfig", "build_pipeline"]
+__all__ = ["ClismConfig", "build_pipeline", "clism_rows"]

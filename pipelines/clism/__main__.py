@@ -45,9 +45,10 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.align.options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
-from pipelines.clism.parallel_input import LENGTH_POLICIES, MALFORMED_POLICIES, CorpusSpec, parse_corpus_spec
-from pipelines.clism.pipeline import QUE_TOKEN, ClismConfig, build_pipeline
-from pipelines.clism.spans import MAX_SPAN_WORDS, parse_ner_models
+from pipelines.clism.parallel_input import CorpusSpec, parse_corpus_spec
+from pipelines.clism.pipeline import ClismConfig, build_pipeline
+from pipelines.clism.spans import parse_ner_models
+from pipelines.config_arguments import add_config_arguments, config_values
 from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import write_dataset_manifest
 from schemas.errors import UsageError
@@ -76,23 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="spaCy pipeline name or directory for source NER (repeat LANG=MODEL for several source languages)")
     add("--entity-labels", default=None, metavar="A,B",
         help="keep only spans of these types (e.g. PERSON,ORG,GPE; default: all)")
-    add("--max-span-words", type=int, default=MAX_SPAN_WORDS, help="longest span kept, in words (paper: 10)")
-    add("--que-token", default=QUE_TOKEN, help=f"string replacing each span (default {QUE_TOKEN})")
-    add("--pretokenized", action="store_true",
-        help="input is tokenised: words are whitespace-separated tokens (Moses output, CoNLL)")
-    add("--no-html-unescape", action="store_true", help="keep HTML character references (&apos; ...) as they are")
-    add("--max-words", type=int, default=100, help="drop pairs with a longer sentence, in words (default 100)")
-    add("--max-chars", type=int, default=1000, help="drop pairs with a longer sentence, in characters")
-    add("--on-length-mismatch", choices=LENGTH_POLICIES, default="error",
-        help="files of different lengths: stop (default) or pair up to the shorter one, counting the rest")
-    add("--on-malformed", choices=MALFORMED_POLICIES, default="error",
-        help="a TSV/joint line without exactly one separator: stop (default) or skip it, counted")
-    add("--conll-encoding", default="utf-8", help="encoding of --source-spans files (CoNLL-2002: latin-1)")
+    add_config_arguments(parser, ClismConfig)  # --max-span-words, --seed, ... (defaults and help: ClismConfig)
     add_alignment_arguments(parser, "clism")
-    add("--align-only-spanned", action="store_true",
-        help="align only pairs that have spans (faster; by default every usable pair helps the model)")
-    add("--seed", type=int, default=0, help="seed of sampling and batching (eflomal itself cannot be seeded)")
-    add("--num-shards", type=int, default=0, help="number of shards (0: the runner decides)")
     add_overwrite_argument(parser)
     return parser
 
@@ -123,13 +109,9 @@ def corpora_from_args(args: argparse.Namespace) -> list[CorpusSpec]:
 
 def config_from_args(args: argparse.Namespace) -> ClismConfig:
     labels = tuple(label for label in args.entity_labels.split(",") if label) if args.entity_labels else None
-    return ClismConfig(
-        corpora=corpora_from_args(args), output=args.output, num_shards=args.num_shards,
-        ner_models=parse_ner_models(args.ner_model), entity_labels=labels, max_span_words=args.max_span_words,
-        que_token=args.que_token, html_unescape=not args.no_html_unescape, pretokenized=args.pretokenized,
-        max_words=args.max_words, max_chars=args.max_chars, on_length_mismatch=args.on_length_mismatch,
-        on_malformed=args.on_malformed, conll_encoding=args.conll_encoding, alignment=alignment_from_args(args),
-        align_spanless_pairs=not args.align_only_spanned, seed=args.seed)
+    return ClismConfig(corpora=corpora_from_args(args), output=args.output, ner_models=parse_ner_models(args.ner_model),
+                       entity_labels=labels, alignment=alignment_from_args(args),
+                       **config_values(args, ClismConfig))
 
 
 def check_inputs(config: ClismConfig) -> None:

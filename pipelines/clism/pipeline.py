@@ -21,15 +21,18 @@ from typing import Iterator
 
 import apache_beam as beam
 
+from pipelines.align.joining import align_pairs, drop_counter, join_links
 from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions
-from pipelines.clism.parallel_input import CorpusSpec, RawPair, ReadPolicy, read_corpus
+from pipelines.align.transforms import Links, PairToAlign
+from pipelines.clism.parallel_input import (LENGTH_POLICIES, MALFORMED_POLICIES, CorpusSpec, RawPair, ReadPolicy,
+                                            read_corpus)
 from pipelines.clism.prepare import PreparedPair, PrepareOptions, prepare_pair
 from pipelines.clism.rows import build_row
 from pipelines.clism.spans import (MAX_SPAN_WORDS, FilterSpans, FindEntities, SpanRules, count_span_drop,
                                    model_for)
+from pipelines.config_arguments import flag
 from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
 from pipelines.tokenize import SUPPORTED_LANGUAGES
-from pipelines.align.transforms import AlignPairs, PairToAlign
 from schemas.errors import UsageError
 
 QUE_TOKEN = "[QUE]"
@@ -37,25 +40,32 @@ QUE_TOKEN = "[QUE]"
 
 @dataclass
 class ClismConfig:
-    """Everything a run depends on (written into the manifest)."""
+    """Everything a run depends on (written into the manifest). Each option's default and help are written here
+    once: the command's flags are made from these fields (pipelines/config_arguments.py)."""
 
     corpora: list[CorpusSpec]
-    output: str | None = None  # dataset directory; None: build_pipeline returns the rows without writing
-    num_shards: int = 0
+    output: str | None = None  # dataset directory (build_pipeline writes there; clism_rows needs none)
+    num_shards: int = flag(0, "number of shards (0: the runner decides)", show_default=False)
     ner_models: dict[str, str] = field(default_factory=dict)  # source language (or "*") → spaCy model
     entity_labels: tuple[str, ...] | None = None
-    max_span_words: int = MAX_SPAN_WORDS
-    que_token: str = QUE_TOKEN
-    html_unescape: bool = True
-    pretokenized: bool = False
-    max_words: int = 100
-    max_chars: int = 1000
-    on_length_mismatch: str = "error"
-    on_malformed: str = "error"
-    conll_encoding: str = "utf-8"
+    max_span_words: int = flag(MAX_SPAN_WORDS, "longest span kept, in words (paper: 10)", show_default=False)
+    que_token: str = flag(QUE_TOKEN, f"string replacing each span (default {QUE_TOKEN})")
+    html_unescape: bool = flag(True, "keep HTML character references (&apos; ...) as they are",
+                               name="--no-html-unescape")
+    pretokenized: bool = flag(False, "input is tokenised: words are whitespace-separated tokens (Moses output, "
+                                     "CoNLL)")
+    max_words: int = flag(100, "drop pairs with a longer sentence, in words (default 100)")
+    max_chars: int = flag(1000, "drop pairs with a longer sentence, in characters", show_default=False)
+    on_length_mismatch: str = flag("error", "files of different lengths: stop (default) or pair up to the shorter "
+                                            "one, counting the rest", choices=LENGTH_POLICIES)
+    on_malformed: str = flag("error", "a TSV/joint line without exactly one separator: stop (default) or skip it, "
+                                      "counted", choices=MALFORMED_POLICIES)
+    conll_encoding: str = flag("utf-8", "encoding of --source-spans files (CoNLL-2002: latin-1)",
+                               show_default=False)
     alignment: AlignmentOptions = PIPELINE_DEFAULTS["clism"]
-    align_spanless_pairs: bool = True
-    seed: int = 0
+    align_spanless_pairs: bool = flag(True, "align only pairs that have spans (faster; by default every usable "
+                                            "pair helps the model)", name="--align-only-spanned")
+    seed: int = flag(0, "seed of sampling and batching (eflomal itself cannot be seeded)", show_default=False)
     ner_batch_size: int = 256
 
     def __post_init__(self):
@@ -132,9 +142,8 @@ class ReadCorpora(CountingDoFn):
 
     def process(self, spec: CorpusSpec) -> Iterator[RawPair]:
         prefix = "extra_" if spec.align_only else ""
-        drop = (lambda reason, n: count(f"extra_pairs_unusable.{reason}", n)) if spec.align_only else count_drop
         pairs = 0
-        for raw in read_corpus(spec, self.policy, count=count, drop=drop):
+        for raw in read_corpus(spec, self.policy, count=count, drop=drop_counter(spec.align_only)):
             pairs += 1
             yield raw
         count(f"{prefix}pairs_read", pairs)
@@ -151,11 +160,7 @@ class Prepare(CountingDoFn):
         self.options = options
 
     def process(self, raw: RawPair):
-        if raw.align_only:
-            drop = lambda reason, n: count(f"extra_pairs_unusable.{reason}", n)  # noqa: E731
-        else:
-            drop = count_drop
-        pair = prepare_pair(raw, self.options, drop, count)
+        pair = prepare_pair(raw, self.options, drop_counter(raw.align_only), count)
         if pair is None:
             return
         usable = "extra_pairs_usable" if pair.align_only else "pairs_usable"
@@ -173,28 +178,21 @@ def _to_align(pair: PreparedPair) -> PairToAlign:
 
 
 class BuildRows(CountingDoFn):
-    """(key, {pair, links}) → the CLISM row, or a counted drop."""
+    """(pair, links) → the CLISM row, or a counted drop."""
 
     def __init__(self, que_token: str):
         self.que_token = que_token
 
-    def process(self, element) -> Iterator[dict]:
-        key, joined = element
-        pairs, links = list(joined["pair"]), list(joined["links"])
-        if not pairs:
-            return
-        if len(pairs) != 1 or len(links) != 1:  # ids are unique and AlignPairs emits once per pair
-            raise ValueError(f"pair {key!r}: {len(pairs)} pair(s) and {len(links)} link set(s) joined; "
-                             "ids must be unique")
-        row = build_row(pairs[0], links[0], self.que_token, count_drop, count, count_span_drop)
+    def process(self, element: tuple[PreparedPair, Links]) -> Iterator[dict]:
+        pair, links = element
+        row = build_row(pair, links, self.que_token, count_drop, count, count_span_drop)
         if row is not None:
             count(f"rows.{row['src_lang']}-{row['tgt_lang']}")
             yield row
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: ClismConfig):
-    """Add the CLISM graph to ``pipeline``; returns the rows' PCollection (written to ``config.output`` as
-    Parquet shards when it is set). Nothing runs until the caller runs the pipeline, on any runner."""
+def clism_rows(pipeline: beam.Pipeline, config: ClismConfig) -> beam.PCollection:
+    """Add the CLISM graph up to its rows to ``pipeline``, without writing them; the rows' PCollection."""
     prepared = (pipeline
                 | "Corpora" >> beam.Create(config.corpora)
                 | "ReadCorpora" >> beam.ParDo(ReadCorpora(config.policy))
@@ -213,15 +211,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: ClismConfig):
     to_align = pairs
     if not config.align_spanless_pairs:
         to_align = pairs | "OnlyPairsWithSpans" >> beam.Filter(lambda pair: not pair.align_only)
-    links = (to_align
-             | "ToAlign" >> beam.Map(_to_align)
-             | "AlignPairs" >> AlignPairs.from_options(config.alignment, config.seed))
-    keyed = (pairs
-             | "PairsWithSpans" >> beam.Filter(lambda pair: not pair.align_only)
-             | "KeyPairs" >> beam.Map(lambda pair: (pair.key, pair)))
-    rows = ({"pair": keyed, "links": links}
-            | "JoinLinks" >> beam.CoGroupByKey()
-            | "BuildRows" >> beam.ParDo(BuildRows(config.que_token)))
-    if config.output:
-        rows | "Write" >> WriteShards(config.output, "clism", num_shards=config.num_shards)
-    return rows
+    links = align_pairs(to_align, _to_align, config.alignment, config.seed)
+    labelled = pairs | "PairsWithSpans" >> beam.Filter(lambda pair: not pair.align_only)
+    return join_links(labelled, links) | "BuildRows" >> beam.ParDo(BuildRows(config.que_token))
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: ClismConfig) -> None:
+    """Apply the whole graph, rows written as Parquet shards to ``config.output``, to ``pipeline``; nothing runs
+    until the caller runs it (the pipelines' one contract, see ARCHITECTURE.md)."""
+    if not config.output:
+        raise ValueError("build_pipeline writes the rows: give ClismConfig.output (clism_rows gives them unwritten)")
+    clism_rows(pipeline, config) | "Write" >> WriteShards(config.output, "clism", num_shards=config.num_shards)

@@ -36,11 +36,11 @@ import apache_beam as beam
 
 from pipelines.align.options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
+from pipelines.config_arguments import add_config_arguments, config_values
 from pipelines.project_labels import evaluate as evaluation
 from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, Target, build_pipeline,
-                                               language_counters, write_outputs)
-from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS
-from pipelines.project_labels.translations import INPUT_SCHEMES, ExtraFilter, count_lines, count_sentences
+                                               language_counters)
+from pipelines.project_labels.translations import ExtraFilter, count_lines, count_sentences
 from pipelines.publish import add_overwrite_argument, publishing
 from pipelines.shards import COUNTS_FILE, read_counts, write_dataset_manifest
 from schemas import Manifest
@@ -59,30 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tgt-lang", action="append", required=True, metavar="LANG",
         help="language of the matching --translations (same order)")
     add("--output", required=True, metavar="DIR", help="datasets are written to DIR/<lang>")
-    add("--method", choices=tuple(METHODS), default=DEFAULT_METHOD,
-        help=f"cluster (span-to-span without far stray links), span (paper 002 eq. 2) or word (word-to-word); "
-             f"default {DEFAULT_METHOD}")
-    add("--conflict", choices=tuple(CONFLICT_POLICIES), default=DEFAULT_CONFLICT,
-        help=f"which of overlapping projected spans survives (default {DEFAULT_CONFLICT})")
-    add("--tag-column", type=int, default=-1, help="column of the source tag (default: the last)")
-    add("--encoding", default="utf-8", help="source file encoding (CoNLL-2002: latin-1)")
-    add("--input-scheme", choices=INPUT_SCHEMES, default="auto",
-        help="tag scheme of the source; auto reads IOB1, BIO and BIOES alike")
-    add("--output-scheme", type=str.upper, choices=("BIOES", "BIO"), default="BIOES", help="tags written")
-    add("--pretokenized", action="store_true", help="translations are whitespace-tokenised: keep their tokens")
-    add("--drop-incomplete", action="store_true",
-        help="drop (and count) a sentence when any of its spans was lost, instead of keeping it with O tags")
+    add_config_arguments(parser, ProjectionConfig)  # --method, --seed, ... (defaults and help: ProjectionConfig)
     add("--extra-parallel", action="append", nargs="+", default=[], metavar="FILE",
         help="SRC TGT [LANG]: tokenised parallel text that helps the aligner (LANG needed with several targets)")
-    add("--extra-max-words", type=int, default=ExtraFilter.max_words, help="skip longer extra pairs")
-    add("--extra-max-ratio", type=float, default=ExtraFilter.max_ratio,
-        help="skip extra pairs whose longer side exceeds this times the shorter plus 3 words")
+    add_config_arguments(parser, ExtraFilter)  # --extra-max-words, --extra-max-ratio
     add("--conll-out", metavar="FILE", help="also write CoNLL; '{lang}' in FILE is replaced (needed for several)")
     add_alignment_arguments(parser, "project_labels")  # --links-file lines: 'LANG:INDEX<TAB>i-j ...'
     add("--links-out", metavar="TSV", help="write the links used, in --links-file format (re-project without "
         "aligning again)")
-    add("--seed", type=int, default=0, help="seed of the priors sample and of the batches")
-    add("--num-shards", type=int, default=0, help="shards per language (0: the runner decides)")
     add_overwrite_argument(parser)
     return parser
 
@@ -103,13 +87,10 @@ def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
     if args.conll_out and len(targets) > 1 and "{lang}" not in args.conll_out:
         raise UsageError("--conll-out needs '{lang}' in its name when there are several target languages")
     return ProjectionConfig(
-        source=args.source, src_lang=args.src_lang, targets=targets, output=args.output, method=args.method,
-        conflict=args.conflict, tag_column=args.tag_column, encoding=args.encoding,
-        input_scheme=args.input_scheme, output_scheme=args.output_scheme, pretokenized=args.pretokenized,
-        drop_incomplete=args.drop_incomplete, extra_parallel=tuple(extras),
-        extra_filter=ExtraFilter(args.extra_max_words, args.extra_max_ratio), alignment=alignment_from_args(args),
-        links_out=args.links_out, seed=args.seed,
-        num_shards=args.num_shards, conll_out=args.conll_out)
+        source=args.source, src_lang=args.src_lang, targets=targets, output=args.output,
+        extra_parallel=tuple(extras), extra_filter=ExtraFilter(**config_values(args, ExtraFilter)),
+        alignment=alignment_from_args(args), links_out=args.links_out, conll_out=args.conll_out,
+        **config_values(args, ProjectionConfig))
 
 
 def check_inputs(config: ProjectionConfig) -> None:
@@ -134,7 +115,7 @@ def run(argv: list[str] | None = None) -> Manifest | None:
     # One dataset per language, each claimed (every claim before the run starts) and published on its own.
     with publishing([config.output_dir(target.lang) for target in config.targets], args.overwrite) as claimed:
         pipeline = beam.Pipeline(options=options)
-        write_outputs(build_pipeline(pipeline, config), config)
+        build_pipeline(pipeline, config)
         result = pipeline.run()
         result.wait_until_finish()
         # One run, one counts file: every language's shards have the run's counts beside them.

@@ -4,9 +4,9 @@
     translations[L] ─ Read ────┴ JoinSource[L] ─ pairs[L] ─┐
     extra parallel[L] ─ ReadExtra ─────────────────────────┴ AlignPairs ─ JoinLinks ─ Project ─ rows[L]
 
-``build_pipeline(pipeline, config)`` adds the graph to any pipeline (DirectRunner, Dataflow, Flink, Spark) and
-returns the rows of each target language; ``write_outputs`` adds the sinks (shards, CoNLL export). Nothing
-here reads a file while the graph is built.
+``build_pipeline(pipeline, config)`` adds the whole graph, its writers included (shards per language, the CoNLL
+export, the links), to any pipeline (DirectRunner, Dataflow, Flink, Spark); ``projected_rows`` adds it up to the
+rows of each target language, unwritten. Nothing here reads a file while the graph is built.
 """
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.align.joining import align_pairs, join_links
 from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions
-from pipelines.project_labels.projection import DEFAULT_CONFLICT, DEFAULT_METHOD, project
-from pipelines.project_labels.translations import (ExtraFilter, SourceSentence, read_extra_parallel, read_lines,
-                                                   read_source, tokenize_translation)
+from pipelines.config_arguments import flag
+from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS, project
+from pipelines.project_labels.translations import (INPUT_SCHEMES, ExtraFilter, SourceSentence, read_extra_parallel,
+                                                   read_lines, read_source, tokenize_translation)
 from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
-from pipelines.align.transforms import AlignPairs, PairToAlign, format_keyed_links
+from pipelines.align.transforms import Links, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
 from schemas.errors import UsageError
 from schemas.storage import join
@@ -48,25 +50,32 @@ class ExtraParallel:
 
 @dataclass(frozen=True)
 class ProjectionConfig:
-    """Everything the graph needs; plain values, so it pickles to workers and goes into the manifests."""
+    """Everything the graph needs; plain values, so it pickles to workers and goes into the manifests. Each
+    option's default and help are written here once (``ExtraFilter``'s in its class): the command's flags are made
+    from these fields (pipelines/config_arguments.py)."""
 
     source: str
     src_lang: str
     targets: tuple[Target, ...]
     output: str
-    method: str = DEFAULT_METHOD
-    conflict: str = DEFAULT_CONFLICT
-    tag_column: int = -1
-    encoding: str = "utf-8"
-    input_scheme: str = "auto"
-    output_scheme: str = "BIOES"
-    pretokenized: bool = False
-    drop_incomplete: bool = False
+    method: str = flag(DEFAULT_METHOD, "cluster (span-to-span without far stray links), span (paper 002 eq. 2) or "
+                                       f"word (word-to-word); default {DEFAULT_METHOD}", choices=tuple(METHODS))
+    conflict: str = flag(DEFAULT_CONFLICT, f"which of overlapping projected spans survives (default "
+                                           f"{DEFAULT_CONFLICT})", choices=tuple(CONFLICT_POLICIES))
+    tag_column: int = flag(-1, "column of the source tag (default: the last)")
+    encoding: str = flag("utf-8", "source file encoding (CoNLL-2002: latin-1)", show_default=False)
+    input_scheme: str = flag("auto", "tag scheme of the source; auto reads IOB1, BIO and BIOES alike",
+                             choices=INPUT_SCHEMES, show_default=False)
+    output_scheme: str = flag("BIOES", "tags written", choices=("BIOES", "BIO"), type=str.upper,
+                              show_default=False)
+    pretokenized: bool = flag(False, "translations are whitespace-tokenised: keep their tokens")
+    drop_incomplete: bool = flag(False, "drop (and count) a sentence when any of its spans was lost, instead of "
+                                        "keeping it with O tags")
     extra_parallel: tuple[ExtraParallel, ...] = ()
     extra_filter: ExtraFilter = field(default_factory=ExtraFilter)
     alignment: AlignmentOptions = PIPELINE_DEFAULTS["project_labels"]
-    seed: int = 0
-    num_shards: int = 0
+    seed: int = flag(0, "seed of the priors sample and of the batches", show_default=False)
+    num_shards: int = flag(0, "shards per language (0: the runner decides)", show_default=False)
     conll_out: str | None = None
     links_out: str | None = None
 
@@ -140,7 +149,8 @@ class JoinTranslation(CountingDoFn):
 
 
 class ReadExtra(CountingDoFn):
-    """(source path, target path, lang, n) → PairToAlign(emit=False) for every kept pair."""
+    """(number, ExtraParallel) → PairToAlign(emit=False) for every kept pair of its two files, keyed
+    ``extra<number>:<line index>``."""
 
     def __init__(self, config: ProjectionConfig):
         self.config = config
@@ -160,19 +170,15 @@ class ReadExtra(CountingDoFn):
 
 
 class Project(CountingDoFn):
-    """(key, {pair, links}) → one ``tagged`` row with the projected tags and the projection counts."""
+    """(pair, links) → one ``tagged`` row with the projected tags and the projection counts."""
 
     def __init__(self, config: ProjectionConfig):
         self.config = config
 
-    def process(self, element: tuple[str, dict[str, list]]):
-        key, joined = element
-        pairs, links = list(joined["pair"]), list(joined["links"])
-        if len(pairs) != 1 or len(links) != 1:
-            raise RuntimeError(f"pair {key}: {len(pairs)} pairs and {len(links)} alignments (expected one each)")
-        pair = pairs[0]
+    def process(self, element: tuple[SentencePair, Links]):
+        pair, links = element
         lang = pair.lang
-        result = project(pair.source.spans, links[0], self.config.method, self.config.conflict)
+        result = project(pair.source.spans, links, self.config.method, self.config.conflict)
         count(f"spans_projected.{lang}", result.projected)
         if result.lost_unaligned:
             count_drop(f"span_unaligned.{lang}", result.lost_unaligned)
@@ -200,8 +206,9 @@ def _to_align(pair: SentencePair, group: str) -> PairToAlign:
     return PairToAlign(pair.key, group, pair.source.tokens, pair.target)
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: ProjectionConfig) -> dict[str, beam.PCollection]:
-    """Add the projection graph to ``pipeline``; the ``tagged`` rows of each target language, by language."""
+def projected_rows(pipeline: beam.Pipeline, config: ProjectionConfig) -> dict[str, beam.PCollection]:
+    """Add the projection graph up to its rows to ``pipeline`` (the links file is written when
+    ``config.links_out`` is set); the ``tagged`` rows of each target language, by language, unwritten."""
     langs = [target.lang for target in config.targets]
     if not langs or len(set(langs)) != len(langs):
         raise UsageError(f"target languages must be given once each, got {langs}")
@@ -222,21 +229,18 @@ def build_pipeline(pipeline: beam.Pipeline, config: ProjectionConfig) -> dict[st
                      | f"JoinSource[{lang}]" >> beam.CoGroupByKey()
                      | f"Pair[{lang}]" >> beam.ParDo(JoinTranslation(config, target)))
     all_pairs = pairs | "AllLanguages" >> beam.Flatten()
-    to_align = [all_pairs | "ToAlign" >> beam.Map(lambda pair: _to_align(pair, config.group(pair.lang)))]
+    extra = []
     if config.extra_parallel:
-        to_align.append(pipeline
-                        | "ExtraFiles" >> beam.Create(list(enumerate(config.extra_parallel)))
-                        | "ReadExtra" >> beam.ParDo(ReadExtra(config)))
-    links = (to_align
-             | "AlignInput" >> beam.Flatten()
-             | "Align" >> AlignPairs.from_options(config.alignment, config.seed))
+        extra.append(pipeline
+                     | "ExtraFiles" >> beam.Create(list(enumerate(config.extra_parallel)))
+                     | "ReadExtra" >> beam.ParDo(ReadExtra(config)))
+    links = align_pairs(all_pairs, lambda pair: _to_align(pair, config.group(pair.lang)), config.alignment,
+                        config.seed, extra=extra)
     if config.links_out is not None:  # the links used, reusable with links_file (re-project without aligning)
         (links
          | "FormatLinks" >> beam.MapTuple(format_keyed_links)
          | "WriteLinks" >> beam.io.WriteToText(config.links_out, num_shards=1, shard_name_template=""))
-    rows = ({"pair": all_pairs | "KeyPairs" >> beam.Map(lambda pair: (pair.key, pair)), "links": links}
-            | "JoinLinks" >> beam.CoGroupByKey()
-            | "Project" >> beam.ParDo(Project(config)))
+    rows = join_links(all_pairs, links) | "Project" >> beam.ParDo(Project(config))
     by_lang = rows | "ByLanguage" >> beam.Partition(lambda row, n: langs.index(row["lang"]), len(langs))
     return {lang: by_lang[n] for n, lang in enumerate(langs)}
 
@@ -247,7 +251,14 @@ def _write_conll_file(rows: list[dict], path: str) -> None:
         handle.write(write_conll([(row["tokens"], row["tags"]) for row in rows]).encode("utf-8"))
 
 
-def write_outputs(rows_by_lang: dict[str, beam.PCollection], config: ProjectionConfig) -> None:
+def build_pipeline(pipeline: beam.Pipeline, config: ProjectionConfig) -> None:
+    """Apply the whole graph to ``pipeline``: the rows of each language written as shards under OUTPUT/<lang>,
+    with its CoNLL export when asked; nothing runs until the caller runs it (the pipelines' one contract, see
+    ARCHITECTURE.md)."""
+    _write_outputs(projected_rows(pipeline, config), config)
+
+
+def _write_outputs(rows_by_lang: dict[str, beam.PCollection], config: ProjectionConfig) -> None:
     """Shards of each language under OUTPUT/<lang>, and its CoNLL export when asked (gathered on one worker:
     one ordered file)."""
     for lang, rows in rows_by_lang.items():

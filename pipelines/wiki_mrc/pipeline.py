@@ -32,6 +32,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
+from pipelines.config_arguments import flag
 from pipelines.publish import staging_path
 from pipelines.shards import CountingDoFn, CountingFlatMap, WriteShards, count, count_drop
 from pipelines.tokenize import import_spacy_without_torch, words
@@ -40,10 +41,11 @@ from pipelines.wiki.parser_process import DEFAULT_MAX_MEMORY_MB, WikiTextParser
 from pipelines.wiki.titles import NamespaceTable, classify_link, is_disambiguation, normalize_title
 from pipelines.wiki.wikitext import DEFAULT_MAX_CHARS
 from pipelines.wiki_mrc import examples as ex
+from pipelines.wiki_mrc.lead import DEFAULT_LEAD_PARENTHETICAL, LEAD_PARENTHETICALS
 from pipelines.wiki_mrc.records import (AnswerRequest, Article, Body, Definition, Entity, Mention, Sample, Skipped,
                                         UnanswerableRequest, pack_mentions)
 from pipelines.wiki_mrc.redirects import DEFAULT_MAX_HOPS, ResolveRedirects
-from pipelines.wiki_mrc.title_masking import GUARDED, LanguageMasking, masking_for, with_rule
+from pipelines.wiki_mrc.title_masking import GUARDED, RULE_NAMES, LanguageMasking, masking_for, with_rule
 from pipelines.worker_tuning import fix_mmap_threshold, freeze_startup_objects
 from schemas.errors import UsageError
 from schemas.storage import join
@@ -57,26 +59,43 @@ MISSING_PAGE = "anchor_to_missing_page"  # drop reason of links to a title that 
 
 @dataclass
 class MrcConfig:
-    """Every number of the construction, with the paper's value as default (see ``examples.py``)."""
+    """Every number of the construction, with the paper's value as default (see ``examples.py``). Each default
+    and help text is written here once: the command's flags are derived from these fields."""
     lang: str
     tokenizer_lang: str
-    seed: int = 0
-    query_words: int = ex.QUERY_WORDS
-    context_words: int = ex.CONTEXT_WORDS
-    max_answerable: int = ex.MAX_ANSWERABLE
-    max_unanswerable: int = ex.MAX_UNANSWERABLE
-    min_mentions: int = 0  # 0: the paper's floor for the language (10 English, 5 others)
-    min_article_words: int = ex.MIN_ARTICLE_WORDS
-    mask_token: str = ex.MASK_TOKEN
-    max_redirect_hops: int = DEFAULT_MAX_HOPS
-    bucket_articles: int = 16
-    parse_timeout_s: float = 30.0  # 0: parse inline, no time bound
-    max_page_chars: int = DEFAULT_MAX_CHARS
-    parse_memory_mb: int = DEFAULT_MAX_MEMORY_MB  # address-space ceiling of a parse child; 0: none
-    # How a query word carries the entity's name: "" = the language's row of title_masking.LANGUAGES (resolved
-    # here, so the manifest names the rule), or one of title_masking.RULES.
-    title_masking: str = ""
-    answer_position: str = ex.DEFAULT_ANSWER_POSITION  # a key of examples.ANSWER_POSITIONS
+    seed: int = flag(0, "seed of every random choice")
+    query_words: int = flag(ex.QUERY_WORDS, "query length in words (paper: 50)", metavar="Q")
+    context_words: int = flag(ex.CONTEXT_WORDS, "context length in words (paper: 200)", metavar="C")
+    max_answerable: int = flag(ex.MAX_ANSWERABLE, "answerable examples per entity (paper: 10)")
+    max_unanswerable: int = flag(ex.MAX_UNANSWERABLE, "unanswerable examples per entity (paper: 10)")
+    min_mentions: int = flag(0, "drop entities linked fewer times (paper: 10 for English, 5 for other languages; "
+                                "0, the default = that)")
+    min_article_words: int = flag(ex.MIN_ARTICLE_WORDS, "skip articles with fewer words (articles of "
+                                                        f"{ex.MIN_ARTICLE_WORDS - 1} words or fewer are skipped)")
+    mask_token: str = flag(ex.MASK_TOKEN, "what the entity's names become in the query")
+    max_redirect_hops: int = flag(DEFAULT_MAX_HOPS, "longest redirect chain followed")
+    bucket_articles: int = flag(16, "articles per bucket on average: the candidates for an unrelated "
+                                    "(unanswerable) context")
+    parse_timeout_s: float = flag(30.0, "skip a page whose wikitext takes longer to parse (0: parse inline, no "
+                                        "bound)", name="--parse-timeout", metavar="SECONDS")
+    max_page_chars: int = flag(DEFAULT_MAX_CHARS, "skip pages with more wikitext")
+    parse_memory_mb: int = flag(DEFAULT_MAX_MEMORY_MB, "skip a page whose parse needs more address space than "
+                                "this (0: no ceiling; applies with --parse-timeout, whose child process it bounds)",
+                                metavar="MB")
+    # "" = the language's row of title_masking.LANGUAGES (resolved here, so the manifest names the rule)
+    title_masking: str = flag("", "how a query word carries the entity's name: as the whole word (word), as its "
+                                  "start (prefix), after proclitics too (clitic), anywhere (substring); default: "
+                                  "the language's row of pipelines/wiki_mrc/title_masking.py (the README lists it)",
+                              choices=RULE_NAMES)
+    answer_position: str = flag(ex.DEFAULT_ANSWER_POSITION,
+                                "where the answer sits in its context: stochastic (xi ~ U{0..C} words before it, "
+                                "the paper's) or centre (C/2 words on each side: the ablation of paper 001's "
+                                "Table 2)", choices=tuple(ex.ANSWER_POSITIONS))
+    lead_parenthetical: str = flag(DEFAULT_LEAD_PARENTHETICAL,
+                                   "the lead's name parentheticals (the reading, transliteration or other-script "
+                                   "name in brackets after the name, see pipelines/wiki_mrc/lead.py): drop them "
+                                   "before the words are counted, mask their words, or keep them (mPMR's)",
+                                   choices=LEAD_PARENTHETICALS)
 
     def __post_init__(self):
         if self.min_mentions <= 0:
@@ -85,6 +104,9 @@ class MrcConfig:
             self.title_masking = masking_for(self.lang, self.tokenizer_lang).rule
         self.masking()  # an unknown rule fails here, not in a worker
         ex.answer_position_strategy(self.answer_position)  # so does an unknown answer position
+        if self.lead_parenthetical not in LEAD_PARENTHETICALS:
+            raise UsageError(f"unknown lead parenthetical {self.lead_parenthetical!r}: one of "
+                             f"{', '.join(LEAD_PARENTHETICALS)}")
         for name in ("query_words", "context_words", "bucket_articles", "max_redirect_hops"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be at least 1")
@@ -190,6 +212,19 @@ def count_masks(query: ex.MaskedQuery) -> None:
         count("masked_words." + GUARDED, query.guarded)
 
 
+# The counters' word for what became of a lead's name parentheticals, by --lead-parenthetical ("keep": none).
+_LEAD_PARENTHETICAL_DONE = {"drop": "dropped", "mask": "masked"}
+
+
+def count_lead_parentheticals(query: ex.MaskedQuery, mode: str) -> None:
+    """The name parentheticals of a kept article's lead dropped or masked (``lead_parentheticals.dropped``),
+    and their words (``lead_parenthetical_words.dropped``): text taken out of the query, so it is counted."""
+    if query.lead_parenthetical_groups:
+        done = _LEAD_PARENTHETICAL_DONE[mode]
+        count("lead_parentheticals." + done, query.lead_parenthetical_groups)
+        count("lead_parenthetical_words." + done, query.lead_parenthetical)
+
+
 class ParsePages(CountingDoFn):
     """A page → redirect edges, the article's definition (with its query), its mentions (one per anchor) and
     its body (text + anchors), or a counted reason why it is none of these."""
@@ -272,7 +307,7 @@ class ParsePages(CountingDoFn):
                 return
             query = ex.build_masked_query(parsed.text, ex.entity_names(title, parsed.bold_aliases), cfg.lang,
                                           self.tokenize, query_words=cfg.query_words, mask_token=cfg.mask_token,
-                                          masking=self.masking)
+                                          masking=self.masking, parenthetical=cfg.lead_parenthetical)
         except ValueError as err:  # the tokenizer could not place its words on the text
             _log.warning("tokenizer failed on %r: %s", title, err)
             yield from self._skip(title, "tokenizer_error")
@@ -281,6 +316,7 @@ class ParsePages(CountingDoFn):
         for name, value in parsed.counters.items():
             count("wikitext." + name, value)
         count_masks(query)
+        count_lead_parentheticals(query, cfg.lead_parenthetical)
         yield pvalue.TaggedOutput(self.DEFINITION, (title, Definition(title, page.page_id, query.text)))
         anchors = tuple((a.start, a.end, a.target) for a in parsed.anchors)
         yield pvalue.TaggedOutput(self.BODY, Body.pack(title, page.page_id, parsed.text, anchors, path))
@@ -554,6 +590,28 @@ class Bucket:
         return article
 
 
+
+def mrc_row(example: str, lang: str, request: AnswerRequest | UnanswerableRequest, context: str, article: Article, *,
+            answers: Iterable[Tuple[int, int]], anchor_text: str, mention_index: int) -> dict:
+    """One ``mrc`` row (schemas.mrc), answerable or not: the one place its fields are named. ``request`` is the
+    AnswerRequest or UnanswerableRequest (query, entity); ``article`` the page the context was cut from;
+    ``answers`` the ``[start, end)`` offsets of the answers in ``context``; ``mention_index`` -1 for an
+    unanswerable row."""
+    return {
+        "id": example,
+        "lang": lang,
+        "query": request.query,
+        "context": context,
+        "answers": [{"text": context[a:b], "start": a, "end": b} for a, b in answers],
+        "entity": request.entity,
+        "entity_page_id": request.entity_page_id,
+        "anchor_text": anchor_text,
+        "context_title": article.title,
+        "context_page_id": article.page_id,
+        "mention_index": mention_index,
+        "source_file": article.source_file,
+    }
+
 class BuildExamples(CountingDoFn):
     """One bucket: its articles and the requests sent to it → MRC rows."""
 
@@ -595,20 +653,8 @@ class BuildExamples(CountingDoFn):
             count("contexts_clipped_at_start")
         if context.words_after < cfg.context_words - xi:
             count("contexts_clipped_at_end")
-        return {
-            "id": example,
-            "lang": cfg.lang,
-            "query": request.query,
-            "context": context.text,
-            "answers": [{"text": context.text[a:b], "start": a, "end": b} for a, b in context.answers],
-            "entity": request.entity,
-            "entity_page_id": request.entity_page_id,
-            "anchor_text": mention.anchor_text,
-            "context_title": body.title,
-            "context_page_id": body.page_id,
-            "mention_index": mention.index,
-            "source_file": body.source_file,
-        }
+        return mrc_row(example, cfg.lang, request, context.text, body, answers=context.answers,
+                       anchor_text=mention.anchor_text, mention_index=mention.index)
 
     def _unanswerable(self, requests: List[UnanswerableRequest], bodies: Bucket):
         """Each request takes the first article of the bucket, in an order drawn for it, that neither links to
@@ -650,20 +696,8 @@ class BuildExamples(CountingDoFn):
                 count_drop("unanswerable_empty_context")
                 continue
             count("examples_unanswerable")
-            yield {
-                "id": example,
-                "lang": cfg.lang,
-                "query": request.query,
-                "context": context.text,
-                "answers": [],
-                "entity": request.entity,
-                "entity_page_id": request.entity_page_id,
-                "anchor_text": request.anchor_text,
-                "context_title": chosen.title,
-                "context_page_id": chosen.page_id,
-                "mention_index": -1,
-                "source_file": chosen.source_file,
-            }
+            yield mrc_row(example, cfg.lang, request, context.text, chosen, answers=(),
+                          anchor_text=request.anchor_text, mention_index=-1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
