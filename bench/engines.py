@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(args.engines.split(","), args.copies, work)
     results["load_after"] = os.getloadavg()
     print("\n".join(table(results)))
-    print(f"(4x sample: {results['pages']} pages; load average after: {results['load_after'][0]:.2f})")
+    print(f"({results['copies']}x sample: {results['pages']} pages; load average after: "
+          f"{results['load_after'][0]:.2f})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     same = all(run["same_rows_as_first_run"] and run["same_counts_as_first_run"] for run in results["runs"].values())
