@@ -19,12 +19,16 @@ QA trained on English only, scored zero-shot in other languages? With the loss-m
    ``qa/xquad/xquad.*.json`` found (English included, as the in-language reference): EM/F1 mean ± std over the
    seeds, per language. Rerun on more with ``python -m trainer.evaluate --model <that folder> --data ...``.
 
-Full budget (chosen before any score was seen; nothing is tuned on a scored set): WAE 60 steps x batch 16, max
-length 256, lr 5e-5 (the config's); fine-tuning 40 steps x batch 8, max length 256, per run; the first 100
-questions of each dev file; seeds 0, 1, 2; 3 arms x 2 settings x 3 seeds = 18 runs, 18 x 10 files scored. The
-projected time on 2 cores is printed at start (from the figures in ``PROJECTED_MIN``) and computed again at the
-end from what the run measured (``projection`` in the JSON). ``--quick``: 4 WAE steps, 4 fine-tuning steps,
-seeds 0 and 1, 8 questions per file, the same lengths (so its per-step times project the full run).
+Full budget (set by time alone, before any score of it was seen; nothing is tuned on a scored set): WAE 40 steps
+x batch 16, max length 256, lr 5e-5 (the config's); fine-tuning 40 steps x batch 8, max length 256, per run; the
+first 60 questions of each dev file; seeds 0, 1, 2; 3 arms x 2 settings x 3 seeds = 18 runs, 18 x 10 files
+scored. The run computes its projected time from what it measured (``projection`` in the JSON). A --quick run
+on the shared 2-core machine (load 5-15, the process got 0.44 of a core on average: 975 CPU s in 2,200 s wall)
+projected 444 min for the earlier budget (60 WAE steps, 100 questions per file); scaled by the share of the cores
+it got (x 0.44 / 2) and to this budget that is ~75 min on 2 idle cores - an estimate, not a measurement, and
+pretrain_effect.py found such scaling understates an idle run by up to a third (so up to ~100 min): the first
+full run on a quiet machine settles it. ``--quick``: 4 WAE steps, 4 fine-tuning steps, seeds 0 and 1, 8
+questions per file, the same lengths (so its per-step times project the full run).
 Output: ``<out>/xl_mpmr.json`` and ``.md`` (default out/bench/xl_mpmr, quick: out/bench/xl_mpmr_quick).
 """
 from __future__ import annotations
@@ -52,20 +56,19 @@ TOKENIZER_STAND_INS = {"bg": "ru"}
 ARMS = {"base": ("(a) model as is", None), "wae": ("(b) + WAE, project's mask", "spans"),
         "wae-authors": ("(c) + WAE, authors' mask", "authors")}
 SETTINGS = ("full", "few-shot")
-# Measured from a --quick run of multilingual-e5-small on the project's 2-core machine (see
-# docs/cross_lingual.md): printed at start; the run's own projection is in its JSON.
-PROJECTED_MIN: float | None = None
+# The estimate of the docstring (a loaded --quick run scaled to idle cores); the run's own projection is in its JSON.
+PROJECTED_MIN = 75.0
 
 
 class Budget(NamedTuple):
-    pretrain_steps: int = 60
+    pretrain_steps: int = 40
     pretrain_batch: int = 16
     finetune_steps: int = 40
     batch_size: int = 8
     max_length: int = 256
     few_shot: int = 64
     seeds: tuple[int, ...] = (0, 1, 2)
-    max_dev: int | None = 100  # questions per dev file (its first N)
+    max_dev: int | None = 60  # questions per dev file (its first N)
     context_words: int = 100
     threads: int = 2
 
@@ -87,7 +90,7 @@ def wiki_dumps(data: str | None, dumps: list[Path] | None = None) -> dict[str, l
 
 def header(budget: Budget, model: Path) -> str:
     runs = len(ARMS) * len(SETTINGS) * len(budget.seeds)
-    projected = f"{PROJECTED_MIN:.0f} min" if PROJECTED_MIN is not None and budget == FULL else "see the end"
+    projected = f"~{PROJECTED_MIN:.0f} min (estimate)" if budget == FULL else "see the end"
     return (f"{NAME}: model {model}; WAE {budget.pretrain_steps} steps x {budget.pretrain_batch}, fine-tuning "
             f"{budget.finetune_steps} steps x {budget.batch_size} ({runs} runs: {len(ARMS)} arms x {SETTINGS} x "
             f"seeds {list(budget.seeds)}), max length {budget.max_length}, few-shot {budget.few_shot}, "
