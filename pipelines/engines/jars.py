@@ -101,8 +101,10 @@ def _pom(spec: JobServer, version: str) -> str:
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
 <groupId>polyspan</groupId><artifactId>{spec.engine}-job-server</artifactId><version>{version}</version>
 <dependencies>
-<dependency><groupId>org.apache.beam</groupId><artifactId>{spec.module}</artifactId><version>{version}</version></dependency>
-<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{logging_version}</version></dependency>
+<dependency><groupId>org.apache.beam</groupId><artifactId>{spec.module}</artifactId>
+  <version>{version}</version></dependency>
+<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>
+  <version>{logging_version}</version></dependency>
 </dependencies></project>
 """
 

@@ -64,9 +64,8 @@ PIPELINES = {"wiki_mrc": (_wiki_mrc, "mrc"), "clism": (_clism, "clism"), "projec
 
 def _dataset(directory: Path, kind: str):
     assert validate_dataset(directory) == []
-    rows = sorted((json.dumps(row, sort_keys=True, default=str) for row in open_dataset(directory, kind=kind).iter_rows()))
-    manifest = read_manifest(directory)
-    return rows, manifest
+    rows = open_dataset(directory, kind=kind).iter_rows()
+    return sorted(json.dumps(row, sort_keys=True, default=str) for row in rows), read_manifest(directory)
 
 
 @pytest.fixture(scope="session")
