@@ -18,10 +18,13 @@ gold by k-fold.
    folds (seed = fold index). With more ``<lang>-europarl.test.conll02`` files in the data folder, each
    non-English one is a target of its own (projected, folded and scored the same way).
 
-Full budget (chosen before any score was seen; no model selection: the last step is the model): 100 steps x batch
-16 per run, lr 5e-5 (the config's 1e-5 is paper 002's XLM-R-large rate for 10k steps), max length 128;
-3 arms x 4 folds = 12 runs per target language. The projected time on 2 cores is computed from what a run
-measured (``projection`` in the JSON; ``--quick`` projects the full run). ``--quick``: 4 steps, 2 folds scored
+Full budget (set by time alone, before any score of it was seen; no model selection: the last step is the
+model): 60 steps x batch 16 per run (~1.6 epochs of a fold's 599 training sentences), lr 5e-5 (the config's 1e-5
+is paper 002's XLM-R-large rate for 10k steps), max length 128; 3 arms x 4 folds = 12 runs per target language.
+The projected time on 2 cores is computed from what a run measured (``projection`` in the JSON; ``--quick``
+projects the full run). A --quick run on the shared machine (load ~4.4; 331 CPU s in 409 s wall) measured 7.6 s
+per step and projected 159 min for a first budget of 100 steps; at 60 steps that is ~98 min at that load, and
+about half on 2 idle cores if the two threads scale (an estimate, not a measurement). ``--quick``: 4 steps, 2 folds scored
 (of the 4), the same lengths. Output: ``<out>/xl_projection.json`` and ``.md`` (default out/bench/xl_projection,
 quick: out/bench/xl_projection_quick).
 """
@@ -52,7 +55,7 @@ ARMS = {"zero-shot": "(a) zero-shot: English gold", "translate-train": "(b) tran
 
 
 class Budget(NamedTuple):
-    steps: int = 100
+    steps: int = 60
     batch_size: int = 16
     lr: float = 5e-5
     max_length: int = 128
