@@ -196,7 +196,7 @@ def test_teacher_predictions_round_trip_beside_a_dataset(tmp_path, data_dir):
     for task, task_rows in rows.items():
         path = write_teacher_predictions(teacher_predictions_path(dataset, task), task, task_rows,
                                          label_names=["x", "y"], info={"teacher": "step-2"})
-        assert path.parent.name == "soft_labels" and path.parent.parent == dataset
+        assert path.parent.name == "_soft_labels" and path.parent.parent == dataset
         loaded = TeacherPredictions.load(path)
         assert (loaded.task, len(loaded), loaded.info, loaded.label_names) == (task, 2, {"teacher": "step-2"},
                                                                                ["x", "y"])

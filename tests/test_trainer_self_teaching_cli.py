@@ -38,7 +38,7 @@ def test_filter_teacher_writes_soft_labels_and_a_tagger_learns_from_them(data_di
     config = europarl_config(teacher_out, data_dir, model={"filter": {"local_layers": 1, "fusion_layers": 1}},
                              self_teaching={"write": "teacher"})
     assert run_finetune(tmp_path, config, name="teacher.yaml") == 0
-    path = teacher_out / "soft_labels" / "teacher.parquet"
+    path = teacher_out / "_soft_labels" / "teacher.parquet"
     teacher = TeacherPredictions.load(path)
     german = data_dir / "ner" / "de-europarl.test.conll02"
     sentences = [{"id": f"{german.name}:{s.index}", "tokens": s.tokens, "tags": s.tags}
@@ -90,7 +90,7 @@ def test_student_taught_by_its_own_initial_model_has_zero_kl(data_dir, tmp_path)
     student_out = tmp_path / "student"
     student = europarl_config(student_out, data_dir, model=no_dropout,
                               tokenizer={"train_vocab_size": None, "path": str(teacher_out / "tokenizer")},
-                              self_teaching={"teacher": str(teacher_out / "soft_labels" / "initial.parquet")})
+                              self_teaching={"teacher": str(teacher_out / "_soft_labels" / "initial.parquet")})
     assert run_finetune(tmp_path, student, name="student.yaml") == 0
     first = train_records(student_out)[0]
     assert first["step"] == 1
@@ -110,7 +110,7 @@ def test_pair_classifier_teacher_and_filter_student(data_dir, tmp_path):
                           adaptation={"name": "translate-train"},
                           self_teaching={"write": "teacher", "write_dir": str(tmp_path / "translated-de")})
     assert run_finetune(tmp_path, teacher, name="teacher.yaml") == 0
-    path = tmp_path / "translated-de" / "soft_labels" / "teacher.parquet"
+    path = tmp_path / "translated-de" / "_soft_labels" / "teacher.parquet"
     predictions = TeacherPredictions.load(path)
     assert predictions.task == "classification" and predictions.label_names == ["0", "1"]
     assert sorted(pq.read_table(path).column("id").to_pylist()) == sorted(f"de-{n}" for n in range(24))
@@ -160,7 +160,7 @@ def test_filter_qa_and_its_self_teaching_on_xquad(data_dir, tmp_path, capsys):
     assert evaluate_main(["--model", str(teacher_out), *data, "--limit", "24", "--json-out", str(json_out)]) == 0
     assert json.loads(json_out.read_text())["counts"] == {"de": 24}
 
-    path = teacher_out / "soft_labels" / "teacher.parquet"
+    path = teacher_out / "_soft_labels" / "teacher.parquet"
     teacher = TeacherPredictions.load(path)
     ids = [q["id"] for article in json.loads(german.read_text(encoding="utf-8"))["data"]
            for paragraph in article["paragraphs"] for q in paragraph["qas"]][:16]

@@ -3,7 +3,7 @@ a student run reads them back, checked, into its batches (``TeacherCollate``) an
 
 Teacher run (``self_teaching.write=NAME``): after training, the model's logits on every translated training
 example (a FILTER model reads each with the source example it translates) go to
-``<write_dir>/soft_labels/NAME.parquet`` (trainer/adaptation/soft_labels.py). Student run
+``<write_dir>/_soft_labels/NAME.parquet`` (trainer/adaptation/soft_labels.py). Student run
 (``self_teaching.teacher=PATH``): the teacher's logits travel in each batch as ``teacher_logits`` /
 ``teacher_mask``, matched by example id; a FILTER student's own forward adds the KL term (eq. 6), a
 single-stream student gets it from ``SelfTeachingHook``, a loop hook that takes the teacher entries out of the
@@ -37,7 +37,7 @@ class SelfTeachingConfig:
 
     Teacher run: ``write=NAME`` writes, after training, the model's logits on the translated training text
     (``data.translated``; a FILTER model reads each with its source translation) to
-    ``<write_dir>/soft_labels/NAME.parquet`` (``write_dir`` None: the run's output directory; a ``tagged``
+    ``<write_dir>/_soft_labels/NAME.parquet`` (``write_dir`` None: the run's output directory; a ``tagged``
     dataset directory keeps them beside the data). Student run: ``teacher=PATH`` adds
     ``kl_weight · KL(teacher ‖ student)`` on the translated examples (matched by example id) to the loss, logged
     as ``loss_kl``; the target labels are weighted ``label_weight`` (None: 1 - kl_weight, eq. 6)."""
@@ -80,7 +80,7 @@ def write_soft_labels(options: SelfTeachingConfig, task: Task, model: nn.Module,
                       translated: dict[str, list], source: list, *, output_dir: str, step: int, batch_size: int,
                       precision: str, device) -> Path:
     """The teacher's logits on the translated training text (target stream, eval mode) as
-    ``<write_dir>/soft_labels/<write>.parquet``."""
+    ``<write_dir>/_soft_labels/<write>.parquet``."""
     items, collate, ids = teacher_items(task, tokenizer, translated, source)
     rows = []
     with evaluation_mode(model):

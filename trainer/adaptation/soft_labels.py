@@ -22,9 +22,10 @@ names. Token-level logits are for the target stream's tokens as the teacher's co
 off), so the student must tokenise the same text with the same tokenizer; ``TeacherPredictions.batch`` checks
 the lengths it can.
 
-"Beside the data": ``teacher_predictions_path(dataset_dir, name)`` is ``<dataset_dir>/soft_labels/<name>.parquet``:
-inside the dataset directory, but in a subfolder, because a ``.parquet`` file next to the shards would not be
-listed in the manifest and ``validate_dataset`` would rightly complain.
+"Beside the data": ``teacher_predictions_path(dataset_dir, name)`` is ``<dataset_dir>/_soft_labels/<name>.parquet``:
+inside the dataset directory, in a subfolder whose name starts with ``_``: a ``.parquet`` file next to the shards
+would not be listed in the manifest, and pandas, pyarrow, DuckDB and Spark skip ``_`` folders when they open the
+dataset by its folder (a ``soft_labels/`` folder would be read as more shards of another schema).
 """
 from __future__ import annotations
 
@@ -56,9 +57,11 @@ def _check_task(task: str) -> str:
 
 # -------------------------------------------------------------------------------------------------- storage
 
+SOFT_LABELS_DIR = "_soft_labels"
+
 def teacher_predictions_path(dataset_dir: str | os.PathLike, name: str = "teacher") -> Path:
-    """Where a teacher's predictions for a dataset live: ``<dataset_dir>/soft_labels/<name>.parquet``."""
-    return Path(dataset_dir) / "soft_labels" / f"{name}.parquet"
+    """Where a teacher's predictions for a dataset live: ``<dataset_dir>/_soft_labels/<name>.parquet``."""
+    return Path(dataset_dir) / SOFT_LABELS_DIR / f"{name}.parquet"
 
 
 def teacher_schema(task: str) -> pa.Schema:
