@@ -58,9 +58,12 @@ def test_qa_heads_train_and_evaluate(data_dir, tmp_path, head, train_file, eval_
     assert run_finetune(tmp_path, config) == 0
     report = read_report(out)
     check_report(report, list(eval_files), {lang: 8 for lang in eval_files})
-    assert report["metrics"] == ["exact_match", "f1"] and report["head"] == head
+    # exact_match/f1 under the publishers' scoring, and both normalisations by name
+    assert report["metrics"] == ["exact_match", "f1", "exact_match_squad", "f1_squad", "exact_match_mlqa",
+                                 "f1_mlqa"] and report["head"] == head
     for scores in report["languages"].values():
         assert scores["exact_match"] <= scores["f1"]
+        assert (scores["exact_match"], scores["f1"]) == (scores["exact_match_squad"], scores["f1_squad"])
     assert "| f1 |" in (out / "eval_report.md").read_text() and "| f1 |" in capsys.readouterr().out
     checkpoint = latest_complete_checkpoint(out / CHECKPOINTS)
     assert checkpoint.name == "step-00000003"
