@@ -217,13 +217,18 @@ def configure_logging(verbose: bool) -> None:
     # Beam's INFO records are not even built by default (its type-hint and WriteImpl notes included), and a
     # verbose run gets them back even after a default run in the same process.
     logging.getLogger("apache_beam").setLevel(logging.INFO if verbose else logging.WARNING)
+    _remove_quiet_filters()
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_NoRunnerTracebacks())
+            handler.addFilter(_QuietBeam())
+
+
+def _remove_quiet_filters() -> None:
     for handler in logging.getLogger().handlers:
         for kind in (_NoRunnerTracebacks, _QuietBeam):
             for old in [f for f in handler.filters if isinstance(f, kind)]:
                 handler.removeFilter(old)
-        if not verbose:
-            handler.addFilter(_NoRunnerTracebacks())
-            handler.addFilter(_QuietBeam())
 
 
 def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
@@ -245,6 +250,9 @@ def main_wrapper(run: Callable[[list[str] | None], object], argv: list[str] | No
         # goes on printing after run() returned. A caller passing argv (a test) gets its own stream back.
         if argv is not None:
             sys.stderr = stderr
+            # The quiet filters sit on the root logger's handlers, which outlive the run: a caller that goes on
+            # (a notebook that trains next, a test) would lose every INFO line that is not a pipeline's.
+            _remove_quiet_filters()
 
 
 def _run_and_report(run: Callable[[list[str] | None], object], argv: list[str] | None) -> int:

@@ -99,3 +99,16 @@ def test_prism_worker_failure_is_one_line(data_dir, tmp_path):
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "esp.testa:18" in lines[0], done.stderr
+
+
+def test_a_run_called_with_argv_leaves_other_loggers_audible(caplog):
+    """The quiet filters go on the root logger's handlers; a caller that goes on after the run (a notebook that
+    trains next) must still get other libraries' INFO lines."""
+    import logging
+
+    from pipelines.cli import main_wrapper
+
+    caplog.set_level(logging.INFO)
+    assert main_wrapper(lambda argv: None, ["--runner", "FnApiRunner"]) == 0
+    logging.getLogger("trainer.loop.threads").info("still heard")
+    assert "still heard" in [record.getMessage() for record in caplog.records]
