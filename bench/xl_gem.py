@@ -151,7 +151,8 @@ def markdown(figures: dict) -> str:
     names = sorted({c.split("/", 1)[1] for a in ARMS for c in s[a] if c.startswith("xsr-")})
     lines.append("|---|" + "---|" * len(names))
     for arm in ARMS:
-        cells = [f"{spread(s[arm][f'xsr-before/{n}']['p@1'], 100)} → {spread(s[arm][f'xsr-after/{n}']['p@1'], 100)}"
+        # The retention probes report P@k in percent already.
+        cells = [f"{spread(s[arm][f'xsr-before/{n}']['p@1'])} → {spread(s[arm][f'xsr-after/{n}']['p@1'])}"
                  for n in names]
         lines.append(f"| {ARMS[arm]} | " + " | ".join(cells) + " |")
     p = figures["projection"]

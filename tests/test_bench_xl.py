@@ -65,7 +65,12 @@ def test_xl_gem_quick_scores_every_conll2002_file_and_tatoeba_pair(tiny_model, d
     for arm, summary in figures["summary"].items():
         assert set(summary) == ner | xsr, arm
         assert all(stats["runs"] == 2 for metrics in summary.values() for stats in metrics.values())
+    # P@1 is a percentage, and the table prints it as one.
+    assert all(0 <= stats["p@1"]["mean"] <= 100 for summary in figures["summary"].values()
+               for column, stats in summary.items() if column.startswith("xsr"))
     table = (tmp_path / "xl_gem.md").read_text(encoding="utf-8")
+    assert not any(float(cell.split(" ± ")[0]) > 100 for line in table.splitlines() if "→" in line
+                   for column in line.split("|")[2:-1] for cell in column.split(" → "))
     assert all(column in table for column in ner | pairs) and "→" in table
     assert all(Path(r["checkpoint"], "model.safetensors").is_file() for r in figures["runs"])
 
