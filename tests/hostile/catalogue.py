@@ -53,7 +53,7 @@ DD = "hostile/test_dump_dtd.py"
 CASES = [
     Case("Dumps", "XML cut in the middle of a page", COUNTED,
          "pages before the cut kept; `FILE: line L, column C, byte B ...: the XML ends inside <.../text> of page "
-         "'T': the dump is truncated` in `dump_faults.txt`, counter `dump_faults`",
+         "'T': the dump is truncated` in `_dump_faults.txt`, counter `dump_faults`",
          f"{D}::test_cut_mid_page"),
     Case("Dumps", "bz2 stream cut short", COUNTED,
          "`..., near compressed byte N: the bz2 stream ends early: the file is truncated` (dump fault)",
@@ -154,10 +154,10 @@ CASES = [
     Case("Shards", "a column of the wrong type", FAILS, "`error: DIR is not a valid polyspan dataset: - SHARD: column 'mention_index' is string, expected int32`",
          f"{S}::test_column_of_the_wrong_type"),
     Case("Shards", "a manifest whose row count disagrees", FAILS,
-         "`error: DIR is not a valid polyspan dataset: - SHARD: 8 rows, manifest.json says 13`", f"{S}::test_manifest_row_count_disagrees"),
-    Case("Shards", "a shard listed but missing", FAILS, "`error: DIR is not a valid polyspan dataset: - SHARD: listed in manifest.json but missing`",
+         "`error: DIR is not a valid polyspan dataset: - SHARD: 8 rows, _manifest.json says 13`", f"{S}::test_manifest_row_count_disagrees"),
+    Case("Shards", "a shard listed but missing", FAILS, "`error: DIR is not a valid polyspan dataset: - SHARD: listed in _manifest.json but missing`",
          f"{S}::test_listed_shard_missing"),
-    Case("Shards", "a dataset of another kind", FAILS, "`error: DIR is not a valid polyspan dataset: - manifest.json: kind 'tagged', expected 'mrc'`",
+    Case("Shards", "a dataset of another kind", FAILS, "`error: DIR is not a valid polyspan dataset: - _manifest.json: kind 'tagged', expected 'mrc'`",
          f"{S}::test_shard_of_another_kind"),
     Case("Shards", "a shard that is not Parquet (a CSV named `.parquet`)", FAILS,
          "`error: DIR is not a valid polyspan dataset: - SHARD: not a readable Parquet file (Parquet magic bytes "
@@ -166,8 +166,8 @@ CASES = [
          f"{S}::test_shard_cut_short"),
     Case("Shards", "a shard whose data pages are overwritten (footer intact)", FAILS,
          "`error: DIR ...: - SHARD: not a readable Parquet file (...)`", f"{S}::test_shard_with_a_damaged_page"),
-    Case("Shards", "a `manifest.json` that is not UTF-8", FAILS,
-         "`error: DIR/manifest.json: byte b'\\xff' at offset 0 is not UTF-8: not a manifest written by polyspan`",
+    Case("Shards", "a `_manifest.json` that is not UTF-8", FAILS,
+         "`error: DIR/_manifest.json: byte b'\\xff' at offset 0 is not UTF-8: not a manifest written by polyspan`",
          f"{S}::test_manifest_that_is_not_utf8"),
     Case("Alignment", "a gold index past the sentence end", FAILS,
          "`error: FILE, line N: link i-j (1-based) is past the end of the sentence pair (S source, T target words)`",
@@ -228,10 +228,10 @@ CASES = [
          "`error: [Errno 28] No space left on device [...] (writing --output DIR)`; no manifest",
          f"{F}::test_output_disk_full"),
     Case("Faults", "disk full while the manifest is written", FAILS,
-         "the write fails; neither `manifest.json` nor its temporary file is left",
+         "the write fails; neither `_manifest.json` nor its temporary file is left",
          f"{F}::test_manifest_on_a_full_disk_leaves_none"),
     Case("Faults", "a reader opening a dataset being written", READ,
-         "`manifest.json` is written after every shard, to a temporary name, then moved into place",
+         "`_manifest.json` is written after every shard, to a temporary name, then moved into place",
          f"{F}::test_manifest_is_written_last"),
 ]
 
