@@ -6,7 +6,7 @@ Beam worker pays nothing to load them. Spans are word indices ``[start, end)`` (
 
 - ``map_span``: paper 002's span-to-span rule (eq. 2), first to last linked target word.
 - ``map_span_cluster``: the same after dropping far stray links; the pipelines' default (``map_target_span``),
-  measured by ``bench/projection_gold.py`` on every gold pair the data has (README, ``pipelines.project_labels``).
+  measured by ``bench/projection_gold.py`` on every gold pair the data has (docs/project_labels.md).
 - ``map_words``: the word-to-word baseline.
 """
 from __future__ import annotations

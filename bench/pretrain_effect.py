@@ -30,7 +30,7 @@ batch 16 (≈ 3 epochs of the 813 rows), lr 5e-5; few-shot: 100 steps of batch 8
 seeds x 3 arms = 18 runs; all 440 dev questions, scored once per run (the probe reads the sweep's
 predictions.jsonl).
 Every run prints a ``projected full run`` computed from the wall time per step and per dev question it
-measured. Measured on this 2-core machine (README, Benchmarks): rows 47 s, WAE 3.8 s/step (574 + 583 s),
+measured. Measured on this 2-core machine (docs/benchmarks.md): rows 47 s, WAE 3.8 s/step (574 + 583 s),
 fine-tuning 1.15-1.80 s/step, 22-34 ms per dev question; 74 min in all (about 62 estimated for one
 uninterrupted run on a quiet machine).
 

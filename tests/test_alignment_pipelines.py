@@ -67,7 +67,7 @@ def test_project_labels_runs_end_to_end_with_fast_align(europarl, tools_dir, tmp
     scores = _module("pipelines.project_labels", ["evaluate", "--predicted", tmp_path / "de.projected", "--gold",
                                                   de_conll, "--json", tmp_path / "scores.json"], tmp_path, runner=())
     assert scores.returncode == 0, scores.stderr[-2000:]
-    # The full 799 sentences with eflomal score 0.85-0.87 F1 (README); 150 sentences aligned by fast_align alone
+    # The full 799 sentences with eflomal score 0.85-0.87 F1 (docs/project_labels.md); 150 sentences aligned by fast_align alone
     # are a much smaller corpus for a weaker aligner.
     assert json.loads((tmp_path / "scores.json").read_text())["overall"]["f1"] > 0.5
 

@@ -16,7 +16,7 @@ from schemas.tags import spans_from_tags
 
 RUNNER = "--runner=FnApiRunner"
 # eflomal cannot be seeded, so thresholds have margin. Measured with 2 samplers as below and the defaults
-# (grow-diag-final-and, --method cluster; bench/projection_gold.py, README): F1 alone 0.793-0.795, with the WMT
+# (grow-diag-final-and, --method cluster; bench/projection_gold.py, docs/project_labels.md): F1 alone 0.793-0.795, with the WMT
 # pairs 0.849-0.853 (2 runs); word-to-word on the same links 0.022-0.024 lower. (The earlier default,
 # intersection, scored 0.83-0.85 alone on this one pair and lost on every other gold pair.)
 ALONE_MIN_F1 = 0.75

@@ -94,7 +94,7 @@ OLD_SPELLINGS = {"links_file": ("--links",), "lowercase": ("--lowercase",)}
 PIPELINE_DEFAULTS = {
     "clism": AlignmentOptions(),
     # Projection: grow-diag-final-and, as CLISM (intersection wins only Europarl en→de and loses every other
-    # gold pair; bench/projection_gold.py, README).
+    # gold pair; bench/projection_gold.py, docs/project_labels.md).
     "project_labels": AlignmentOptions(),
 }
 

@@ -17,7 +17,7 @@ from the source's sentence count stops the run before it starts.
 
 Alignment: eflomal (or ``--aligner fast_align|giza``) on the source words and the translation words (as
 written, or ``--lowercase-alignment``), symmetrised with ``--heuristic`` (default grow-diag-final-and, the best
-for projection over all gold pairs, README); the alignment flags are the same as ``pipelines.clism``'s;
+for projection over all gold pairs, docs/project_labels.md); the alignment flags are the same as ``pipelines.clism``'s;
 ``--extra-parallel SRC TGT [LANG]`` adds tokenised parallel text (Moses escapes such as ``&apos;`` undone;
 empty, over-long and length-mismatched pairs counted and skipped) that only helps the aligner.
 

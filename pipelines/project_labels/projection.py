@@ -6,7 +6,7 @@ Pure Python: no Beam, so the rules can be read and tested on their own. Methods 
   linked to the span, cut into clusters where more than 3 unlinked words separate them; the best-linked cluster,
   first to last word, gets the type. Usually the same span as ``span``; on every gold pair the shared data has
   (Europarl en↔de, XQuAD en→de/es/ar/vi/zh) never more than 0.001 below it on the same links, better on average
-  and most where stray links are far (zh, vi, ar; bench/projection_gold.py, README).
+  and most where stray links are far (zh, vi, ar; bench/projection_gold.py, docs/project_labels.md).
 - ``span`` (span-to-span, paper 002 eq. 2): a source span ``[i, n)`` maps to ``[min a, max a + 1)`` over the
   target words linked to any of its words (``alignment.map_span``); the type is copied.
 - ``word`` (word-to-word, the paper's baseline, Table 5): every target word linked to a word of the span gets

@@ -30,7 +30,7 @@ class Language:
     # spaCy config overrides for `spacy.blank(code, config=...)`; only the languages whose spaCy tokenizer
     # delegates to an external segmenter need one.
     spacy_config: Optional[Mapping[str, Any]] = None
-    # The external segmenter spaCy delegates to, if any (for the description and the README table).
+    # The external segmenter spaCy delegates to, if any (for the description and the table in docs/tokenisation.md).
     segmenter: Optional[str] = None
     # Largest piece of text handed to the tokenizer at once (see offsets.pieces).
     max_chars: int = 100_000

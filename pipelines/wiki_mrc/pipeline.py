@@ -85,7 +85,7 @@ class MrcConfig:
     # "" = the language's row of title_masking.LANGUAGES (resolved here, so the manifest names the rule)
     title_masking: str = flag("", "how a query word carries the entity's name: as the whole word (word), as its "
                                   "start (prefix), after proclitics too (clitic), anywhere (substring); default: "
-                                  "the language's row of pipelines/wiki_mrc/title_masking.py (the README lists it)",
+                                  "the language's row of pipelines/wiki_mrc/title_masking.py (docs/wiki_mrc.md lists it)",
                               choices=RULE_NAMES)
     answer_position: str = flag(ex.DEFAULT_ANSWER_POSITION,
                                 "where the answer sits in its context: stochastic (xi ~ U{0..C} words before it, "

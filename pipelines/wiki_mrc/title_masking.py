@@ -43,7 +43,7 @@ Two things hold whatever the rule:
 
 The guard against over-masking: a name word shorter than the language's ``min_affix_chars`` (normalised
 characters) matches as a whole word only (with its ``endings``): a 2- or 3-letter word is a prefix of too many
-unrelated words (German *Rom* → *Roman*, *Romantik*; Arabic مصر → مصرف, "bank"); the README has the
+unrelated words (German *Rom* → *Roman*, *Romantik*; Arabic مصر → مصرف, "bank"); docs/wiki_mrc.md has the
 measurement on XQuAD (de, ar) behind the default of 4. The pipeline counts each guarded name word
 (``masked_words.guarded``), and every masked word by how it carried the name: ``exact`` (the word is the name),
 ``prefix`` (the name plus an ending or suffix), ``substring`` (the name inside the word, after proclitics or
@@ -77,7 +77,7 @@ class LanguageMasking:
     stem: str = ""  # ``prefix``/``clitic``: final letters inflection replaces (dropped when the name ends in one)
     proclitics: Tuple[str, ...] = ()  # ``clitic``: what may precede the name inside the word
     fold: str = ""  # a key of FOLDS: extra normalisation
-    min_affix_chars: int = 4  # the guard: shorter name words match whole (measured, see the README)
+    min_affix_chars: int = 4  # the guard: shorter name words match whole (measured, see docs/wiki_mrc.md)
     bare_stem: bool = False  # the stem (a final ``stem`` letter dropped) is a word by itself too (Indic scripts)
 
 
