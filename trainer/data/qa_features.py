@@ -29,6 +29,7 @@ import torch
 from schemas.errors import InputDataError
 from trainer.data.mrc_features import (INDEX_DTYPE, OFFSETS_ONLY, char_span_to_tokens, check_query_context_tokenizer,
                                        context_room, pad_id, padded_span_batch, trim_offsets)
+from trainer.data.qa_windows import DOC_STRIDE, MAX_LENGTH, MAX_QUERY_LENGTH
 from trainer.data.squad import QAExample
 
 HEADS = ("start_end", "extractor", "que")
@@ -40,11 +41,9 @@ QUE_TOKEN = "[QUE]"
 
 @dataclass
 class QAFeatureConfig:
-    # Paper 000 Appendix C and paper 001 Table 5 (EQA): input length 384, query length 64; doc stride 128
-    # (BERT's SQuAD setting).
-    max_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
+    max_length: int = MAX_LENGTH  # trainer/data/qa_windows.py: the papers' lengths
+    doc_stride: int = DOC_STRIDE
+    max_query_length: int = MAX_QUERY_LENGTH
     head: str = "start_end"  # one of HEADS
     double_separator: bool = False
     que_token: str = QUE_TOKEN

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from trainer.data.qa_windows import DOC_STRIDE, MAX_LENGTH, MAX_QUERY_LENGTH
+
 # How FILTER pairs an example with its translation (``filter["pair_by"]``; trainer/tasks/paired.py).
 PAIR_BY = ("index", "id", "source_id")
 
@@ -22,9 +24,9 @@ class TaskSettings:
     entity_types: list[str] = field(default_factory=list)  # ner (and absa tagging: the polarities)
     scheme: str = "BIOES"
     pair_task: str = "pawsx"
-    max_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
+    max_length: int = MAX_LENGTH  # QA windows (trainer/data/qa_windows.py)
+    doc_stride: int = DOC_STRIDE
+    max_query_length: int = MAX_QUERY_LENGTH
     double_separator: bool = False
     max_answer_length: int = 30
     n_best: int = 20
