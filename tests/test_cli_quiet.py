@@ -28,10 +28,11 @@ except SystemExit:
 print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 """
 
-# The commands whose --help is light today (trainer.evaluate's --task choices come from the task registry, which
-# lists tasks without importing them); the pipelines' modules define their DoFns at import.
+# Every command (trainer.evaluate's --task choices come from the task registry, which lists tasks without importing
+# them; a pipeline's flags come from its package's config.py, and its Beam graph is imported after parsing).
 LIGHT_COMMANDS = ["trainer.pretrain", "trainer.finetune", "trainer.evaluate", "trainer.predict", "pipelines.report",
-                  "schemas", "alignment"]
+                  "schemas", "alignment", "pipelines.import_conll", "pipelines.wiki_mrc", "pipelines.clism",
+                  "pipelines.project_labels"]
 
 
 def _heavy_after(argv: list[str]) -> tuple[list[str], str]:

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.clism.__main__ import main as clism
 from pipelines.cli import main_wrapper
-from pipelines.import_conll import run as import_conll
+from pipelines.import_conll.__main__ import run as import_conll
 from pipelines.report.registry import write_report
 from pipelines.wiki_mrc.__main__ import main as wiki_mrc
 from schemas import get_kind, open_dataset, read_manifest, validate_dataset

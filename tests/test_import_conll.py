@@ -1,7 +1,7 @@
 """The CoNLL import pipeline on a real Beam runner and real CoNLL files."""
 
 from pipelines.cli import main_wrapper
-from pipelines.import_conll import run
+from pipelines.import_conll.__main__ import run
 from schemas import open_dataset, validate_dataset
 from schemas.conll import read_conll
 from schemas.tags import spans_from_tags

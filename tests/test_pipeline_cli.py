@@ -70,7 +70,7 @@ def test_a_malformed_input_file_read_in_a_worker_is_one_line(tmp_path, capsys):
     """A ConllError raised inside the DoFn that reads the file: the runner re-raises it, main_wrapper prints it
     as one line naming the file and line, and exits 1."""
     from pipelines.cli import main_wrapper
-    from pipelines.import_conll import run
+    from pipelines.import_conll.__main__ import run
 
     source = tmp_path / "bad.conll"
     source.write_text("Paris B-LOC\nis O\nnice\textra\tcolumns\tB-MISC\tX\n\n", encoding="utf-8")
@@ -82,7 +82,7 @@ def test_a_malformed_input_file_read_in_a_worker_is_one_line(tmp_path, capsys):
 
 def test_a_missing_input_file_is_one_line_naming_it(tmp_path, capsys):
     from pipelines.cli import main_wrapper
-    from pipelines.import_conll import run
+    from pipelines.import_conll.__main__ import run
 
     missing = tmp_path / "nowhere.conll"
     status = main_wrapper(run, ["--input", str(missing), "--lang", "en", "--output", str(tmp_path / "out"),
@@ -95,18 +95,19 @@ def test_a_missing_input_file_is_one_line_naming_it(tmp_path, capsys):
 def test_a_bug_in_a_worker_keeps_its_traceback(tmp_path, monkeypatch, capsys):
     """A TypeError raised by the project's own code inside a DoFn is a bug: main_wrapper lets it through (with
     its traceback), instead of printing it as a user's error."""
-    import pipelines.import_conll
+    import pipelines.import_conll.pipeline
     from pipelines.cli import main_wrapper
+    from pipelines.import_conll.__main__ import run
 
     def broken_read_conll(*args, **kwargs):
         raise TypeError("a bug in the reader, not in the file")
 
-    monkeypatch.setattr(pipelines.import_conll, "read_conll", broken_read_conll)
+    monkeypatch.setattr(pipelines.import_conll.pipeline, "read_conll", broken_read_conll)
     source = tmp_path / "good.conll"
     source.write_text("Paris B-LOC\nis O\n\n", encoding="utf-8")
     with pytest.raises(TypeError, match="a bug in the reader"):
-        main_wrapper(pipelines.import_conll.run, ["--input", str(source), "--lang", "en",
-                                                  "--output", str(tmp_path / "out"), "--runner", "FnApiRunner"])
+        main_wrapper(run, ["--input", str(source), "--lang", "en",
+                           "--output", str(tmp_path / "out"), "--runner", "FnApiRunner"])
     assert "error:" not in capsys.readouterr().err
 
 

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-from pipelines import import_conll
 from pipelines.clism import __main__ as clism_cli
-from pipelines.clism.pipeline import ClismConfig
+from pipelines.clism.config import ClismConfig
 from pipelines.config_arguments import add_config_arguments, config_values, flag
+from pipelines.import_conll import __main__ as import_conll
+from pipelines.import_conll.config import ImportConllConfig
 from pipelines.project_labels import __main__ as project_cli
-from pipelines.project_labels.pipeline import ProjectionConfig
-from pipelines.project_labels.translations import ExtraFilter
+from pipelines.project_labels.config import ExtraFilter, ProjectionConfig
 from pipelines.wiki_mrc import __main__ as mrc_cli
-from pipelines.wiki_mrc.pipeline import MrcConfig
+from pipelines.wiki_mrc.config import MrcConfig
 
 # (parser, the arguments it requires, config class, its fields that are no flag of their own: required values,
 # values the command builds from several flags, the shared alignment flags)
@@ -32,7 +32,7 @@ PIPELINES = {
                                     ["--source", "s.conll", "--src-lang", "en", "--translations", "t.txt",
                                      "--tgt-lang", "de", "--output", "out"], ExtraFilter, set()),
     "import_conll": (import_conll.build_parser, ["--input", "x.conll", "--lang", "en", "--output", "out"],
-                     import_conll.ImportConllConfig, {"inputs", "lang", "output"}),
+                     ImportConllConfig, {"inputs", "lang", "output"}),
 }
 
 

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from pipelines import progress
-from pipelines.import_conll import run
+from pipelines.import_conll.__main__ import run
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main_wrapper
-from pipelines.import_conll import run as import_conll
+from pipelines.import_conll.__main__ import run as import_conll
 from pipelines.wiki_mrc.__main__ import main as wiki_mrc
 from schemas import read_manifest, validate_dataset
 from schemas.layout import CLAIM, MANIFEST, RUN_ID_KEY, STAGING_PREFIX
@@ -159,7 +159,7 @@ import os, signal, sys
 from pipelines import publish
 publish.Publication.publish = lambda self, manifest: os.kill(os.getpid(), signal.SIGKILL)
 from pipelines.cli import main_wrapper
-from pipelines.import_conll import run
+from pipelines.import_conll.__main__ import run
 sys.exit(main_wrapper(run, sys.argv[1:]))
 """
 

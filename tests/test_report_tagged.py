@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.import_conll import run as import_conll
+from pipelines.import_conll.__main__ import run as import_conll
 from pipelines.project_labels.__main__ import run as project_labels
 from pipelines.report.__main__ import main
 from pipelines.report.tagged import SENTENCE_OUTCOMES, summarize

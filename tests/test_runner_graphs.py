@@ -79,8 +79,9 @@ RUNNERS = {
 @dataclass
 class GraphCase:
     """A pipeline as its command line would launch it. ``module`` is the CLI module: either
-    ``configure(argv) -> (config, options)``, or ``build_parser()`` + ``config_from_args(args)``; the graph is
-    ``build_pipeline(pipeline, config)``, writers included (every pipeline's one contract). ``argv`` holds the
+    ``configure(argv) -> (config, options)``, or ``build_parser()`` + ``config_from_args(args)``; the graph is its
+    package's ``pipeline.build_pipeline(pipeline, config)``, writers included (every pipeline's one contract; the
+    CLI module imports it only once the arguments parsed). ``argv`` holds the
     pipeline's own flags (the runner's are appended); ``inputs`` are the files the user named: the only
     launching-machine paths a DoFn may carry."""
     name: str
@@ -96,7 +97,7 @@ class GraphCase:
             args, options = parse_args(cli.build_parser(), self.argv + runner_argv)
             config = cli.config_from_args(args)
         pipeline = beam.Pipeline(options=options)  # Beam validates the options for the runner here
-        cli.build_pipeline(pipeline, config)
+        importlib.import_module(self.module.rsplit(".", 1)[0] + ".pipeline").build_pipeline(pipeline, config)
         return pipeline, config, options
 
 
@@ -105,7 +106,7 @@ GERMAN = str(SAMPLES / "en-de-sample.de.txt")
 WIKI = str(SAMPLES / "enwiki-sample.xml")
 # Every pipeline of the project, on the embedded samples, writing under a bucket.
 CASES = [
-    GraphCase("import_conll", "pipelines.import_conll",
+    GraphCase("import_conll", "pipelines.import_conll.__main__",
               ["--input", CONLL, "--lang", "en", "--output", f"{BUCKET}/tagged-en"], [CONLL]),
     GraphCase("wiki_mrc", "pipelines.wiki_mrc.__main__",
               ["--input", WIKI, "--lang", "en", "--output", f"{BUCKET}/mrc-en"], [WIKI]),

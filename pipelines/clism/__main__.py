@@ -39,19 +39,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-
+# Only what the command line needs: the input readers, the span finder and the Beam graph import Beam (and
+# spaCy), so they are imported once the arguments parsed, and --help or a wrong flag answers at once.
 from pipelines.align.options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
-from pipelines.clism.parallel_input import CorpusSpec, parse_corpus_spec
-from pipelines.clism.pipeline import ClismConfig, build_pipeline
-from pipelines.clism.spans import parse_ner_models
+from pipelines.clism.config import ClismConfig
 from pipelines.config_arguments import add_config_arguments, config_values
 from pipelines.publish import add_overwrite_argument, publishing
-from pipelines.shards import write_dataset_manifest
 from schemas.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipelines.clism.parallel_input import CorpusSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def corpora_from_args(args: argparse.Namespace) -> list[CorpusSpec]:
     """The corpora named by the one-pair flags and by --corpus / --extra."""
+    from pipelines.clism.parallel_input import CorpusSpec, parse_corpus_spec
+
     corpora = [parse_corpus_spec(tokens) for tokens in args.corpus]
     corpora += [parse_corpus_spec(tokens, align_only=True) for tokens in args.extra]
     one_pair = [flag for flag in ("src", "tsv", "joint", "source_spans") if getattr(args, flag)]
@@ -108,6 +110,8 @@ def corpora_from_args(args: argparse.Namespace) -> list[CorpusSpec]:
 
 
 def config_from_args(args: argparse.Namespace) -> ClismConfig:
+    from pipelines.clism.spans import parse_ner_models
+
     labels = tuple(label for label in args.entity_labels.split(",") if label) if args.entity_labels else None
     return ClismConfig(corpora=corpora_from_args(args), output=args.output, ner_models=parse_ner_models(args.ner_model),
                        entity_labels=labels, alignment=alignment_from_args(args),
@@ -116,6 +120,8 @@ def config_from_args(args: argparse.Namespace) -> ClismConfig:
 
 def check_inputs(config: ClismConfig) -> None:
     """Every input file exists (local or on a Beam filesystem): fail before any worker starts."""
+    from apache_beam.io.filesystems import FileSystems
+
     for path in config.input_files():
         if not FileSystems.exists(path):
             raise FileNotFoundError(f"{path}: no such file")
@@ -125,6 +131,11 @@ def run(argv: list[str] | None = None):
     args, options = parse_args(build_parser(), argv)
     config = config_from_args(args)
     check_inputs(config)
+    import apache_beam as beam
+
+    from pipelines.clism.pipeline import build_pipeline
+    from pipelines.shards import write_dataset_manifest
+
     with publishing([config.output], args.overwrite) as claimed:
         publication = claimed[config.output]
         pipeline = beam.Pipeline(options=options)

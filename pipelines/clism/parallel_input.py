@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Sequence
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.clism.config import LENGTH_POLICIES, MALFORMED_POLICIES
 from schemas.conll import ConllStats, decompressed, read_conll
 from schemas.errors import UsageError, UserError
 from schemas.tags import spans_from_tags
@@ -35,8 +36,6 @@ _STORED_BYTES = partial(FileSystems.open, compression_type=CompressionTypes.UNCO
 
 FORMATS = {"lines": 2, "tsv": 1, "joint": 1, "conll": 2}  # format → number of paths it takes
 JOINT_SEPARATOR = "|||"
-LENGTH_POLICIES = ("error", "truncate")
-MALFORMED_POLICIES = ("error", "skip")
 
 Counter = Callable[[str, int], None]
 

@@ -25,9 +25,8 @@ import apache_beam as beam
 
 from pipelines.clism.prepare import PreparedPair, WordSpan
 from pipelines.shards import CountingDoFn, count, count_drop
+from pipelines.clism.config import MAX_SPAN_WORDS
 from schemas.errors import UsageError
-
-MAX_SPAN_WORDS = 10  # Appendix B
 # Components NER never needs: leaving them out makes a full pipeline (en_core_web_sm) several times faster.
 _UNNEEDED_FACTORIES = frozenset({"tagger", "parser", "attribute_ruler", "lemmatizer", "trainable_lemmatizer",
                                  "morphologizer", "senter", "sentencizer", "textcat", "textcat_multilabel",

@@ -31,21 +31,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import apache_beam as beam
-
+# Only what the command line needs: the readers, the scorer and the Beam graph import Beam, so they are imported
+# once the arguments parsed, and --help or a wrong flag answers at once.
 from pipelines.align.options import add_alignment_arguments, alignment_from_args
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.config_arguments import add_config_arguments, config_values
-from pipelines.project_labels import evaluate as evaluation
-from pipelines.project_labels.pipeline import (ExtraParallel, ProjectionConfig, Target, build_pipeline,
-                                               language_counters)
-from pipelines.project_labels.translations import ExtraFilter, count_lines, count_sentences
+from pipelines.project_labels.config import ExtraFilter, ExtraParallel, ProjectionConfig, Target
 from pipelines.publish import add_overwrite_argument, publishing
-from pipelines.shards import COUNTS_FILE, read_counts, write_dataset_manifest
 from schemas import Manifest
 from schemas.errors import InputDataError, UsageError
 from schemas.storage import join
+
+if TYPE_CHECKING:
+    from pipelines.project_labels import evaluate as evaluation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +95,8 @@ def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
 
 def check_inputs(config: ProjectionConfig) -> None:
     """Fail before the pipeline starts when the files cannot be parallel (one pass over each file)."""
+    from pipelines.project_labels.translations import count_lines, count_sentences
+
     sentences = count_sentences(config.source, config.encoding, config.tag_column)
     for target in config.targets:
         lines = count_lines(target.translations)
@@ -112,6 +114,11 @@ def run(argv: list[str] | None = None) -> Manifest | None:
     args, options = parse_args(build_parser(), argv)
     config = config_from_args(args)
     check_inputs(config)
+    import apache_beam as beam
+
+    from pipelines.project_labels.pipeline import build_pipeline, language_counters
+    from pipelines.shards import COUNTS_FILE, read_counts, write_dataset_manifest
+
     # One dataset per language, each claimed (every claim before the run starts) and published on its own.
     with publishing([config.output_dir(target.lang) for target in config.targets], args.overwrite) as claimed:
         pipeline = beam.Pipeline(options=options)
@@ -138,6 +145,8 @@ def run(argv: list[str] | None = None) -> Manifest | None:
 
 
 def build_evaluate_parser() -> argparse.ArgumentParser:
+    from pipelines.project_labels import evaluate as evaluation  # its docstring is the help
+
     parser = argparse.ArgumentParser(prog="python -m pipelines.project_labels evaluate",
                                      description=evaluation.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,6 +163,8 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
 
 def evaluate(argv: list[str] | None = None) -> evaluation.Scores:
     args = build_evaluate_parser().parse_args(argv)
+    from pipelines.project_labels import evaluate as evaluation
+
     scores = evaluation.score(args.predicted, args.gold, args.gold_encoding, args.gold_tag_column,
                               args.predicted_encoding, args.predicted_tag_column)
     print(scores.table())

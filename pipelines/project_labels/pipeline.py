@@ -11,88 +11,21 @@ rows of each target language, unwritten. Nothing here reads a file while the gra
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.align.joining import align_pairs, join_links
-from pipelines.align.options import PIPELINE_DEFAULTS, AlignmentOptions
-from pipelines.config_arguments import flag
-from pipelines.project_labels.projection import CONFLICT_POLICIES, DEFAULT_CONFLICT, DEFAULT_METHOD, METHODS, project
-from pipelines.project_labels.translations import (INPUT_SCHEMES, ExtraFilter, SourceSentence, read_extra_parallel,
-                                                   read_lines, read_source, tokenize_translation)
+from pipelines.project_labels.config import ExtraParallel, ProjectionConfig, Target
+from pipelines.project_labels.projection import project
+from pipelines.project_labels.translations import (SourceSentence, read_extra_parallel, read_lines, read_source,
+                                                   tokenize_translation)
 from pipelines.shards import CountingDoFn, WriteShards, count, count_drop
 from pipelines.align.transforms import Links, PairToAlign, format_keyed_links
 from schemas.conll import ConllStats, write_conll
 from schemas.errors import UsageError
-from schemas.storage import join
 from schemas.tags import tags_from_spans
-
-
-@dataclass(frozen=True)
-class Target:
-    """One target language and its translations file (one sentence per line, in source order)."""
-
-    lang: str
-    translations: str
-
-
-@dataclass(frozen=True)
-class ExtraParallel:
-    """Unlabelled tokenised parallel text (source file, target file) that helps align one target language."""
-
-    src: str
-    tgt: str
-    lang: str
-
-
-@dataclass(frozen=True)
-class ProjectionConfig:
-    """Everything the graph needs; plain values, so it pickles to workers and goes into the manifests. Each
-    option's default and help are written here once (``ExtraFilter``'s in its class): the command's flags are made
-    from these fields (pipelines/config_arguments.py)."""
-
-    source: str
-    src_lang: str
-    targets: tuple[Target, ...]
-    output: str
-    method: str = flag(DEFAULT_METHOD, "cluster (span-to-span without far stray links), span (paper 002 eq. 2) or "
-                                       f"word (word-to-word); default {DEFAULT_METHOD}", choices=tuple(METHODS))
-    conflict: str = flag(DEFAULT_CONFLICT, f"which of overlapping projected spans survives (default "
-                                           f"{DEFAULT_CONFLICT})", choices=tuple(CONFLICT_POLICIES))
-    tag_column: int = flag(-1, "column of the source tag (default: the last)")
-    encoding: str = flag("utf-8", "source file encoding (CoNLL-2002: latin-1)", show_default=False)
-    input_scheme: str = flag("auto", "tag scheme of the source; auto reads IOB1, BIO and BIOES alike",
-                             choices=INPUT_SCHEMES, show_default=False)
-    output_scheme: str = flag("BIOES", "tags written", choices=("BIOES", "BIO"), type=str.upper,
-                              show_default=False)
-    pretokenized: bool = flag(False, "translations are whitespace-tokenised: keep their tokens")
-    drop_incomplete: bool = flag(False, "drop (and count) a sentence when any of its spans was lost, instead of "
-                                        "keeping it with O tags")
-    extra_parallel: tuple[ExtraParallel, ...] = ()
-    extra_filter: ExtraFilter = field(default_factory=ExtraFilter)
-    alignment: AlignmentOptions = PIPELINE_DEFAULTS["project_labels"]
-    seed: int = flag(0, "seed of the priors sample and of the batches", show_default=False)
-    num_shards: int = flag(0, "shards per language (0: the runner decides)", show_default=False)
-    conll_out: str | None = None
-    links_out: str | None = None
-
-    def output_dir(self, lang: str) -> str:
-        """Each target language is its own dataset: OUTPUT/<lang>."""
-        return join(self.output, lang)
-
-    def conll_path(self, lang: str) -> str | None:
-        if self.conll_out is None:
-            return None
-        return self.conll_out.replace("{lang}", lang)
-
-    def group(self, lang: str) -> str:
-        return f"{self.src_lang}-{lang}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

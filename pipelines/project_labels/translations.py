@@ -14,7 +14,7 @@ from typing import IO, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.config_arguments import flag
+from pipelines.project_labels.config import INPUT_SCHEMES, ExtraFilter
 from pipelines.tokenize import words
 from schemas.conll import ConllError, ConllStats, open_conll_file, read_conll
 from schemas.errors import InputDataError, UsageError
@@ -24,9 +24,6 @@ from schemas.tags import Span, spans_from_tags
 # CoNLL files are opened uncompressed and decompressed by schemas.conll, which reports a cut .gz/.bz2 (Beam's
 # own reader stops at the cut as if the file ended there).
 _STORED_BYTES = partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
-
-INPUT_SCHEMES = ("auto", "iob1", "bio", "bioes")
-
 
 @dataclass(frozen=True)
 class SourceSentence:
@@ -112,26 +109,6 @@ def count_sentences(path: str, encoding: str, tag_column: int) -> int:
 def unescape_moses(token: str) -> str:
     """Undo Moses' HTML escaping (``&apos;`` ``&quot;`` ``&amp;`` ``&lt;`` ``&gt;`` ``&#124;`` ``&#91;`` ...)."""
     return html.unescape(token) if "&" in token else token
-
-
-@dataclass(frozen=True)
-class ExtraFilter:
-    """Which extra parallel pairs to keep: both sides non-empty, at most ``max_words`` words a side, and the
-    longer side at most ``max_ratio`` times the shorter plus 3 words (a misaligned pair is usually far off).
-    The fields are the command's --extra-max-words and --extra-max-ratio."""
-
-    max_words: int = flag(100, "skip longer extra pairs", name="--extra-max-words", show_default=False)
-    max_ratio: float = flag(3.0, "skip extra pairs whose longer side exceeds this times the shorter plus 3 words",
-                            name="--extra-max-ratio", show_default=False)
-
-    def reason_to_drop(self, src: tuple[str, ...], tgt: tuple[str, ...]) -> str | None:
-        if not src or not tgt:
-            return "extra_parallel_empty_line"
-        if max(len(src), len(tgt)) > self.max_words:
-            return "extra_parallel_too_long"
-        if max(len(src), len(tgt)) > self.max_ratio * min(len(src), len(tgt)) + 3:
-            return "extra_parallel_length_ratio"
-        return None
 
 
 def read_extra_parallel(src_path: str, tgt_path: str) -> Iterator[tuple[int, tuple[str, ...], tuple[str, ...]]]:

@@ -20,22 +20,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
-
+# Only what the command line needs: the Beam graph (pipeline.py) and the dump reader import Beam and spaCy, so
+# they are imported once the arguments parsed, and --help or a wrong flag answers at once.
 from pipelines.cli import main_wrapper, parse_args
 from pipelines.config_arguments import add_config_arguments, config_values
 from pipelines.publish import add_overwrite_argument, publishing
-from pipelines.shards import write_dataset_manifest
 from pipelines.tokenize import SUPPORTED_LANGUAGES
-from pipelines.wiki.dump import list_units, read_siteinfo
 from pipelines.wiki.titles import NamespaceTable
-from pipelines.wiki_mrc.pipeline import FAULTS_FILE, MrcConfig, MrcJob, build_pipeline
+from pipelines.wiki_mrc.config import MrcConfig
 from pipelines.worker_tuning import fix_mmap_threshold
 from schemas.errors import UsageError, UserError
 from schemas.storage import join
+
+if TYPE_CHECKING:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.wiki_mrc.pipeline import MrcJob
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +63,9 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
     """The command line → the job (dump units listed and each file's <siteinfo> read here, on the launching
     machine) and Beam's options."""
     args, options = parse_args(build_parser(), argv)
+    from pipelines.wiki.dump import list_units, read_siteinfo
+    from pipelines.wiki_mrc.pipeline import MrcJob
+
     tokenizer_lang = args.tokenizer_lang or args.lang
     if tokenizer_lang not in SUPPORTED_LANGUAGES:
         raise UsageError(f"no word tokenizer for {tokenizer_lang!r}: pass --tokenizer-lang with one of "
@@ -80,6 +85,11 @@ def configure(argv: list[str] | None = None) -> tuple[MrcJob, PipelineOptions]:
 
 def run(argv: list[str] | None = None):
     job, options = configure(argv)
+    import apache_beam as beam
+
+    from pipelines.shards import write_dataset_manifest
+    from pipelines.wiki_mrc.pipeline import FAULTS_FILE, build_pipeline
+
     fix_mmap_threshold()  # a local runner holds every shuffle in this process (see pipelines.worker_tuning)
     with publishing([job.output], job.overwrite) as claimed:
         publication = claimed[job.output]
@@ -107,6 +117,10 @@ class DumpFaultError(UserError):
 
 def read_faults(output: str) -> list[str]:
     """The fault descriptions a run wrote (sorted: the order workers found them in is not stable)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.wiki_mrc.pipeline import FAULTS_FILE
+
     path = join(output, FAULTS_FILE)
     if not FileSystems.exists(path):
         return []

@@ -22,8 +22,7 @@ from typing import Dict, Iterable, Tuple
 import apache_beam as beam
 
 from pipelines.shards import CountingDoFn, CountingFlatMap, count, count_drop
-
-DEFAULT_MAX_HOPS = 4
+from pipelines.wiki_mrc.config import DEFAULT_MAX_HOPS
 
 
 def resolve_in_memory(edges: Iterable[Tuple[str, str]], max_hops: int = DEFAULT_MAX_HOPS

@@ -3,7 +3,7 @@ CoNLL-2002/Europarl files). Every case stops the run with one line naming the fi
 import pytest
 
 from pipelines.cli import main_wrapper
-from pipelines.import_conll import run
+from pipelines.import_conll.__main__ import run
 from hostile.outcomes import assert_failed_cleanly, manifest_of
 
 RUNNER = ["--runner", "FnApiRunner"]

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from pipelines.cli import main_wrapper
-from pipelines.import_conll import run as import_conll
+from pipelines.import_conll.__main__ import run as import_conll
 from schemas import MANIFEST_NAME, Manifest, write_manifest
 from hostile.outcomes import assert_failed_cleanly, assert_no_dataset
 
