@@ -174,9 +174,11 @@ def evaluate(argv: list[str] | None = None) -> evaluation.Scores:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["evaluate"]:
-        return main_wrapper(evaluate, argv[1:])
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["evaluate"]:
+        return main_wrapper(evaluate, given[1:])
+    # argv stays None for a command: main_wrapper then keeps the run's log quiet until the process exits (Beam
+    # logs its service shutdown after the run has returned).
     return main_wrapper(run, argv)
 
 
