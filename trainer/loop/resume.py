@@ -39,7 +39,19 @@ def check_resumed_config(checkpoint: str | os.PathLike | None, config: Any) -> N
     if not isinstance(saved, dict):
         logger.warning("%s records no config: the resumed run's config cannot be compared with it", checkpoint)
         return
-    changed = check_resume_config(config, saved, checkpoint)
+    refused, allowed = resume_differences(config, saved)
+    now = _as_json(dataclasses.asdict(config))
+
+    def change(key: str) -> str:
+        return f"{key} {_shown(saved, key)} -> {_shown(now, key)}"
+
+    if refused:
+        shown = [change(key) for key in refused[:5]]
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        raise ConfigError(f"{checkpoint} was written with another config ({'; '.join(shown)}{more}): a resumed run "
+                          "keeps the model, data and optimisation it started with; give the same values, or "
+                          "another output_dir for a new run")
+    changed = [change(key) for key in allowed]
     if changed:
         logger.info("resuming %s with %s", checkpoint, "; ".join(changed))
     if any(change.startswith("train.total_steps ") for change in changed):
@@ -60,20 +72,6 @@ def resume_differences(config: Any, saved: dict) -> tuple[list[str], list[str]]:
         return any(key == prefix or key.startswith(prefix + ".") for prefix in may_differ)
 
     return [k for k in differing if not allowed(k)], [k for k in differing if allowed(k)]
-
-
-def check_resume_config(config: Any, saved: dict, checkpoint: Any) -> list[str]:
-    """The changes (``key old -> new``) from the config ``checkpoint`` was written with that a resume may make;
-    a ConfigError naming the others, with both values, when there are any."""
-    refused, allowed = resume_differences(config, saved)
-    now = _as_json(dataclasses.asdict(config))
-    if refused:
-        shown = [f"{key} {_shown(saved, key)} -> {_shown(now, key)}" for key in refused[:5]]
-        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-        raise ConfigError(f"{checkpoint} was written with another config ({'; '.join(shown)}{more}): a resumed run "
-                          "keeps the model, data and optimisation it started with; give the same values, or "
-                          "another output_dir for a new run")
-    return [f"{key} {_shown(saved, key)} -> {_shown(now, key)}" for key in allowed]
 
 
 def _shown(values: Any, key: str) -> str:
