@@ -118,17 +118,23 @@ def _tally_of(dofn) -> dict:
     return tally
 
 
+def _call_counted(tally: dict, method, *args, **kwargs):
+    """``method(*args, **kwargs)`` with ``tally`` on top of the stack while it runs."""
+    stack = _stack()
+    stack.append(tally)
+    try:
+        return method(*args, **kwargs)
+    finally:
+        stack.pop()
+
+
 def _wrap_process(method):
     @functools.wraps(method)  # Beam reads the parameters (side inputs, DoFn params) through __wrapped__
     def process(self, *args, **kwargs):
         progress.element_started(type(self).__name__)  # every counting step's progress lines (pipelines/progress.py)
         tally = _tally_of(self)
-        stack = _stack()
-        stack.append(tally)
-        try:
-            result = method(self, *args, **kwargs)  # a generator runs nothing yet; a list is complete here
-        finally:
-            stack.pop()
+        # A generator runs nothing yet; a list is complete here.
+        result = _call_counted(tally, method, self, *args, **kwargs)
         return None if result is None else _counted(iter(result), tally)
     process._polyspan_counting = True
     return process
@@ -148,12 +154,7 @@ def _wrap_finish_bundle(method):
     def finish_bundle(self, *args, **kwargs):
         progress.bundle_finished(type(self).__name__)
         tally = _tally_of(self)
-        stack = _stack()
-        stack.append(tally)
-        try:
-            result = method(self, *args, **kwargs)
-        finally:
-            stack.pop()
+        result = _call_counted(tally, method, self, *args, **kwargs)
         return _with_counts(None if result is None else _counted(iter(result), tally), tally)
     finish_bundle._polyspan_counting = True
     return finish_bundle
