@@ -1,7 +1,8 @@
 # The two commands a newcomer runs (README, "Quick start"):
 #   make demo   install into .venv, then run the main job end to end on the embedded sample
-#   make test   install into .venv, then run the test suite
-# Everything installs with constraints.txt so the CPU build of torch 2.13.0 is kept (no CUDA download).
+#   make test   install into .venv, build the engines' parts (make engines), then run the test suite
+# Everything installs with constraints.txt so the torch 2.13.0 installed first is kept; on Linux that is PyPI's
+# CUDA build (README, "Installing": for a CPU-only .venv install torch from PyTorch's CPU index first).
 
 PYTHON ?= python3
 VENV ?= .venv
