@@ -179,7 +179,8 @@ def load_finetuned(directory: str | Path, task: str | None = None, head: str | N
 
     checkpoint = resolve_checkpoint(directory)
     found = stored_task(checkpoint)
-    if found is None:
+    recorded = found is not None
+    if not recorded:
         if task is None:
             raise UsageError(f"{checkpoint} records no task (not a trainer.finetune checkpoint): pass --task and "
                              "--head")
@@ -194,7 +195,7 @@ def load_finetuned(directory: str | Path, task: str | None = None, head: str | N
                 raise UsageError(f"{checkpoint} holds a {what} {stored!r} model, not {given!r} (--{what})")
     tokenizer = load_tokenizer_from(checkpoint)
     model = build_model(found, encoder_without_pooler(str(checkpoint)))
-    if stored_task(checkpoint) is not None:
+    if recorded:
         load_module_weights(checkpoint, model)  # strict: every head parameter must be there
     else:
         loaded, _ = load_matching_heads(model, checkpoint)
