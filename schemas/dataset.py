@@ -133,9 +133,8 @@ def _locate(directory: str | os.PathLike) -> tuple[object, str, Manifest, Datase
     return fs, base, manifest, kind, problems
 
 
-def _shard_problems(fs, base: str, manifest: Manifest) -> list[str]:
+def _shard_problems(fs, base: str, manifest: Manifest, manifest_name: str) -> list[str]:
     problems = []
-    manifest_name = manifest_file(fs, base)
     listed = [shard.file for shard in manifest.shards]
     entries = fs.get_file_info(pafs.FileSelector(base))
     present = {info.base_name for info in entries if info.base_name.endswith(".parquet")}
@@ -184,13 +183,13 @@ def open_dataset(directory: str | os.PathLike, kind: str | None = None) -> Datas
     """Open a dataset directory for reading, checking manifest, shard files and every shard's schema
     (row contents are checked by ``validate_dataset``). Raises ``DatasetError`` listing every problem."""
     fs, base, manifest, dataset_kind, problems = _locate(directory)
+    manifest_name = manifest_file(fs, base)
     if kind is not None and manifest.kind != kind:
-        problems.append(f"{manifest_file(fs, base)}: kind {manifest.kind!r}, expected {kind!r}")
-    problems += _shard_problems(fs, base, manifest)
+        problems.append(f"{manifest_name}: kind {manifest.kind!r}, expected {kind!r}")
+    problems += _shard_problems(fs, base, manifest, manifest_name)
     if dataset_kind is None or problems:
         raise DatasetError(str(directory), problems)
     paths = [join(base, shard.file) for shard in manifest.shards]
-    manifest_name = manifest_file(fs, base)
     for shard, path in zip(manifest.shards, paths):
         with fs.open_input_file(path) as handle:
             try:
