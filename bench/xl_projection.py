@@ -45,6 +45,7 @@ import torch  # noqa: E402
 from bench._xl import (Gold, arm_table, default_model, europarl_files, finetune_run, out_dir,  # noqa: E402
                        parse_command, projected_row, seed_summary, spread, timed_scores, write_results)
 from bench.finetune_qa import Clock  # noqa: E402
+from schemas.conll import write_conll as conll_text  # noqa: E402
 from trainer.data.readers import DataSource, read_sentences  # noqa: E402
 from trainer.tasks.metrics import entity_scores  # noqa: E402
 
@@ -70,8 +71,7 @@ QUICK = Budget(steps=4, scored_folds=2)
 
 def write_conll(path: Path, sentences: Sequence[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join("".join(f"{t}\t{g}\n" for t, g in zip(s["tokens"], s["tags"])) + "\n"
-                            for s in sentences), encoding="utf-8")
+    path.write_text(conll_text([(s["tokens"], s["tags"]) for s in sentences]), encoding="utf-8")
     return path
 
 
