@@ -99,9 +99,10 @@ def default_model(model: str | Path | None) -> Path:
 
 
 def evaluate_checkpoint(checkpoint: Path, golds: Iterable[Gold], json_out: Path, limit: int | None = None,
-                        batch_size: int = 32) -> dict[str, dict[str, float]]:
-    """Scores per language of a saved fine-tuned checkpoint on ``golds`` (one file per language), through
-    ``python -m trainer.evaluate``'s entry point; the report is written to ``json_out``."""
+                        batch_size: int = 32) -> dict:
+    """The report of a saved fine-tuned checkpoint on ``golds`` (one file per language) - scores per language
+    under ``"languages"``, examples per language under ``"counts"`` - through ``python -m trainer.evaluate``'s
+    entry point, which writes it to ``json_out``."""
     from trainer import evaluate
     golds = list(golds)
     argv = ["--model", str(checkpoint), "--data", *(f"{g.lang}={g.path}" for g in golds),
@@ -111,7 +112,7 @@ def evaluate_checkpoint(checkpoint: Path, golds: Iterable[Gold], json_out: Path,
         argv += ["--limit", str(limit)]
     if evaluate.main(argv) != 0:
         raise SystemExit(f"trainer.evaluate failed on {checkpoint}: python -m trainer.evaluate {' '.join(argv)}")
-    return json.loads(json_out.read_text(encoding="utf-8"))["languages"]
+    return json.loads(json_out.read_text(encoding="utf-8"))
 
 
 def seed_summary(runs: Iterable[Mapping]) -> dict[str, dict[str, dict[str, float]]]:
@@ -147,6 +148,11 @@ def write_results(out: Path, name: str, figures: dict, markdown: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(figures, indent=1, default=str) + "\n", encoding="utf-8")
     (out / f"{name}.md").write_text(markdown, encoding="utf-8")
+
+
+def print_results(out: Path, name: str) -> None:
+    """Prints the Markdown table that ``write_results`` left in ``out``."""
+    print((out / f"{name}.md").read_text(encoding="utf-8"), end="")
 
 
 def strip_training_state(checkpoint: Path) -> None:
@@ -194,9 +200,8 @@ def timed_scores(checkpoint: Path, groups: Mapping[str, Iterable[Gold]], where: 
         started = time.perf_counter()
         report = evaluate_checkpoint(checkpoint, golds, where / f"eval-{group}.json", limit, batch_size)
         seconds += time.perf_counter() - started
-        counts = json.loads((where / f"eval-{group}.json").read_text(encoding="utf-8")).get("counts", {})
-        examples += sum(counts.values())
-        scores.update({f"{group}/{lang}": metrics for lang, metrics in report.items()})
+        examples += sum(report.get("counts", {}).values())
+        scores.update({f"{group}/{lang}": metrics for lang, metrics in report["languages"].items()})
     return scores, seconds, examples
 
 
