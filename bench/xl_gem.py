@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench._xl import (Gold, arm_table, conll2002_files, data_root, default_model, finetune_run, out_dir,  # noqa: E402
-                       parse_command, projected_row, seed_summary, spread, tatoeba_pairs, timed_scores,
-                       write_results)
+                       parse_command, print_results, projected_row, seed_summary, spread, tatoeba_pairs,
+                       timed_scores, write_results)
 from bench.finetune_qa import Clock  # noqa: E402
 
 NAME = "xl_gem"
@@ -182,7 +182,7 @@ def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
 def main(argv: list[str] | None = None) -> None:
     args, out = parse_command(NAME, __doc__, "4 steps, 2 seeds, small probes and test slices", argv)
     run(QUICK if args.quick else FULL, out, args.model, args.data)
-    print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
+    print_results(out, NAME)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ import torch  # noqa: E402
 
 from bench import pretrain_effect as pe  # noqa: E402
 from bench._xl import (arm_table, data_root, default_model, finetune_run, out_dir, parse_command,  # noqa: E402
-                       projected_row, seed_summary, timed_scores, tydi_dev_files, write_results, xquad_files)
+                       print_results, projected_row, seed_summary, timed_scores, tydi_dev_files, write_results,
+                       xquad_files)
 from bench.finetune_qa import Clock  # noqa: E402
 
 NAME = "xl_mpmr"
@@ -220,7 +221,7 @@ def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
 def main(argv: list[str] | None = None) -> None:
     args, out = parse_command(NAME, __doc__, "tiny steps, 2 seeds, 8 questions per file", argv, _dump_argument)
     run(QUICK if args.quick else FULL, out, args.model, args.data, args.dump)
-    print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
+    print_results(out, NAME)
 
 
 def _dump_argument(parser) -> None:

@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench._xl import (Gold, arm_table, default_model, europarl_files, finetune_run, out_dir,  # noqa: E402
-                       parse_command, projected_row, seed_summary, spread, timed_scores, write_results)
+                       parse_command, print_results, projected_row, seed_summary, spread, timed_scores,
+                       write_results)
 from bench.finetune_qa import Clock  # noqa: E402
 from schemas.conll import write_conll as conll_text  # noqa: E402
 from trainer.data.readers import DataSource, read_sentences  # noqa: E402
@@ -202,7 +203,7 @@ def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
 def main(argv: list[str] | None = None) -> None:
     args, out = parse_command(NAME, __doc__, "4 steps, 2 of the 4 folds", argv)
     run(QUICK if args.quick else FULL, out, args.model, args.data)
-    print((out / f"{NAME}.md").read_text(encoding="utf-8"), end="")
+    print_results(out, NAME)
 
 
 if __name__ == "__main__":
