@@ -128,6 +128,18 @@ def seed_summary(runs: Iterable[Mapping]) -> dict[str, dict[str, dict[str, float
     return summary
 
 
+def per_step_seconds(runs: Iterable[Mapping]) -> float:
+    """Wall seconds per training step over ``runs``, from their ``"steady"`` (seconds, steps) figures."""
+    runs = list(runs)
+    return sum(r["steady"][0] for r in runs) / max(1, sum(r["steady"][1] for r in runs))
+
+
+def f1_scale(summaries: Mapping[str, Mapping[str, Mapping]]) -> float:
+    """100 where every F1 of ``summaries`` (``{arm: {column: {"f1": stats}}}``) is a fraction (≤ 1), so that a
+    table prints points; else 1."""
+    return 100.0 if all(s["f1"]["max"] <= 1.0 for summary in summaries.values() for s in summary.values()) else 1.0
+
+
 def spread(stats: Mapping[str, float], scale: float = 1.0) -> str:
     return f"{stats['mean'] * scale:.1f} ± {stats['std'] * scale:.1f}"
 

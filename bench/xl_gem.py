@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bench._xl import (Gold, arm_table, conll2002_files, data_root, default_model, finetune_run, out_dir,  # noqa: E402
-                       parse_command, print_results, projected_row, seed_summary, spread, tatoeba_pairs,
-                       timed_scores, write_results)
+from bench._xl import (Gold, arm_table, conll2002_files, data_root, default_model, f1_scale,  # noqa: E402
+                       finetune_run, out_dir, parse_command, per_step_seconds, print_results, projected_row,
+                       seed_summary, spread, tatoeba_pairs, timed_scores, write_results)
 from bench.finetune_qa import Clock  # noqa: E402
 
 NAME = "xl_gem"
@@ -125,7 +125,7 @@ def project(figures: dict, full: Budget) -> dict:
     """Minutes of the full budget from this run's wall time per step, per scored sentence and per run besides
     (loading, probes before and after, saving)."""
     runs = figures["runs"]
-    step = sum(r["steady"][0] for r in runs) / max(1, sum(r["steady"][1] for r in runs))
+    step = per_step_seconds(runs)
     fixed = sum(r["wall"] - r["train_wall"] for r in runs) / max(1, len(runs))
     per_sentence = sum(r["eval_wall"] for r in runs) / max(1, sum(r["sentences"] for r in runs))
     sentences = sum(r["sentences"] for r in runs) / max(1, len(runs)) * (
@@ -144,7 +144,7 @@ def markdown(figures: dict) -> str:
              f"{b['max_length']}, seeds {b['seeds']}, {b['max_eval'] or 'all'} sentences per test file.", "",
              "## Zero-shot NER F1 (entity level), mean ± std over seeds", ""]
     ner = {ARMS[a]: {c: v for c, v in s[a].items() if not c.startswith("xsr")} for a in ARMS}
-    lines += arm_table(ner, ("f1",), scale=100.0 if _fractions(ner) else 1.0)
+    lines += arm_table(ner, ("f1",), scale=f1_scale(ner))
     lines += ["", "## XSR P@1 on the Tatoeba probes, before → after fine-tuning, mean ± std over seeds", "",
               "| arm | " + " | ".join(sorted({c.split('/', 1)[1] for a in ARMS for c in s[a] if c.startswith('xsr-')}))
               + " |"]
@@ -160,11 +160,6 @@ def markdown(figures: dict) -> str:
               f"{p['per_step_s']:.2f} s per step (both arms). Projected full run: **{p['total_min']:.0f} min** ("
               + ", ".join(f"{k} {v:.1f}" for k, v in p["phases_min"].items()) + ")."]
     return "\n".join(lines) + "\n"
-
-
-def _fractions(summaries: dict) -> bool:
-    """Whether F1 is reported as a fraction (≤ 1) rather than in points."""
-    return all(stats["f1"]["max"] <= 1.0 for summary in summaries.values() for stats in summary.values())
 
 
 def bench_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:

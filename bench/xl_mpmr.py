@@ -46,8 +46,8 @@ import torch  # noqa: E402
 
 from bench import pretrain_effect as pe  # noqa: E402
 from bench._xl import (arm_table, data_root, default_model, finetune_run, out_dir, parse_command,  # noqa: E402
-                       print_results, projected_row, seed_summary, timed_scores, tydi_dev_files, write_results,
-                       xquad_files)
+                       per_step_seconds, print_results, projected_row, seed_summary, timed_scores, tydi_dev_files,
+                       write_results, xquad_files)
 from bench.finetune_qa import Clock  # noqa: E402
 
 NAME = "xl_mpmr"
@@ -169,9 +169,9 @@ def project(figures: dict, full: Budget) -> dict:
     scored question, plus the fixed cost per run (loading, saving) and the rows' time."""
     runs = figures["runs"]
     pre = list(figures["pretraining"].values())
-    pre_step = sum(p["steady"][0] for p in pre) / max(1, sum(p["steady"][1] for p in pre))
+    pre_step = per_step_seconds(pre)
     pre_fixed = sum(p["wall"] - p["train_wall"] for p in pre) / max(1, len(pre))
-    ft_step = sum(r["steady"][0] for r in runs) / max(1, sum(r["steady"][1] for r in runs))
+    ft_step = per_step_seconds(runs)
     ft_fixed = sum(r["wall"] - r["train_wall"] for r in runs) / max(1, len(runs))
     per_q = sum(r["eval_wall"] for r in runs) / max(1, sum(r["questions"] for r in runs))
     eval_fixed = 0.0  # folded into per_q: a quick run's few questions overstate it, on the safe side

@@ -42,9 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bench._xl import (Gold, arm_table, default_model, europarl_files, finetune_run, out_dir,  # noqa: E402
-                       parse_command, print_results, projected_row, seed_summary, spread, timed_scores,
-                       write_results)
+from bench._xl import (Gold, arm_table, default_model, europarl_files, f1_scale, finetune_run,  # noqa: E402
+                       out_dir, parse_command, per_step_seconds, print_results, projected_row, seed_summary,
+                       spread, timed_scores, write_results)
 from bench.finetune_qa import Clock  # noqa: E402
 from schemas.conll import write_conll as conll_text  # noqa: E402
 from trainer.data.readers import DataSource, read_sentences  # noqa: E402
@@ -165,7 +165,7 @@ def projected_time(figures: dict, full: Budget, targets: int) -> dict:
     """Minutes of the full budget from this run's wall time per step and per run besides (loading, scoring,
     saving), plus the projection pipeline's own time."""
     runs = figures["runs"]
-    step = sum(r["steady"][0] for r in runs) / max(1, sum(r["steady"][1] for r in runs))
+    step = per_step_seconds(runs)
     fixed = sum(r["wall"] - r["train_wall"] + r["eval_wall"] for r in runs) / max(1, len(runs))
     n = len(ARMS) * (full.scored_folds or full.folds) * targets
     seconds = {"projection pipeline": sum(p["wall"] for p in figures["projections"].values()),
@@ -183,8 +183,7 @@ def markdown(figures: dict) -> str:
               f"the {lang} gold: " + ", ".join(f"{k} {v:.3f}" for k, v in p["scores"].items() if isinstance(v, float))
               for lang, p in figures["projections"].items()]
     lines += ["", "## Entity F1 on the held-out fold's gold, mean ± std over folds", ""]
-    scale = 100.0 if all(s["f1"]["max"] <= 1.0 for a in figures["summary"].values() for s in a.values()) else 1.0
-    lines += arm_table({ARMS[a]: s for a, s in figures["summary"].items()}, ("f1",), scale)
+    lines += arm_table({ARMS[a]: s for a, s in figures["summary"].items()}, ("f1",), f1_scale(figures["summary"]))
     p = figures["projection"]
     lines += ["", f"Whole run: {figures['total_wall']:.0f} s wall, {figures['total_cpu']:.0f} s CPU; "
               f"{p['per_step_s']:.2f} s per step. Projected full run: **{p['total_min']:.0f} min** ("
