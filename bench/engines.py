@@ -46,7 +46,7 @@ def _children_cpu() -> float:
 def engine_flags(engine: str, workers: int) -> tuple[list[str], str | None]:
     """(Beam flags, None) of a run, or ([], why it cannot run here)."""
     if engine == "local":
-        return [f"--runner=FnApiRunner", f"--direct_num_workers={workers}",
+        return ["--runner=FnApiRunner", f"--direct_num_workers={workers}",
                 "--direct_running_mode=multi_processing"], None
     if engine == "prism":
         binary = prism_binary()

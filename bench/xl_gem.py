@@ -90,6 +90,7 @@ def run(budget: Budget, out: Path, model: str | None = None, data: str | None = 
           f"{', '.join(f'{g}/{x.lang}' for g, files in golds.items() for x in files)} "
           f"({budget.max_eval or 'all'} sentences each); projection at the end", flush=True)
     total = Clock().__enter__()
+    memory_files = memories(data)
     runs = []
     for arm in ARMS:
         for seed in budget.seeds:
@@ -99,8 +100,8 @@ def run(budget: Budget, out: Path, model: str | None = None, data: str | None = 
                          f"train.total_steps={budget.steps}", f"train.seed={seed}", "train.checkpoint_every=0",
                          f"train.log_every={max(1, min(50, budget.steps // 2))}", "evaluation.every=0",
                          "evaluation.select=null", "evaluation.final=false", f"constraint.name={arm}",
-                         f"constraint.memories.mlm={json.dumps(memories(data)['mlm'])}",
-                         f"constraint.memories.xsr={json.dumps(memories(data)['xsr'])}",
+                         f"constraint.memories.mlm={json.dumps(memory_files['mlm'])}",
+                         f"constraint.memories.xsr={json.dumps(memory_files['xsr'])}",
                          f"constraint.memories.size={budget.memory_size}",
                          f"constraint.memories.batch_size={budget.memory_batch}", f"probes.size={budget.probe_size}",
                          f"probes.xsr={json.dumps({k: [str(a), str(b)] for k, (a, b) in pairs.items()})}"]
